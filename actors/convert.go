@@ -1,0 +1,91 @@
+package actors
+
+import (
+	"time"
+
+	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/protos/walletpb"
+	"github.com/divinewhispers/dw/wallet"
+)
+
+var opTypes = map[walletpb.Op]wallet.Type{
+	walletpb.Op_OP_DEPOSIT: wallet.Deposit,
+	walletpb.Op_OP_SPEND:   wallet.Spend,
+	walletpb.Op_OP_HOLD:    wallet.Hold,
+	walletpb.Op_OP_CAPTURE: wallet.Capture,
+	walletpb.Op_OP_RELEASE: wallet.Release,
+	walletpb.Op_OP_REFUND:  wallet.Refund,
+	walletpb.Op_OP_ADJUST:  wallet.Adjust,
+}
+
+func commandOf(r *walletpb.Request) (wallet.Command, error) {
+	t, ok := opTypes[r.Op]
+	if !ok {
+		return wallet.Command{}, dw.Errorf(dw.KindInvalid, "unknown wallet operation %v", r.Op)
+	}
+	return wallet.Command{
+		Type: t, Amount: r.Amount, ReferenceID: r.ReferenceId, HoldID: r.HoldId,
+		TransactionID: r.TransactionId, ExpiresIn: time.Duration(r.ExpiresInSeconds) * time.Second,
+		Reason: r.Reason, ActorID: r.ActorId, IdempotencyKey: r.IdempotencyKey,
+	}, nil
+}
+
+var kindCodes = map[dw.Kind]walletpb.Code{
+	dw.KindInvalid:           walletpb.Code_CODE_INVALID,
+	dw.KindNotFound:          walletpb.Code_CODE_NOT_FOUND,
+	dw.KindConflict:          walletpb.Code_CODE_CONFLICT,
+	dw.KindInsufficientFunds: walletpb.Code_CODE_INSUFFICIENT_FUNDS,
+	dw.KindUnavailable:       walletpb.Code_CODE_UNAVAILABLE,
+}
+
+func errorResponse(err error) *walletpb.Response {
+	code, ok := kindCodes[dw.KindOf(err)]
+	if !ok {
+		code = walletpb.Code_CODE_INTERNAL
+	}
+	if dw.CodeOf(err) == "idempotency_conflict" {
+		code = walletpb.Code_CODE_IDEMPOTENCY_CONFLICT
+	}
+	return &walletpb.Response{Code: code, Detail: dw.MessageOf(err), ErrorCode: dw.CodeOf(err)}
+}
+
+// ErrorOf turns a failed response back into an error of the taxonomy (nil for CODE_OK).
+func ErrorOf(r *walletpb.Response) error {
+	var k dw.Kind
+	switch r.Code {
+	case walletpb.Code_CODE_OK:
+		return nil
+	case walletpb.Code_CODE_INVALID, walletpb.Code_CODE_IDEMPOTENCY_CONFLICT:
+		k = dw.KindInvalid
+	case walletpb.Code_CODE_NOT_FOUND:
+		k = dw.KindNotFound
+	case walletpb.Code_CODE_CONFLICT:
+		k = dw.KindConflict
+	case walletpb.Code_CODE_INSUFFICIENT_FUNDS:
+		k = dw.KindInsufficientFunds
+	case walletpb.Code_CODE_RETRY, walletpb.Code_CODE_UNAVAILABLE:
+		k = dw.KindUnavailable
+	default:
+		k = dw.KindInternal
+	}
+	code := r.ErrorCode
+	if code == "" {
+		code = string(k)
+	}
+	return &dw.Error{Kind: k, Code: code, Message: r.Detail}
+}
+
+// TransactionPB converts a ledger entry to its wire form.
+func TransactionPB(e wallet.Entry) *walletpb.Transaction {
+	t := &walletpb.Transaction{
+		Id: e.ID, WalletId: e.WalletID, Seq: e.Seq, Type: string(e.Type), Status: e.Status,
+		Amount: e.Amount, BalanceDelta: e.BalanceDelta, HeldDelta: e.HeldDelta,
+		BalanceAfter: e.BalanceAfter, HeldAfter: e.HeldAfter, ReferenceId: e.ReferenceID,
+		IdempotencyKey: e.IdempotencyKey, HoldId: e.HoldID, RefundOf: e.RefundOf, Reason: e.Reason,
+		ActorId: e.ActorID, CreatedAtUnixMicro: e.CreatedAt.UnixMicro(),
+	}
+	if !e.ExpiresAt.IsZero() {
+		t.ExpiresAtUnixMicro = e.ExpiresAt.UnixMicro()
+	}
+	return t
+}

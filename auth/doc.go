@@ -1,0 +1,16 @@
+// Package auth provides the credential primitives used by Divine Whispers:
+//
+//   - Password hashing with argon2id, encoded in the PHC string format
+//     "$argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<hash>" where salt
+//     and hash are unpadded standard base64 (see [HashPassword],
+//     [VerifyPassword], [NeedsRehash] and [ValidatePassword]).
+//   - Short-lived HS256 JWT access tokens carrying the user ID, role and
+//     wallet ID (see [Issuer] and [Claims]). Verification accepts only HS256,
+//     requires the configured issuer, an expiry and a subject, and reports
+//     every failure as an error wrapping [ErrInvalidToken].
+//   - Opaque refresh tokens: 32 random bytes, base64url encoded, of which
+//     only the SHA-256 digest is meant to be stored (see [NewRefreshToken]
+//     and [HashRefreshToken]).
+//
+// The package is pure Go and has no knowledge of storage or transport.
+package auth

@@ -1,0 +1,145 @@
+package auth
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+)
+
+const (
+	// MinKeyLen is the minimum HMAC key length accepted by NewIssuer.
+	MinKeyLen = 32
+	// Leeway is the clock skew tolerated when checking exp, nbf and iat.
+	Leeway = 5 * time.Second
+	// maxTokenLen bounds the input Verify is willing to parse.
+	maxTokenLen = 8 << 10
+)
+
+// ErrInvalidToken is wrapped by every error returned from Issuer.Verify.
+// The underlying jwt error (for example jwt.ErrTokenExpired) is wrapped as
+// well, so errors.Is works for both.
+var ErrInvalidToken = errors.New("auth: invalid token")
+
+// Claims are the claims carried by an access token. Subject always equals
+// UserID.
+type Claims struct {
+	UserID   string `json:"uid"`
+	Role     string `json:"role"`
+	WalletID string `json:"wid"`
+	jwt.RegisteredClaims
+}
+
+// Issuer issues and verifies HS256 access tokens. It is safe for
+// concurrent use.
+type Issuer struct {
+	key    []byte
+	issuer string
+	ttl    time.Duration
+	parser *jwt.Parser
+}
+
+// NewIssuer returns an Issuer signing with key (at least MinKeyLen bytes,
+// copied), stamping iss=issuer and a lifetime of ttl.
+func NewIssuer(key []byte, issuer string, ttl time.Duration) (*Issuer, error) {
+	if len(key) < MinKeyLen {
+		return nil, fmt.Errorf("auth: signing key must be at least %d bytes, got %d", MinKeyLen, len(key))
+	}
+	if issuer == "" {
+		return nil, errors.New("auth: issuer must not be empty")
+	}
+	if ttl <= 0 {
+		return nil, errors.New("auth: token ttl must be positive")
+	}
+	return &Issuer{
+		key:    append([]byte(nil), key...),
+		issuer: issuer,
+		ttl:    ttl,
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithIssuer(issuer),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithLeeway(Leeway),
+			jwt.WithStrictDecoding(),
+		),
+	}, nil
+}
+
+// Issue creates a signed access token for userID valid from now until
+// now+ttl. The returned expiresAt is the exp claim as encoded (truncated to
+// whole seconds).
+func (i *Issuer) Issue(userID, role, walletID string, now time.Time) (token string, expiresAt time.Time, err error) {
+	if userID == "" {
+		return "", time.Time{}, errors.New("auth: user ID must not be empty")
+	}
+	jti, err := uuid.NewRandom()
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("auth: generating token ID: %w", err)
+	}
+	claims := Claims{
+		UserID:   userID,
+		Role:     role,
+		WalletID: walletID,
+		RegisteredClaims: jwt.RegisteredClaims{
+			ID:        jti.String(),
+			Issuer:    i.issuer,
+			Subject:   userID,
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(i.ttl)),
+		},
+	}
+	token, err = jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(i.key)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("auth: signing token: %w", err)
+	}
+	return token, claims.ExpiresAt.Time, nil
+}
+
+// Verify parses and validates token. Only HS256 signatures made with the
+// issuer's key are accepted; the token must carry the issuer's iss, an exp
+// in the future, no nbf/iat in the future (each with Leeway tolerance) and a
+// non-empty sub equal to uid. Every failure returns an error wrapping
+// ErrInvalidToken.
+func (i *Issuer) Verify(token string) (*Claims, error) {
+	if len(token) > maxTokenLen {
+		return nil, invalid(errors.New("token too long"))
+	}
+	claims := new(Claims)
+	_, err := i.parser.ParseWithClaims(token, claims, i.keyFunc)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	if claims.Subject == "" {
+		return nil, invalid(errors.New("missing subject"))
+	}
+	if claims.UserID != claims.Subject {
+		return nil, invalid(errors.New("uid does not match subject"))
+	}
+	return claims, nil
+}
+
+func (i *Issuer) keyFunc(t *jwt.Token) (any, error) {
+	// Redundant with WithValidMethods, kept as defence in depth.
+	if t.Method != jwt.SigningMethodHS256 {
+		return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
+	}
+	return i.key, nil
+}
+
+func invalid(reason error) error {
+	return fmt.Errorf("%w: %w", ErrInvalidToken, reason)
+}
+
+// GenerateKey returns 32 random bytes suitable as an HS256 signing key.
+func GenerateKey() ([]byte, error) {
+	key := make([]byte, MinKeyLen)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("auth: generating key: %w", err)
+	}
+	return key, nil
+}

@@ -1,0 +1,88 @@
+// Package dw holds what every layer of Divine Whispers shares: the error taxonomy. Domain types
+// live in their own packages (wallet, auth); adapters (actors, gateway, persistence, cluster)
+// are tied together in cmd/dw.
+package dw
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind is one of the few classes of failure that callers act on. The gateway maps each kind to
+// one HTTP status in one table; the CLI maps them to messages.
+type Kind string
+
+const (
+	KindInvalid           Kind = "invalid"
+	KindNotFound          Kind = "not_found"
+	KindConflict          Kind = "conflict"
+	KindInsufficientFunds Kind = "insufficient_funds"
+	KindUnauthorized      Kind = "unauthorized"
+	KindForbidden         Kind = "forbidden"
+	KindRateLimited       Kind = "rate_limited"
+	KindUnavailable       Kind = "unavailable"
+	KindInternal          Kind = "internal"
+)
+
+// Error is a failure with a kind, a stable machine-readable code (often the kind itself, or a
+// finer one such as "idempotency_conflict") and a message safe to show to the caller.
+type Error struct {
+	Kind    Kind
+	Code    string
+	Message string
+	Err     error // the cause, for logs; never shown to callers
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return e.Code + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an error of kind k whose code is the kind's name.
+func Errorf(k Kind, format string, args ...any) *Error {
+	return &Error{Kind: k, Code: string(k), Message: fmt.Sprintf(format, args...)}
+}
+
+// Coded returns an error of kind k with a finer code.
+func Coded(k Kind, code, format string, args ...any) *Error {
+	return &Error{Kind: k, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Internal wraps an unexpected error: its detail is logged, not shown.
+func Internal(err error) *Error {
+	return &Error{Kind: KindInternal, Code: string(KindInternal), Message: "internal error", Err: err}
+}
+
+// KindOf returns the kind of err: that of the first *Error in its chain, else internal.
+func KindOf(err error) Kind {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return KindInternal
+}
+
+// CodeOf returns the stable code of err ("internal" for errors without one).
+func CodeOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return string(KindInternal)
+}
+
+// MessageOf returns the message of err that is safe to show to a caller.
+func MessageOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Kind != KindInternal {
+		return e.Message
+	}
+	return "internal error"
+}
