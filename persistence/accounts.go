@@ -87,7 +87,6 @@ func (s *Store) CreateWallets(ctx context.Context, n int, name string) ([]string
 	return ids, mapError(err, "wallet")
 }
 
-
 func insertAudit(ctx context.Context, tx pgx.Tx, a AuditEntry) error {
 	detail := a.Detail
 	if len(detail) == 0 {
@@ -101,4 +100,144 @@ func insertAudit(ctx context.Context, tx pgx.Tx, a AuditEntry) error {
 // Audit appends one audit row.
 func (s *Store) Audit(ctx context.Context, a AuditEntry) error {
 	return mapError(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return insertAudit(ctx, tx, a) }), "audit entry")
+}
+
+const userColumns = `u.id::text, u.email, u.password_hash, u.role, u.status,
+	COALESCE((SELECT w.id::text FROM wallets w WHERE w.owner_id = u.id AND w.kind = 'personal'), ''),
+	u.created_at, u.updated_at`
+
+func scanUser(row pgx.Row) (User, error) {
+	var u User
+	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Status, &u.WalletID, &u.CreatedAt, &u.UpdatedAt)
+	return u, err
+}
+
+// UserByEmail finds a user by email, case-insensitively. Errors: not_found, internal.
+func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE lower(u.email) = lower($1)`, email))
+	return u, mapError(err, "user")
+}
+
+// UserByID finds a user. Errors: not_found, internal.
+func (s *Store) UserByID(ctx context.Context, id string) (User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id))
+	return u, mapError(err, "user")
+}
+
+// UserFilter selects and orders users.
+type UserFilter struct {
+	Search string // substring of the email
+	Role   string
+	Status string
+	Sort   string // created_at (default), -created_at, email, -email
+	Limit  int
+	Offset int
+}
+
+// ListUsers returns one page of users and the total that match. Errors: internal.
+func (s *Store) ListUsers(ctx context.Context, f UserFilter) ([]User, int, error) {
+	order := map[string]string{
+		"": "u.created_at DESC, u.id DESC", "-created_at": "u.created_at DESC, u.id DESC",
+		"created_at": "u.created_at, u.id", "email": "lower(u.email), u.id", "-email": "lower(u.email) DESC, u.id DESC",
+	}[f.Sort]
+	if order == "" {
+		return nil, 0, dw.Errorf(dw.KindInvalid, "sort must be one of created_at, -created_at, email, -email")
+	}
+	where := `($1 = '' OR u.email ILIKE '%' || $1 || '%') AND ($2 = '' OR u.role = $2) AND ($3 = '' OR u.status = $3)`
+	var total int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM users u WHERE `+where, escapeLike(f.Search), f.Role, f.Status).Scan(&total); err != nil {
+		return nil, 0, mapError(err, "users")
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users u WHERE `+where+` ORDER BY `+order+` LIMIT $4 OFFSET $5`,
+		escapeLike(f.Search), f.Role, f.Status, f.Limit, f.Offset)
+	if err != nil {
+		return nil, 0, mapError(err, "users")
+	}
+	users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) { return scanUser(r) })
+	return users, total, mapError(err, "users")
+}
+
+func escapeLike(s string) string {
+	r := make([]rune, 0, len(s))
+	for _, c := range s {
+		if c == '%' || c == '_' || c == '\\' {
+			r = append(r, '\\')
+		}
+		r = append(r, c)
+	}
+	return string(r)
+}
+
+// UpdateUser changes a user's role and/or status (empty = unchanged) and audits it. Suspending
+// a user revokes its refresh tokens. Errors: not_found, invalid, internal.
+func (s *Store) UpdateUser(ctx context.Context, id, role, status string, audit AuditEntry) (User, error) {
+	var u User
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var oldRole, oldStatus string
+		if err := tx.QueryRow(ctx, `SELECT role, status FROM users WHERE id = $1 FOR UPDATE`, id).Scan(&oldRole, &oldStatus); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET role = COALESCE(NULLIF($2, ''), role),
+			status = COALESCE(NULLIF($3, ''), status), updated_at = now() WHERE id = $1`, id, role, status); err != nil {
+			return err
+		}
+		if status == "suspended" {
+			if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, id); err != nil {
+				return err
+			}
+		}
+		detail, _ := json.Marshal(map[string]string{"old_role": oldRole, "new_role": orDefault(role, oldRole),
+			"old_status": oldStatus, "new_status": orDefault(status, oldStatus)})
+		audit.TargetType, audit.TargetID, audit.Detail = "user", id, detail
+		if err := insertAudit(ctx, tx, audit); err != nil {
+			return err
+		}
+		var err error
+		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id))
+		return err
+	})
+	return u, mapError(err, "user")
+}
+
+func orDefault(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}
+
+// SetPassword replaces a user's password hash, revokes its refresh tokens and audits it.
+func (s *Store) SetPassword(ctx context.Context, id, hash string, audit AuditEntry) error {
+	return mapError(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, id, hash)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return pgx.ErrNoRows
+		}
+		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, id); err != nil {
+			return err
+		}
+		audit.TargetType, audit.TargetID = "user", id
+		return insertAudit(ctx, tx, audit)
+	}), "user")
+}
+
+// CanReadWallet says whether a user owns or is a member of a wallet.
+func (s *Store) CanReadWallet(ctx context.Context, userID, walletID string) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM wallet_members WHERE wallet_id = $1 AND user_id = $2)
+		OR EXISTS (SELECT 1 FROM wallets WHERE id = $1 AND owner_id = $2)`, walletID, userID).Scan(&ok)
+	if err != nil {
+		return false, mapError(err, "wallet")
+	}
+	return ok, nil
+}
+
+// HoldWallet returns the wallet a hold belongs to. Errors: not_found, internal.
+func (s *Store) HoldWallet(ctx context.Context, holdID string) (string, error) {
+	var w string
+	err := s.pool.QueryRow(ctx, `SELECT wallet_id::text FROM transactions WHERE id = $1 AND type = 'hold'`, holdID).Scan(&w)
+	return w, mapError(err, "hold")
 }
