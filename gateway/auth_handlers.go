@@ -1,0 +1,128 @@
+package gateway
+
+import (
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/account"
+)
+
+const refreshCookie = "dw_refresh"
+
+type registerRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+func (s *Server) register(c *fiber.Ctx) error {
+	var in registerRequest
+	if err := decode(c, &in, false); err != nil {
+		return err
+	}
+	u, err := s.cfg.Accounts.Register(c.UserContext(), account.RegisterInput{Email: in.Email, Password: in.Password, IP: c.IP()})
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(u)
+}
+
+func (s *Server) login(c *fiber.Ctx) error {
+	var in registerRequest
+	if err := decode(c, &in, false); err != nil {
+		return err
+	}
+	t, _, err := s.cfg.Accounts.Login(c.UserContext(), in.Email, in.Password, c.IP())
+	if err != nil {
+		return err
+	}
+	s.setRefreshCookie(c, t)
+	return c.JSON(t)
+}
+
+func (s *Server) setRefreshCookie(c *fiber.Ctx, t account.Tokens) {
+	c.Cookie(&fiber.Cookie{
+		Name: refreshCookie, Value: t.RefreshToken, Path: "/api/v1/auth", Expires: t.RefreshUntil,
+		HTTPOnly: true, Secure: s.cfg.SecureCookies, SameSite: fiber.CookieSameSiteStrictMode,
+	})
+}
+
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+func refreshTokenOf(c *fiber.Ctx) (string, error) {
+	var in refreshRequest
+	if err := decode(c, &in, true); err != nil {
+		return "", err
+	}
+	if in.RefreshToken == "" {
+		in.RefreshToken = c.Cookies(refreshCookie)
+	}
+	return in.RefreshToken, nil
+}
+
+func (s *Server) refresh(c *fiber.Ctx) error {
+	token, err := refreshTokenOf(c)
+	if err != nil {
+		return err
+	}
+	if token == "" {
+		return dw.Coded(dw.KindUnauthorized, "invalid_refresh_token", "send refresh_token in the body or the dw_refresh cookie")
+	}
+	t, err := s.cfg.Accounts.Refresh(c.UserContext(), token)
+	if err != nil {
+		if dw.CodeOf(err) == "refresh_token_reused" {
+			c.ClearCookie(refreshCookie)
+		}
+		return err
+	}
+	s.setRefreshCookie(c, t)
+	return c.JSON(t)
+}
+
+func (s *Server) logout(c *fiber.Ctx) error {
+	token, err := refreshTokenOf(c)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Accounts.Logout(c.UserContext(), claimsOf(c).UserID, token, c.IP()); err != nil {
+		return err
+	}
+	c.Cookie(&fiber.Cookie{Name: refreshCookie, Value: "", Path: "/api/v1/auth", Expires: time.Unix(0, 0),
+		HTTPOnly: true, Secure: s.cfg.SecureCookies, SameSite: fiber.CookieSameSiteStrictMode})
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+type meResponse struct {
+	ID       string `json:"id"`
+	Email    string `json:"email"`
+	Role     string `json:"role"`
+	WalletID string `json:"wallet_id"`
+	Status   string `json:"status"`
+}
+
+func (s *Server) me(c *fiber.Ctx) error {
+	u, err := s.cfg.Store.UserByID(c.UserContext(), claimsOf(c).UserID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(meResponse{ID: u.ID, Email: u.Email, Role: u.Role, WalletID: u.WalletID, Status: u.Status})
+}
+
+type passwordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+func (s *Server) changePassword(c *fiber.Ctx) error {
+	var in passwordRequest
+	if err := decode(c, &in, false); err != nil {
+		return err
+	}
+	if err := s.cfg.Accounts.ChangePassword(c.UserContext(), claimsOf(c).UserID, in.CurrentPassword, in.NewPassword, c.IP()); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}

@@ -1,0 +1,108 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	dw "github.com/divinewhispers/dw"
+)
+
+// decode reads a JSON object body strictly: no unknown fields, no trailing data, numbers that
+// fit their Go types. optional allows an empty body.
+func decode(c *fiber.Ctx, v any, optional bool) error {
+	body := bytes.TrimSpace(c.Body())
+	if len(body) == 0 {
+		if optional {
+			return nil
+		}
+		return dw.Coded(dw.KindInvalid, "invalid_body", "the request body is empty: send a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return dw.Coded(dw.KindInvalid, "invalid_body", "%s", describeJSONError(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return dw.Coded(dw.KindInvalid, "invalid_body", "the body holds more than one JSON value")
+	}
+	return nil
+}
+
+func describeJSONError(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("malformed JSON at byte %d: %v", syn.Offset, syn)
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return fmt.Sprintf("field %q must be %s (got %s that does not fit)", typ.Field, jsonType(typ.Type.Kind().String()), typ.Value)
+		}
+		return "the body must be a JSON object"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "malformed JSON: the body ends too early"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	}
+	return "malformed JSON: " + err.Error()
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "int64", "int", "int32":
+		return "an integer within ±9223372036854775807"
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	}
+	return "of another type"
+}
+
+// pageSize reads page_size (default 50, 1..500).
+func pageSize(c *fiber.Ctx) (int, error) {
+	s := c.Query("page_size")
+	if s == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 500 {
+		return 0, dw.Coded(dw.KindInvalid, "invalid_query", "page_size must be an integer from 1 to 500")
+	}
+	return n, nil
+}
+
+// timeParam reads an RFC 3339 time or a date (YYYY-MM-DD, UTC midnight).
+func timeParam(c *fiber.Ctx, name string) (time.Time, error) {
+	s := c.Query(name)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, dw.Coded(dw.KindInvalid, "invalid_query", "%s must be an RFC 3339 time (2026-01-31T12:00:00Z) or a date (2026-01-31)", name)
+}
+
+func oneOf(c *fiber.Ctx, name string, allowed ...string) (string, error) {
+	v := c.Query(name)
+	if v == "" {
+		return "", nil
+	}
+	for _, a := range allowed {
+		if v == a {
+			return v, nil
+		}
+	}
+	return "", dw.Coded(dw.KindInvalid, "invalid_query", "%s must be one of %s", name, strings.Join(allowed, ", "))
+}

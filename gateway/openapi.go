@@ -1,0 +1,129 @@
+package gateway
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+type obj = map[string]any
+
+var pathParam = regexp.MustCompile(`:([a-z_]+)`)
+
+// openAPIPath turns a fiber path (/wallets/:id) into an OpenAPI one (/wallets/{id}).
+func openAPIPath(p string) string { return pathParam.ReplaceAllString(p, "{$1}") }
+
+func str() obj                { return obj{"type": "string"} }
+func integer() obj            { return obj{"type": "integer", "format": "int64"} }
+func dateTime() obj           { return obj{"type": "string", "format": "date-time"} }
+func ref(name string) obj     { return obj{"$ref": "#/components/schemas/" + name} }
+func arrayOf(name string) obj { return obj{"type": "array", "items": ref(name)} }
+func object(required []string, props obj) obj {
+	o := obj{"type": "object", "properties": props, "additionalProperties": false}
+	if len(required) > 0 {
+		o["required"] = required
+	}
+	return o
+}
+
+var schemas = obj{
+	"Problem": object([]string{"type", "title", "status", "detail", "code"}, obj{
+		"type": str(), "title": str(), "status": obj{"type": "integer"}, "detail": str(), "code": str()}),
+	"RegisterRequest": object([]string{"email", "password"}, obj{"email": str(), "password": str()}),
+	"LoginRequest":    object([]string{"email", "password"}, obj{"email": str(), "password": str()}),
+	"RefreshRequest":  object(nil, obj{"refresh_token": str()}),
+	"PasswordRequest": object([]string{"current_password", "new_password"}, obj{"current_password": str(), "new_password": str()}),
+	"Tokens": object([]string{"access_token", "refresh_token", "token_type", "expires_in"}, obj{
+		"access_token": str(), "refresh_token": str(), "token_type": obj{"type": "string", "enum": []string{"Bearer"}}, "expires_in": integer()}),
+	"User": object(nil, obj{"id": str(), "email": str(), "role": str(), "status": str(), "wallet_id": str(),
+		"created_at": dateTime(), "updated_at": dateTime()}),
+	"Me": object(nil, obj{"id": str(), "email": str(), "role": str(), "wallet_id": str(), "status": str()}),
+	"UserPatch": object(nil, obj{"role": obj{"type": "string", "enum": []string{"admin", "operator", "service", "user"}},
+		"status": obj{"type": "string", "enum": []string{"active", "suspended"}}}),
+	"UserPage": object(nil, obj{"items": arrayOf("User"), "total": integer(), "page": integer(), "page_size": integer()}),
+	"Wallet": object(nil, obj{"id": str(), "balance": integer(), "held": integer(), "available": integer(),
+		"seq": integer(), "updated_at": dateTime()}),
+	"Transaction": object(nil, obj{"id": str(), "wallet_id": str(), "seq": integer(),
+		"type":   obj{"type": "string", "enum": []string{"deposit", "spend", "refund", "hold", "capture", "release", "adjust"}},
+		"status": obj{"type": "string", "enum": []string{"pending", "success", "failed"}},
+		"amount": integer(), "balance_delta": integer(), "held_delta": integer(), "balance_after": integer(),
+		"held_after": integer(), "reference_id": str(), "hold_id": str(), "refund_of": str(),
+		"expires_at": dateTime(), "reason": str(), "created_at": dateTime()}),
+	"TransactionPage": object(nil, obj{"items": arrayOf("Transaction"), "next_cursor": str()}),
+	"AmountRequest":   object([]string{"amount"}, obj{"amount": integer(), "reference_id": str()}),
+	"HoldRequest":     object([]string{"amount", "expires_in_seconds"}, obj{"amount": integer(), "expires_in_seconds": integer(), "reference_id": str()}),
+	"CaptureRequest":  object(nil, obj{"amount": obj{"type": "integer", "format": "int64", "description": "0 or absent: all"}, "reference_id": str()}),
+	"AdjustRequest":   object([]string{"amount", "reason"}, obj{"amount": obj{"type": "integer", "format": "int64", "description": "signed"}, "reason": str()}),
+	"AuditEntry": object(nil, obj{"id": integer(), "actor_id": str(), "action": str(), "target_type": str(),
+		"target_id": str(), "detail": obj{"type": "object"}, "ip": str(), "created_at": dateTime()}),
+	"AuditPage": object(nil, obj{"items": arrayOf("AuditEntry"), "next_cursor": str()}),
+}
+
+var (
+	openAPIOnce sync.Once
+	openAPIDoc  obj
+)
+
+// openAPI is the OpenAPI 3 document of every route, built from the route table.
+func openAPI() obj {
+	openAPIOnce.Do(func() {
+		problem := obj{"description": "problem", "content": obj{"application/problem+json": obj{"schema": ref("Problem")}}}
+		paths := obj{
+			"/healthz":             obj{"get": obj{"summary": "Process alive", "responses": obj{"200": obj{"description": "ok"}}}},
+			"/readyz":              obj{"get": obj{"summary": "Database reachable and cluster joined", "responses": obj{"200": obj{"description": "ready"}, "503": problem}}},
+			"/metrics":             obj{"get": obj{"summary": "Prometheus metrics", "responses": obj{"200": obj{"description": "text exposition format"}}}},
+			"/api/v1/openapi.json": obj{"get": obj{"summary": "This document", "responses": obj{"200": obj{"description": "OpenAPI 3 document"}}}},
+		}
+		for _, r := range apiRoutes {
+			op := obj{"summary": r.summary, "responses": obj{"default": problem}}
+			resp := obj{"description": "success"}
+			if r.result != "" {
+				resp["content"] = obj{"application/json": obj{"schema": ref(r.result)}}
+			}
+			op["responses"].(obj)[itoa(r.status)] = resp
+			if r.roles != nil {
+				op["security"] = []obj{{"bearer": []string{}}}
+				if r.roles[0] != roleAny {
+					op["x-roles"] = r.roles
+				}
+			}
+			if r.body != "" {
+				op["requestBody"] = obj{"required": !r.bodyOptional, "content": obj{"application/json": obj{"schema": ref(r.body)}}}
+			}
+			var params []obj
+			for _, m := range pathParam.FindAllStringSubmatch(r.path, -1) {
+				params = append(params, obj{"name": m[1], "in": "path", "required": true, "schema": str()})
+			}
+			for _, q := range routeQueries[r.path] {
+				params = append(params, obj{"name": q, "in": "query", "schema": str()})
+			}
+			if r.idempotent {
+				params = append(params, obj{"name": "Idempotency-Key", "in": "header", "schema": str(),
+					"description": "a replay returns the first response; reuse with another body is 422 idempotency_conflict"})
+			}
+			if params != nil {
+				op["parameters"] = params
+			}
+			p := openAPIPath(r.path)
+			item, _ := paths[p].(obj)
+			if item == nil {
+				item = obj{}
+				paths[p] = item
+			}
+			item[strings.ToLower(r.method)] = op
+		}
+		openAPIDoc = obj{
+			"openapi": "3.0.3",
+			"info":    obj{"title": "Divine Whispers API", "version": "v1"},
+			"paths":   paths,
+			"components": obj{
+				"schemas":         schemas,
+				"securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+			},
+		}
+	})
+	return openAPIDoc
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

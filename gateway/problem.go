@@ -1,0 +1,85 @@
+package gateway
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
+
+	dw "github.com/divinewhispers/dw"
+)
+
+// Problem is an RFC 9457 problem document with a stable code.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Code   string `json:"code"`
+}
+
+var kindStatus = map[dw.Kind]int{
+	dw.KindInvalid:           fiber.StatusBadRequest,
+	dw.KindNotFound:          fiber.StatusNotFound,
+	dw.KindConflict:          fiber.StatusConflict,
+	dw.KindInsufficientFunds: fiber.StatusConflict,
+	dw.KindUnauthorized:      fiber.StatusUnauthorized,
+	dw.KindForbidden:         fiber.StatusForbidden,
+	dw.KindRateLimited:       fiber.StatusTooManyRequests,
+	dw.KindUnavailable:       fiber.StatusServiceUnavailable,
+	dw.KindInternal:          fiber.StatusInternalServerError,
+}
+
+// codeStatus overrides the kind's status for finer codes.
+var codeStatus = map[string]int{
+	"idempotency_conflict": fiber.StatusUnprocessableEntity,
+}
+
+// fiberCodes names the errors fiber itself raises (unknown route, body too large, ...).
+var fiberCodes = map[int]string{
+	fiber.StatusNotFound:              "route_not_found",
+	fiber.StatusMethodNotAllowed:      "method_not_allowed",
+	fiber.StatusRequestEntityTooLarge: "body_too_large",
+	fiber.StatusBadRequest:            "bad_request",
+	fiber.StatusUnsupportedMediaType:  "unsupported_media_type",
+	fiber.StatusRequestTimeout:        "timeout",
+}
+
+func errorHandler(log *slog.Logger) fiber.ErrorHandler {
+	return func(c *fiber.Ctx, err error) error {
+		p := Problem{Type: "about:blank"}
+		var fe *fiber.Error
+		if errors.As(err, &fe) {
+			p.Status, p.Detail = fe.Code, fe.Message
+			p.Code = fiberCodes[fe.Code]
+			if p.Code == "" {
+				p.Code = "http_error"
+			}
+		} else {
+			k := dw.KindOf(err)
+			p.Code, p.Detail = dw.CodeOf(err), dw.MessageOf(err)
+			p.Status = kindStatus[k]
+			if s, ok := codeStatus[p.Code]; ok {
+				p.Status = s
+			}
+			if k == dw.KindInternal || k == dw.KindUnavailable {
+				log.Error("request failed", "method", c.Method(), "path", c.Path(), "code", p.Code, "err", err)
+			}
+		}
+		p.Title = statusTitle(p.Status)
+		if p.Code != string(dw.KindInternal) && p.Code != "route_not_found" {
+			p.Type = "https://divinewhispers.example/problems/" + p.Code
+		}
+		c.Status(p.Status)
+		c.Set(fiber.HeaderContentType, "application/problem+json")
+		return c.JSON(p, "application/problem+json")
+	}
+}
+
+func statusTitle(s int) string {
+	if t := utils.StatusMessage(s); t != "" {
+		return t
+	}
+	return "Error"
+}

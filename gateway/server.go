@@ -1,0 +1,240 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/account"
+	"github.com/divinewhispers/dw/actors"
+	"github.com/divinewhispers/dw/auth"
+	"github.com/divinewhispers/dw/persistence"
+)
+
+// Config is what the gateway needs from its node.
+type Config struct {
+	Accounts *account.Service
+	Issuer   *auth.Issuer
+	Wallets  *actors.Wallets
+	Store    *persistence.Store // reads only
+	// Ready reports whether the node can serve: database reachable, cluster joined.
+	Ready         func(ctx context.Context) error
+	Registry      *prometheus.Registry
+	Log           *slog.Logger
+	SecureCookies bool // mark the refresh cookie Secure (on unless serving plain HTTP in development)
+	BodyLimit     int  // bytes; 0 = 1 MiB
+}
+
+// Server is a configured fiber app.
+type Server struct {
+	cfg     Config
+	App     *fiber.App
+	metrics *httpMetrics
+}
+
+const (
+	roleAny   = "*" // any authenticated user
+	localUser = "claims"
+	localKey  = "trace"
+)
+
+// route is one row of the API table.
+type route struct {
+	method, path string
+	roles        []string // nil: public; {roleAny}: any signed-in user; else these roles
+	summary      string
+	body         string // OpenAPI schema of the request body ("" = none)
+	bodyOptional bool
+	status       int    // success status
+	result       string // OpenAPI schema of the success body
+	handler      func(s *Server, c *fiber.Ctx) error
+	idempotent   bool // honours Idempotency-Key
+}
+
+var (
+	admins       = []string{account.RoleAdmin}
+	moneyMovers  = []string{account.RoleAdmin, account.RoleService}
+	signedIn     = []string{roleAny}
+	apiRoutes    []route
+	routeQueries = map[string][]string{
+		"/api/v1/wallets/:id/transactions": {"type", "status", "from", "to", "sort", "page_size", "cursor"},
+		"/api/v1/admin/users":              {"q", "role", "status", "sort", "page", "page_size"},
+		"/api/v1/admin/audit-logs":         {"actor_id", "action", "target_id", "from", "to", "page_size", "cursor"},
+	}
+)
+
+func init() {
+	apiRoutes = []route{
+		{method: "POST", path: "/api/v1/auth/register", summary: "Create an account (role user) with its personal wallet", body: "RegisterRequest", status: 201, result: "User", handler: (*Server).register},
+		{method: "POST", path: "/api/v1/auth/login", summary: "Exchange email and password for tokens", body: "LoginRequest", status: 200, result: "Tokens", handler: (*Server).login},
+		{method: "POST", path: "/api/v1/auth/refresh", summary: "Rotate a refresh token (body or cookie) for a new pair", body: "RefreshRequest", bodyOptional: true, status: 200, result: "Tokens", handler: (*Server).refresh},
+		{method: "POST", path: "/api/v1/auth/logout", roles: signedIn, summary: "End the session of a refresh token", body: "RefreshRequest", bodyOptional: true, status: 204, handler: (*Server).logout},
+		{method: "GET", path: "/api/v1/me", roles: signedIn, summary: "The signed-in user", status: 200, result: "Me", handler: (*Server).me},
+		{method: "POST", path: "/api/v1/me/password", roles: signedIn, summary: "Change the password (ends every session)", body: "PasswordRequest", status: 204, handler: (*Server).changePassword},
+		{method: "GET", path: "/api/v1/wallets/:id", roles: signedIn, summary: "A wallet (owner, members, admin, service)", status: 200, result: "Wallet", handler: (*Server).getWallet},
+		{method: "GET", path: "/api/v1/wallets/:id/transactions", roles: signedIn, summary: "A wallet's ledger, newest first", status: 200, result: "TransactionPage", handler: (*Server).listTransactions},
+		{method: "POST", path: "/api/v1/wallets/:id/deposits", roles: moneyMovers, summary: "Deposit points", body: "AmountRequest", status: 201, result: "Transaction", handler: (*Server).deposit, idempotent: true},
+		{method: "POST", path: "/api/v1/wallets/:id/spends", roles: moneyMovers, summary: "Spend points (409 insufficient_funds)", body: "AmountRequest", status: 201, result: "Transaction", handler: (*Server).spend, idempotent: true},
+		{method: "POST", path: "/api/v1/wallets/:id/holds", roles: moneyMovers, summary: "Reserve points until captured, released or expired", body: "HoldRequest", status: 201, result: "Transaction", handler: (*Server).hold, idempotent: true},
+		{method: "POST", path: "/api/v1/holds/:id/capture", roles: moneyMovers, summary: "Capture all or part of a hold; the rest is released", body: "CaptureRequest", bodyOptional: true, status: 201, result: "Transaction", handler: (*Server).capture, idempotent: true},
+		{method: "POST", path: "/api/v1/holds/:id/release", roles: moneyMovers, summary: "Release a hold", status: 201, result: "Transaction", handler: (*Server).release, idempotent: true},
+		{method: "POST", path: "/api/v1/transactions/:id/refunds", roles: moneyMovers, summary: "Refund all or part of a spend or capture", body: "CaptureRequest", bodyOptional: true, status: 201, result: "Transaction", handler: (*Server).refund, idempotent: true},
+		{method: "POST", path: "/api/v1/wallets/:id/adjustments", roles: admins, summary: "Adjust a balance by a signed amount, with a reason", body: "AdjustRequest", status: 201, result: "Transaction", handler: (*Server).adjust, idempotent: true},
+		{method: "GET", path: "/api/v1/admin/users", roles: admins, summary: "Search, filter, sort and page users", status: 200, result: "UserPage", handler: (*Server).listUsers},
+		{method: "PATCH", path: "/api/v1/admin/users/:id", roles: admins, summary: "Change a user's role or status", body: "UserPatch", status: 200, result: "User", handler: (*Server).patchUser},
+		{method: "GET", path: "/api/v1/admin/audit-logs", roles: admins, summary: "The audit log, newest first", status: 200, result: "AuditPage", handler: (*Server).listAudit},
+	}
+}
+
+// New builds the gateway.
+func New(cfg Config) *Server {
+	if cfg.BodyLimit == 0 {
+		cfg.BodyLimit = 1 << 20
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	s := &Server{cfg: cfg, metrics: newHTTPMetrics(cfg.Registry)}
+	handleErr := errorHandler(cfg.Log)
+	s.App = fiber.New(fiber.Config{
+		AppName:               "dw",
+		BodyLimit:             cfg.BodyLimit,
+		ErrorHandler:          handleErr,
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          60 * time.Second,
+		IdleTimeout:           120 * time.Second,
+	})
+	s.App.Use(s.observe(handleErr))
+
+	s.App.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	s.App.Get("/readyz", s.readyz)
+	if cfg.Registry != nil {
+		h := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+		s.App.Get("/metrics", func(c *fiber.Ctx) error { h(c.Context()); return nil })
+	}
+	s.App.Get("/api/v1/openapi.json", func(c *fiber.Ctx) error { return c.JSON(openAPI()) })
+	for _, r := range apiRoutes {
+		s.App.Add(r.method, r.path, s.guard(r.roles), s.wrap(r))
+	}
+	s.App.Use(func(c *fiber.Ctx) error {
+		return dw.Coded(dw.KindNotFound, "route_not_found", "no route %s %s; see /api/v1/openapi.json", c.Method(), c.Path())
+	})
+	return s
+}
+
+func (s *Server) wrap(r route) fiber.Handler {
+	return func(c *fiber.Ctx) error { return r.handler(s, c) }
+}
+
+// observe records metrics and logs, and renders errors here so the status is known.
+func (s *Server) observe(handleErr fiber.ErrorHandler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		trace := c.Get("X-Request-Id")
+		if trace == "" || len(trace) > 100 {
+			trace = uuid.NewString()
+		}
+		c.Locals(localKey, trace)
+		c.Set("X-Request-Id", trace)
+		if err := c.Next(); err != nil {
+			if herr := handleErr(c, err); herr != nil {
+				return herr
+			}
+		}
+		route := c.Route().Path
+		if route == "/" && c.Path() != "/" {
+			route = "unmatched"
+		}
+		status := c.Response().StatusCode()
+		s.metrics.observe(c.Method(), route, status, time.Since(start))
+		if status >= 500 {
+			s.cfg.Log.Error("http", "method", c.Method(), "route", route, "status", status, "trace_id", trace, "ms", time.Since(start).Milliseconds())
+		}
+		return nil
+	}
+}
+
+// guard is the RBAC middleware of one route.
+func (s *Server) guard(roles []string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if roles == nil {
+			return c.Next()
+		}
+		h := c.Get(fiber.HeaderAuthorization)
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || token == "" {
+			return dw.Coded(dw.KindUnauthorized, "missing_token", "send Authorization: Bearer <access token>")
+		}
+		claims, err := s.cfg.Issuer.Verify(token)
+		if err != nil {
+			return dw.Coded(dw.KindUnauthorized, "invalid_token", "the access token is invalid or expired; log in or refresh")
+		}
+		c.Locals(localUser, claims)
+		if roles[0] == roleAny {
+			return c.Next()
+		}
+		for _, r := range roles {
+			if claims.Role == r {
+				return c.Next()
+			}
+		}
+		return dw.Coded(dw.KindForbidden, "forbidden", "this needs the role %s", strings.Join(roles, " or "))
+	}
+}
+
+func claimsOf(c *fiber.Ctx) *auth.Claims {
+	cl, _ := c.Locals(localUser).(*auth.Claims)
+	return cl
+}
+
+func traceOf(c *fiber.Ctx) string {
+	t, _ := c.Locals(localKey).(string)
+	return t
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			return &dw.Error{Kind: dw.KindUnavailable, Code: "not_ready", Message: err.Error()}
+		}
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(r prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dw_http_requests_total", Help: "HTTP requests by method, route and status.",
+		}, []string{"method", "route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "dw_http_request_seconds", Help: "HTTP request latency by method and route.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14),
+		}, []string{"method", "route"}),
+	}
+	if r != nil {
+		r.MustRegister(m.requests, m.latency)
+	}
+	return m
+}
+
+func (m *httpMetrics) observe(method, route string, status int, d time.Duration) {
+	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(method, route).Observe(d.Seconds())
+}

@@ -1,0 +1,42 @@
+package cli
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/divinewhispers/dw/node"
+)
+
+func serveCmd(stderr io.Writer) *cobra.Command {
+	cfg := node.Defaults()
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run one cluster node: gateway, grains and workers",
+		Long: `Run one cluster node. With no --database-url it starts a private PostgreSQL under
+--data-dir from the installed server binaries. With no --join it forms a one-node cluster.`,
+		Args: cobra.NoArgs,
+	}
+	f := dbFlags(cmd, &cfg)
+	f.str(&cfg.HTTP, "http", "gateway listen address")
+	f.str(&cfg.NodeName, "node-name", "name of this node in logs and metrics")
+	f.str(&cfg.ClusterName, "cluster-name", "cluster name: nodes of other clusters are ignored")
+	f.str(&cfg.Bind, "bind", "memberlist gossip address host:port")
+	f.str(&cfg.Advertise, "advertise", "memberlist address other nodes reach (default: --bind)")
+	f.list(&cfg.Join, "join", "memberlist addresses of nodes to join, comma-separated")
+	f.str(&cfg.Remote, "remote", "actor remote (gRPC) address host:port")
+	f.str(&cfg.AdvertiseRemote, "advertise-remote", "actor remote address other nodes reach (default: --remote)")
+	f.secret(&cfg.JWTKey, "jwt-key", "HS256 signing key (≥ 32 bytes), the same on every node; empty: generated into --data-dir")
+	f.dur(&cfg.AccessTTL, "access-ttl", "access token lifetime")
+	f.dur(&cfg.RefreshTTL, "refresh-ttl", "refresh token lifetime")
+	f.boolean(&cfg.SecureCookies, "secure-cookies", "mark the refresh cookie Secure (turn off only for plain-HTTP development)")
+	f.num(&cfg.CommitWorkers, "commit-workers", "group commits in flight at once")
+	f.boolean(&cfg.Demo, "demo", "create the demo accounts of the README")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := f.check(); err != nil {
+			return err
+		}
+		return node.Run(cmd.Context(), cfg, newLogger(cfg, stderr))
+	}
+	return cmd
+}

@@ -1,0 +1,127 @@
+// Package node assembles a Divine Whispers node from its parts: the database (embedded or
+// external), the cluster, the wallet grains and their committer, the account core and the
+// gateway. `dw serve` runs one with Run; the CLI opens the same core with OpenCore.
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is every setting of a node. Each has a flag and a DW_* environment variable.
+type Config struct {
+	DataDir     string // embedded PostgreSQL, JWT key file
+	DatabaseURL string // use this server instead of the embedded one
+
+	HTTP            string // gateway listen address
+	NodeName        string
+	ClusterName     string
+	Bind            string   // memberlist host:port
+	Advertise       string   // memberlist advertised host:port
+	Join            []string // memberlist seeds
+	Remote          string   // actor remote host:port
+	AdvertiseRemote string
+
+	JWTKey        string        // HS256 signing key, at least 32 bytes; "" = generated into the data dir
+	AccessTTL     time.Duration // access token lifetime
+	RefreshTTL    time.Duration
+	SecureCookies bool
+	CommitWorkers int
+	DBMaxConns    int
+	Demo          bool // create demo accounts
+	LogLevel      string
+	LogFormat     string // json or text
+}
+
+// Defaults returns the configuration of a one-node cluster on this machine.
+func Defaults() Config {
+	host, _ := os.Hostname()
+	return Config{
+		DataDir: "./var", HTTP: "127.0.0.1:8080", NodeName: host, ClusterName: "dw",
+		Bind: "127.0.0.1:7946", Remote: "127.0.0.1:8090", AccessTTL: 15 * time.Minute,
+		RefreshTTL: 30 * 24 * time.Hour, SecureCookies: true, CommitWorkers: 2, DBMaxConns: 20,
+		LogLevel: "info", LogFormat: "json",
+	}
+}
+
+// Validate joins every problem with the configuration, each naming the flag to fix.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DatabaseURL == "" && c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir (DW_DATA_DIR) or --database-url (DW_DATABASE_URL) is required"))
+	}
+	for flag, v := range map[string]string{"--http": c.HTTP, "--bind": c.Bind, "--remote": c.Remote} {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q must be host:port", flag, v))
+		}
+	}
+	for flag, v := range map[string]string{"--advertise": c.Advertise, "--advertise-remote": c.AdvertiseRemote} {
+		if v == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q must be host:port", flag, v))
+		}
+	}
+	for _, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			errs = append(errs, fmt.Errorf("--join %q must be a comma-separated list of host:port", j))
+		}
+	}
+	if c.JWTKey != "" && len(c.JWTKey) < 32 {
+		errs = append(errs, errors.New("--jwt-key (DW_JWT_KEY) must be at least 32 bytes; leave it empty to generate one"))
+	}
+	if c.AccessTTL < time.Minute || c.AccessTTL > 24*time.Hour {
+		errs = append(errs, errors.New("--access-ttl must be between 1m and 24h"))
+	}
+	if c.CommitWorkers < 1 || c.CommitWorkers > 64 {
+		errs = append(errs, errors.New("--commit-workers must be between 1 and 64"))
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, errors.New("--log-level must be debug, info, warn or error"))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, errors.New("--log-format must be json or text"))
+	}
+	return errors.Join(errs...)
+}
+
+// jwtKey returns the configured key, or the one kept in the data directory (made on first use).
+func (c *Config) jwtKey() ([]byte, error) {
+	if c.JWTKey != "" {
+		return []byte(c.JWTKey), nil
+	}
+	if c.DataDir == "" {
+		return nil, errors.New("no --jwt-key (DW_JWT_KEY) and no --data-dir to keep a generated one in")
+	}
+	path := filepath.Join(c.DataDir, "jwt.key")
+	if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	if err := os.MkdirAll(c.DataDir, 0o711); err != nil {
+		return nil, err
+	}
+	key, err := generateKey()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) { // another process made it first
+		return os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(key); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return key, f.Close()
+}

@@ -1,0 +1,82 @@
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+
+	"github.com/divinewhispers/dw/account"
+	"github.com/divinewhispers/dw/auth"
+	"github.com/divinewhispers/dw/persistence"
+	"github.com/divinewhispers/dw/persistence/pgserver"
+)
+
+func generateKey() ([]byte, error) {
+	k, err := auth.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	return []byte(hex.EncodeToString(k)), nil
+}
+
+// Database is an open, migrated database and how to let it go.
+type Database struct {
+	URL    string
+	Store  *persistence.Store
+	server *pgserver.Server // the embedded server when this process started or adopted it
+}
+
+// Close closes the pool and stops the embedded server if this process owns it.
+func (d *Database) Close(ctx context.Context) error {
+	if d.Store != nil {
+		d.Store.Close()
+	}
+	if d.server != nil {
+		return d.server.Stop(ctx)
+	}
+	return nil
+}
+
+// OpenDatabase connects to --database-url, or to the embedded server under the data
+// directory. own says whether this process should start (and later stop) the embedded server
+// when none is running; when one is running (a `dw serve` on the same data directory) it is
+// used and left running.
+func OpenDatabase(ctx context.Context, cfg Config, own bool, log *slog.Logger) (*Database, error) {
+	d := &Database{URL: cfg.DatabaseURL}
+	if d.URL == "" {
+		if url, ok := pgserver.RunningURL(cfg.DataDir); ok && !own {
+			d.URL = url
+		} else {
+			srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: cfg.DataDir, Logger: log})
+			if err != nil {
+				return nil, err
+			}
+			d.server, d.URL = srv, srv.URL()
+		}
+	}
+	if err := persistence.Migrate(ctx, d.URL); err != nil {
+		_ = d.Close(context.Background())
+		return nil, err
+	}
+	store, err := persistence.Open(ctx, d.URL, int32(cfg.DBMaxConns))
+	if err != nil {
+		_ = d.Close(context.Background())
+		return nil, err
+	}
+	d.Store = store
+	return d, nil
+}
+
+// Accounts builds the account core on a store.
+func Accounts(cfg Config, store *persistence.Store) (*account.Service, *auth.Issuer, error) {
+	key, err := cfg.jwtKey()
+	if err != nil {
+		return nil, nil, fmt.Errorf("JWT signing key: %w", err)
+	}
+	iss, err := auth.NewIssuer(key, "dw", cfg.AccessTTL)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &account.Service{Store: store, Issuer: iss, Params: auth.DefaultParams, RefreshTTL: cfg.RefreshTTL}, iss, nil
+}

@@ -1,0 +1,191 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/divinewhispers/dw/actors"
+	"github.com/divinewhispers/dw/cluster"
+	"github.com/divinewhispers/dw/gateway"
+	"github.com/divinewhispers/dw/protos/walletpb"
+)
+
+// Node is a running `dw serve`.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	db       *Database
+	cluster  *cluster.Node
+	gateway  *gateway.Server
+	listener net.Listener
+	wallets  *actors.Wallets
+
+	cancelWork context.CancelFunc
+	work       sync.WaitGroup
+	served     chan error
+	stopOnce   sync.Once
+	stopErr    error
+}
+
+// Start brings a node up: database, committer, cluster member with the wallet kind, gateway.
+// It returns once the node serves HTTP.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n = &Node{cfg: cfg, log: log, served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			n.Stop(context.Background())
+		}
+	}()
+	if n.db, err = OpenDatabase(ctx, cfg, true, log); err != nil {
+		return nil, err
+	}
+	accounts, issuer, err := Accounts(cfg, n.db.Store)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Demo {
+		if err := seedDemo(ctx, accounts, log); err != nil {
+			return nil, fmt.Errorf("demo data: %w", err)
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerer := prometheus.WrapRegistererWith(prometheus.Labels{"node": cfg.NodeName}, reg)
+	metrics := actors.NewMetrics(registerer)
+	committer := actors.NewCommitter(n.db.Store, log, metrics)
+	workCtx, cancel := context.WithCancel(context.Background())
+	n.cancelWork = cancel
+	n.work.Add(1)
+	go func() { defer n.work.Done(); committer.Run(workCtx, cfg.CommitWorkers) }()
+
+	deps := &actors.WalletDeps{Store: n.db.Store, Committer: committer, Log: log, Metrics: metrics}
+	n.cluster, err = cluster.Start(ctx, cluster.Config{
+		NodeName: cfg.NodeName, ClusterName: cfg.ClusterName, Bind: cfg.Bind, Advertise: cfg.Advertise,
+		Join: cfg.Join, Remote: cfg.Remote, AdvertiseRemote: cfg.AdvertiseRemote,
+		Kinds: []*pcluster.Kind{actors.NewWalletKind(deps)}, Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	n.wallets = &actors.Wallets{Request: actors.ClusterRequester(n.cluster.Cluster)}
+	n.work.Add(1)
+	go func() { defer n.work.Done(); n.sweepHolds(workCtx) }()
+
+	n.gateway = gateway.New(gateway.Config{
+		Accounts: accounts, Issuer: issuer, Wallets: n.wallets, Store: n.db.Store,
+		Ready: n.ready, Registry: reg, Log: log, SecureCookies: cfg.SecureCookies,
+	})
+	n.listener, err = net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("--http %s: %w", cfg.HTTP, err)
+	}
+	go func() { n.served <- n.gateway.App.Listener(n.listener) }()
+	log.Info("node serving", "node", cfg.NodeName, "http", n.listener.Addr().String(),
+		"memberlist", n.cluster.MemberAddress(), "embedded_db", n.db.server != nil)
+	return n, nil
+}
+
+// HTTPAddr is the address the gateway listens on.
+func (n *Node) HTTPAddr() string { return n.listener.Addr().String() }
+
+// MemberAddress is the memberlist address other nodes join.
+func (n *Node) MemberAddress() string { return n.cluster.MemberAddress() }
+
+// Wallets is the node's wallet grain client.
+func (n *Node) Wallets() *actors.Wallets { return n.wallets }
+
+// Cluster is the node's cluster member.
+func (n *Node) Cluster() *cluster.Node { return n.cluster }
+
+func (n *Node) ready(ctx context.Context) error {
+	if err := n.db.Store.Ping(ctx); err != nil {
+		return errors.New("database unreachable")
+	}
+	if !n.cluster.Ready() {
+		return errors.New("not joined to the cluster")
+	}
+	return nil
+}
+
+// Stop shuts down in reverse order of start: HTTP (draining requests), cluster (leaving
+// memberlist first), background work, database. It is idempotent.
+func (n *Node) Stop(ctx context.Context) error {
+	n.stopOnce.Do(func() {
+		var errs []error
+		if n.gateway != nil && n.listener != nil {
+			if err := n.gateway.App.ShutdownWithTimeout(10 * time.Second); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if n.cluster != nil {
+			n.cluster.Stop(true)
+		}
+		if n.cancelWork != nil {
+			n.cancelWork()
+			n.work.Wait()
+		}
+		if n.db != nil {
+			if err := n.db.Close(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		n.stopErr = errors.Join(errs...)
+		n.log.Info("node stopped", "node", n.cfg.NodeName)
+	})
+	return n.stopErr
+}
+
+// Run starts a node and serves until ctx ends, then stops it.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	n, err := Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-n.served:
+		log.Error("http server ended", "err", err)
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	return errors.Join(err, n.Stop(stopCtx))
+}
+
+// sweepHolds wakes wallets whose holds have expired, so they release them even when nobody
+// calls them.
+func (n *Node) sweepHolds(ctx context.Context) {
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ids, err := n.db.Store.WalletsWithExpiredHolds(ctx, time.Now(), 500)
+		if err != nil {
+			if ctx.Err() == nil {
+				n.log.Warn("hold sweep", "err", err)
+			}
+			continue
+		}
+		for _, id := range ids {
+			if _, err := n.wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_EXPIRE_HOLDS, WalletId: id}); err != nil && ctx.Err() == nil {
+				n.log.Warn("expire holds", "wallet", id, "err", err)
+			}
+		}
+	}
+}
