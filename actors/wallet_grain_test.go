@@ -44,7 +44,7 @@ func newStore(t *testing.T) *persistence.Store {
 func startNode(t *testing.T, store *persistence.Store, walletID string) *node {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	system := actor.NewActorSystem()
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return log }))
 	m := actors.NewMetrics(nil)
 	c := actors.NewCommitter(store, log, m)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -6,6 +6,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"github.com/divinewhispers/dw/auth"
 	"net"
 	"os"
 	"path/filepath"
@@ -34,8 +35,10 @@ type Config struct {
 	CommitWorkers int
 	DBMaxConns    int
 	Demo          bool // create demo accounts
-	LogLevel      string
-	LogFormat     string // json or text
+	// PasswordParams overrides the argon2id cost (tests only; nil = auth.DefaultParams).
+	PasswordParams *auth.Params
+	LogLevel       string
+	LogFormat      string // json or text
 }
 
 // Defaults returns the configuration of a one-node cluster on this machine.

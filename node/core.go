@@ -78,5 +78,9 @@ func Accounts(cfg Config, store *persistence.Store) (*account.Service, *auth.Iss
 	if err != nil {
 		return nil, nil, err
 	}
-	return &account.Service{Store: store, Issuer: iss, Params: auth.DefaultParams, RefreshTTL: cfg.RefreshTTL}, iss, nil
+	params := auth.DefaultParams
+	if cfg.PasswordParams != nil {
+		params = *cfg.PasswordParams
+	}
+	return &account.Service{Store: store, Issuer: iss, Params: params, RefreshTTL: cfg.RefreshTTL}, iss, nil
 }
