@@ -1,0 +1,70 @@
+# Divine Whispers. `make help` lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+DW    := bin/dw
+GOBIN := $(shell $(GO) env GOPATH)/bin
+PKGS  := ./...
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-zA-Z/_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n",$$1,$$2}'
+
+.PHONY: deps
+deps: ## install what a fresh machine lacks (PostgreSQL server binaries)
+	@scripts/ensure-deps.sh
+
+.PHONY: build
+build: ## build bin/dw
+	$(GO) build -o $(DW) ./cmd/dw
+
+.PHONY: run
+run: deps build ## start a one-node cluster on the embedded PostgreSQL with demo accounts
+	$(DW) serve --demo --secure-cookies=false --log-format text
+
+.PHONY: test
+test: deps ## every test, race detector on, against real PostgreSQL
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+.PHONY: test/short
+test/short: deps ## the fast tests only
+	$(GO) test -short -count=1 $(PKGS)
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
+	@for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$f/*_test.go | sed 's/func //'); do \
+	    echo "== $$f $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-20s} $$f || exit 1; \
+	  done; done
+
+.PHONY: bench
+bench: deps build ## the benchmarks of the README (wallet ops vs plain SQL, HTTP vs bare fiber)
+	$(GO) test -run '^$$' -bench . -benchtime $${BENCHTIME:-5s} -count 1 -timeout 30m ./bench/
+	scripts/bench-http.sh
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+.PHONY: proto
+proto: ## regenerate the committed protobuf code
+	@scripts/ensure-deps.sh --proto
+	PATH="$(GOBIN):$$PATH" protoc --go_out=. --go_opt=module=github.com/divinewhispers/dw protos/*.proto
+
+.PHONY: generate
+generate: proto ## regenerate all generated code
+
+.PHONY: verify
+verify: proto lint ## fail when generated code is stale or the code is not clean
+	git diff --exit-code -- protos/
+
+.PHONY: up
+up: ## a 3-node cluster on this machine (see README), logs in var/cluster/
+	scripts/cluster.sh up
+
+.PHONY: down
+down: ## stop the 3-node cluster
+	scripts/cluster.sh down
