@@ -106,7 +106,11 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, metrics: newHTTPMetrics(cfg.Registry)}
 	handleErr := errorHandler(cfg.Log)
 	s.App = fiber.New(fiber.Config{
-		AppName:               "dw",
+		AppName: "dw",
+		// Strings from a fiber.Ctx alias fasthttp's buffers, which are reused by the next
+		// request. Ours outlive the handler (idempotency keys and wallet ids are kept by grains
+		// and the cluster's PID cache), so every value must be a copy.
+		Immutable:             true,
 		BodyLimit:             cfg.BodyLimit,
 		ErrorHandler:          handleErr,
 		DisableStartupMessage: true,
