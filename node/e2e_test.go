@@ -58,6 +58,7 @@ type proc struct {
 	name, http, bind string
 	args             []string
 	cmd              *exec.Cmd
+	done             chan struct{} // closed when the process has exited
 	log              *bytes.Buffer
 	mu               sync.Mutex
 }
@@ -79,14 +80,16 @@ func (p *proc) start(t *testing.T) {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = p.cmd.Wait(); pw.Close() }()
+	p.done = make(chan struct{})
+	go func() { _ = p.cmd.Wait(); pw.Close(); close(p.done) }()
 }
 
 func (p *proc) kill() {
 	if p.cmd != nil && p.cmd.Process != nil {
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		for i := 0; i < 100 && p.cmd.ProcessState == nil; i++ {
-			time.Sleep(20 * time.Millisecond)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
 		}
 	}
 }

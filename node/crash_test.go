@@ -1,0 +1,180 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/divinewhispers/dw/persistence"
+	"github.com/divinewhispers/dw/persistence/pgserver"
+)
+
+type op struct {
+	wallet, key, kind string
+	amount            int
+}
+
+// TestCrashSafety kill -9s a `dw serve` on its embedded PostgreSQL in the middle of concurrent
+// deposits and spends, restarts it on the same data directory, and finds every acknowledged
+// operation in the ledger exactly once and every balance equal to its ledger sum.
+func TestCrashSafety(t *testing.T) {
+	t.Parallel()
+	// Not t.TempDir(): its parent is private to root, and the postgres user must reach the
+	// data directory when the tests run as root.
+	dir, err := os.MkdirTemp("", "dw-crash-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() { // never leave the embedded server behind
+		if _, ok := pgserver.RunningURL(dir); ok {
+			if srv, err := pgserver.Start(context.Background(), pgserver.Options{DataDir: dir}); err == nil {
+				_ = srv.Stop(context.Background())
+			}
+		}
+	})
+	httpAddr := freePort(t)
+	newProc := func() *proc {
+		p := &proc{name: "crash", http: httpAddr, bind: freePort(t), log: &bytes.Buffer{}}
+		p.args = serveArgs(p.name, p.http, p.bind, freePort(t), "--data-dir", dir)
+		return p
+	}
+	base := "http://" + httpAddr
+	p := newProc()
+	p.start(t)
+	defer func() {
+		p.kill()
+		if t.Failed() {
+			p.dump(t)
+		}
+	}()
+	waitFor(t, 60*time.Second, "dw serve ready", func() bool { return ready(base) })
+	admin := createAdmin(t, base, "--data-dir", dir)
+
+	url, ok := pgserver.RunningURL(dir)
+	if !ok {
+		t.Fatal("embedded PostgreSQL not found running")
+	}
+	store, err := persistence.Open(t.Context(), url, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wallets, err := store.CreateWallets(t.Context(), 4, "crash")
+	store.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		mu       sync.Mutex
+		acked    []op
+		inflight = map[string]op{}
+		stop     atomic.Bool
+		seq      atomic.Int64
+		wg       sync.WaitGroup
+	)
+	for range 16 {
+		wg.Go(func() {
+			for !stop.Load() {
+				o := op{wallet: wallets[rand.IntN(len(wallets))], key: fmt.Sprint("k", seq.Add(1)), kind: "deposits", amount: 10}
+				if rand.IntN(3) == 0 {
+					o.kind, o.amount = "spends", 7
+				}
+				mu.Lock()
+				inflight[o.key] = o
+				mu.Unlock()
+				r, err := call(t, "POST", base+"/api/v1/wallets/"+o.wallet+"/"+o.kind, admin, o.key, map[string]any{"amount": o.amount})
+				mu.Lock()
+				switch {
+				case err == nil && r.status == 201:
+					acked = append(acked, o)
+					delete(inflight, o.key)
+				case err == nil && r.status == 409: // insufficient funds: nothing moved
+					delete(inflight, o.key)
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	waitFor(t, 30*time.Second, "load under way", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= 300 })
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	stop.Store(true)
+	wg.Wait()
+	p.kill()
+	t.Logf("killed dw serve after %d acknowledged operations, %d in flight", len(acked), len(inflight))
+
+	p2 := newProc()
+	p2.start(t)
+	defer func() {
+		if t.Failed() {
+			p2.dump(t)
+		}
+		_ = p2.cmd.Process.Signal(syscall.SIGTERM)
+		waitFor(t, 30*time.Second, "dw serve to stop", func() bool { _, ok := pgserver.RunningURL(dir); return !ok })
+	}()
+	waitFor(t, 60*time.Second, "dw serve ready after the crash", func() bool { return ready(base) })
+
+	// The operations in flight at the crash are retried with their keys: each moves money at
+	// most once, whatever the crash did to it.
+	for _, o := range inflight {
+		r := mustCallAny(t, "POST", base+"/api/v1/wallets/"+o.wallet+"/"+o.kind, admin, o.key, map[string]any{"amount": o.amount})
+		if r.status == 201 {
+			acked = append(acked, o)
+		}
+	}
+
+	url, _ = pgserver.RunningURL(dir)
+	store, err = persistence.Open(t.Context(), url, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for _, o := range acked {
+		var n int
+		if err := store.Pool().QueryRow(t.Context(), `SELECT count(*) FROM transactions WHERE wallet_id = $1 AND idempotency_key = $2`, o.wallet, o.key).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Fatalf("acknowledged %s %s found %d times in the ledger", o.kind, o.key, n)
+		}
+	}
+	var total int
+	for _, w := range wallets {
+		ledgerCheck(t, store, w)
+		var n int
+		_ = store.Pool().QueryRow(t.Context(), `SELECT count(*) FROM transactions WHERE wallet_id = $1`, w).Scan(&n)
+		total += n
+	}
+	if total != len(acked) {
+		t.Fatalf("ledger holds %d entries, %d were acknowledged", total, len(acked))
+	}
+}
+
+// mustCallAny makes a call that must get an answer (any status).
+func mustCallAny(t *testing.T, method, url, token, key string, body any) apiResult {
+	t.Helper()
+	for range 20 {
+		r, err := call(t, method, url, token, key, body)
+		if err == nil && r.status != 503 {
+			return r
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s %s never answered", method, url)
+	return apiResult{}
+}
