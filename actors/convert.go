@@ -23,9 +23,14 @@ func commandOf(r *walletpb.Request) (wallet.Command, error) {
 	if !ok {
 		return wallet.Command{}, dw.Errorf(dw.KindInvalid, "unknown wallet operation %v", r.Op)
 	}
+	// Seconds beyond the longest hold would overflow a Duration: make them invalid instead.
+	expiresIn := time.Duration(-1)
+	if r.ExpiresInSeconds >= 0 && r.ExpiresInSeconds <= int64(wallet.MaxHoldDuration/time.Second) {
+		expiresIn = time.Duration(r.ExpiresInSeconds) * time.Second
+	}
 	return wallet.Command{
 		Type: t, Amount: r.Amount, ReferenceID: r.ReferenceId, HoldID: r.HoldId,
-		TransactionID: r.TransactionId, ExpiresIn: time.Duration(r.ExpiresInSeconds) * time.Second,
+		TransactionID: r.TransactionId, ExpiresIn: expiresIn,
 		Reason: r.Reason, ActorID: r.ActorId, IdempotencyKey: r.IdempotencyKey,
 	}, nil
 }
