@@ -55,7 +55,7 @@ var schemas = obj{
 	"HoldRequest":     object([]string{"amount", "expires_in_seconds"}, obj{"amount": integer(), "expires_in_seconds": integer(), "reference_id": str()}),
 	"CaptureRequest":  object(nil, obj{"amount": obj{"type": "integer", "format": "int64", "description": "0 or absent: all"}, "reference_id": str()}),
 	"AdjustRequest":   object([]string{"amount", "reason"}, obj{"amount": obj{"type": "integer", "format": "int64", "description": "signed"}, "reason": str()}),
-	"AuditEntry": object(nil, obj{"id": integer(), "actor_id": str(), "action": str(), "target_type": str(),
+	"AuditEntry": object(nil, obj{"id": str(), "actor_id": str(), "action": str(), "target_type": str(),
 		"target_id": str(), "detail": obj{"type": "object"}, "ip": str(), "created_at": dateTime()}),
 	"AuditPage": object(nil, obj{"items": arrayOf("AuditEntry"), "next_cursor": str()}),
 }

@@ -25,7 +25,7 @@ type User struct {
 
 // AuditEntry is one row of the audit log.
 type AuditEntry struct {
-	ID         int64           `json:"id"`
+	ID         string          `json:"id"` // "a…" for audit rows, "t…" for ledger entries
 	ActorID    string          `json:"actor_id,omitempty"`
 	Action     string          `json:"action"`
 	TargetType string          `json:"target_type,omitempty"`

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	dw "github.com/divinewhispers/dw"
@@ -59,8 +58,8 @@ type TxFilter struct {
 	After    *Cursor
 }
 
-// ListTransactions returns one page of a wallet's ledger and the cursor of the next page ("" at
-// the end). Errors: internal.
+// ListTransactions returns one page of a wallet's ledger in sequence order (newest first unless
+// Asc) and the cursor of the next page ("" at the end). Errors: invalid (bad_cursor), internal.
 func (s *Store) ListTransactions(ctx context.Context, f TxFilter) ([]wallet.Entry, string, error) {
 	cmp, order := "<", "DESC"
 	if f.Asc {
@@ -71,13 +70,14 @@ func (s *Store) ListTransactions(ctx context.Context, f TxFilter) ([]wallet.Entr
 		AND ($2 = '' OR type = $2) AND ($3 = '' OR status = $3)
 		AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)`
 	if f.After != nil {
-		if _, err := uuid.Parse(f.After.ID); err != nil {
+		seq, err := strconv.ParseInt(f.After.ID, 10, 64)
+		if err != nil || seq < 0 {
 			return nil, "", errBadCursor
 		}
-		q += ` AND (created_at, id) ` + cmp + ` ($7, $8::uuid)`
-		args = append(args, f.After.At, f.After.ID)
+		q += ` AND seq ` + cmp + ` $7`
+		args = append(args, seq)
 	}
-	q += ` ORDER BY created_at ` + order + `, id ` + order + ` LIMIT $6`
+	q += ` ORDER BY seq ` + order + ` LIMIT $6`
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, "", mapError(err, "transactions")
@@ -90,7 +90,7 @@ func (s *Store) ListTransactions(ctx context.Context, f TxFilter) ([]wallet.Entr
 	if len(out) > f.Limit {
 		out = out[:f.Limit]
 		last := out[len(out)-1]
-		next = Cursor{At: last.CreatedAt, ID: last.ID}.Encode()
+		next = Cursor{At: last.CreatedAt, ID: strconv.FormatInt(last.Seq, 10)}.Encode()
 	}
 	return out, next, nil
 }
@@ -113,16 +113,12 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, str
 	}
 	args := []any{f.ActorID, action, escapeLike(prefix), f.TargetID, nullTime(f.From), nullTime(f.To), f.Limit + 1}
 	q := `SELECT id, COALESCE(actor_id::text, ''), action, target_type, target_id, detail, ip, created_at
-		FROM audit_logs WHERE ($1 = '' OR actor_id::text = $1) AND ($2 = '' OR action = $2)
+		FROM audit_events WHERE ($1 = '' OR actor_id::text = $1) AND ($2 = '' OR action = $2)
 		AND ($3 = '' OR action LIKE $3 || '%') AND ($4 = '' OR target_id = $4)
 		AND ($5::timestamptz IS NULL OR created_at >= $5) AND ($6::timestamptz IS NULL OR created_at < $6)`
 	if f.After != nil {
-		id, err := strconv.ParseInt(f.After.ID, 10, 64)
-		if err != nil {
-			return nil, "", errBadCursor
-		}
 		q += ` AND (created_at, id) < ($8, $9)`
-		args = append(args, f.After.At, id)
+		args = append(args, f.After.At, f.After.ID)
 	}
 	q += ` ORDER BY created_at DESC, id DESC LIMIT $7`
 	rows, err := s.pool.Query(ctx, q, args...)
@@ -141,7 +137,7 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, str
 	if len(out) > f.Limit {
 		out = out[:f.Limit]
 		last := out[len(out)-1]
-		next = Cursor{At: last.CreatedAt, ID: strconv.FormatInt(last.ID, 10)}.Encode()
+		next = Cursor{At: last.CreatedAt, ID: last.ID}.Encode()
 	}
 	return out, next, nil
 }

@@ -136,13 +136,6 @@ WITH w AS (
 		held_after, reference_id, idempotency_key, request_hash, NULLIF(hold_id, '')::uuid,
 		NULLIF(refund_of, '')::uuid, expires_at, reason, NULLIF(actor_id, '')::uuid, created_at
 	FROM e
-), aud AS (
-	INSERT INTO audit_logs (actor_id, action, target_type, target_id, detail, created_at)
-	SELECT NULLIF(actor_id, '')::uuid, 'wallet.' || type, 'wallet', wallet_id::text,
-		jsonb_build_object('transaction_id', id, 'amount', amount, 'balance_delta', balance_delta,
-			'reference_id', reference_id, 'reason', reason),
-		created_at
-	FROM e
 )
 SELECT id::text FROM upd`
 
