@@ -36,9 +36,13 @@ CREATE TABLE wallet_members (
 CREATE INDEX wallet_members_user ON wallet_members (user_id);
 
 -- The ledger: append-only. balance_delta sums to the wallet's balance, held_delta to its holds.
+-- No foreign key on wallet_id: its per-row check would lock the wallet row that the same
+-- commit statement is updating, and cost more than the insert itself. The commit statement
+-- inserts entries only for wallets whose snapshot row it has just updated (see
+-- persistence/wallets.go), so an entry can never name a missing wallet; wallets are never deleted.
 CREATE TABLE transactions (
     id              uuid PRIMARY KEY,
-    wallet_id       uuid NOT NULL REFERENCES wallets (id),
+    wallet_id       uuid NOT NULL,
     seq             bigint NOT NULL CHECK (seq > 0),
     type            text NOT NULL CHECK (type IN ('deposit', 'spend', 'refund', 'hold', 'capture', 'release', 'adjust')),
     status          text NOT NULL CHECK (status IN ('pending', 'success', 'failed')),
