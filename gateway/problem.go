@@ -38,12 +38,13 @@ var codeStatus = map[string]int{
 
 // fiberCodes names the errors fiber itself raises (unknown route, body too large, ...).
 var fiberCodes = map[int]string{
-	fiber.StatusNotFound:              "route_not_found",
-	fiber.StatusMethodNotAllowed:      "method_not_allowed",
-	fiber.StatusRequestEntityTooLarge: "body_too_large",
-	fiber.StatusBadRequest:            "bad_request",
-	fiber.StatusUnsupportedMediaType:  "unsupported_media_type",
-	fiber.StatusRequestTimeout:        "timeout",
+	fiber.StatusNotFound:                    "route_not_found",
+	fiber.StatusMethodNotAllowed:            "method_not_allowed",
+	fiber.StatusRequestEntityTooLarge:       "body_too_large",
+	fiber.StatusBadRequest:                  "bad_request",
+	fiber.StatusUnsupportedMediaType:        "unsupported_media_type",
+	fiber.StatusRequestTimeout:              "timeout",
+	fiber.StatusRequestHeaderFieldsTooLarge: "headers_too_large",
 }
 
 func errorHandler(log *slog.Logger) fiber.ErrorHandler {

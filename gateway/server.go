@@ -175,8 +175,8 @@ func (s *Server) guard(roles []string) fiber.Handler {
 			return c.Next()
 		}
 		h := c.Get(fiber.HeaderAuthorization)
-		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || token == "" {
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" { // the scheme is case-insensitive (RFC 9110)
 			return dw.Coded(dw.KindUnauthorized, "missing_token", "send Authorization: Bearer <access token>")
 		}
 		claims, err := s.cfg.Issuer.Verify(token)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	dw "github.com/divinewhispers/dw"
@@ -117,6 +118,9 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, str
 		AND ($3 = '' OR action LIKE $3 || '%') AND ($4 = '' OR target_id = $4)
 		AND ($5::timestamptz IS NULL OR created_at >= $5) AND ($6::timestamptz IS NULL OR created_at < $6)`
 	if f.After != nil {
+		if !validAuditID(f.After.ID) {
+			return nil, "", errBadCursor
+		}
 		q += ` AND (created_at, id) < ($8, $9)`
 		args = append(args, f.After.At, f.After.ID)
 	}
@@ -140,6 +144,19 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, str
 		next = Cursor{At: last.CreatedAt, ID: last.ID}.Encode()
 	}
 	return out, next, nil
+}
+
+// validAuditID accepts the ids of audit_events: "a" and a row number, or "t" and a uuid.
+func validAuditID(id string) bool {
+	switch {
+	case strings.HasPrefix(id, "a"):
+		n, err := strconv.ParseInt(id[1:], 10, 64)
+		return err == nil && n > 0 && strconv.FormatInt(n, 10) == id[1:]
+	case strings.HasPrefix(id, "t"):
+		u, err := uuid.Parse(id[1:])
+		return err == nil && u.String() == id[1:]
+	}
+	return false
 }
 
 func nullTime(t time.Time) *time.Time {

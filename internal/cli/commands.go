@@ -17,6 +17,7 @@ import (
 	"github.com/divinewhispers/dw/account"
 	"github.com/divinewhispers/dw/node"
 	"github.com/divinewhispers/dw/persistence"
+	"github.com/divinewhispers/dw/persistence/pgserver"
 	"github.com/divinewhispers/dw/protos/walletpb"
 )
 
@@ -201,5 +202,25 @@ func walletCmd() *cobra.Command {
 		})
 	}
 	cmd.AddCommand(show, deposit)
+	return cmd
+}
+
+func dbCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "db", Short: "The embedded PostgreSQL"}
+	url := &cobra.Command{Use: "url", Short: "Print the connection URL of the embedded server under --data-dir (it holds the password)", Args: cobra.NoArgs}
+	cfg := cliDefaults()
+	f := dbFlags(url, &cfg)
+	url.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := f.check(); err != nil {
+			return err
+		}
+		u, ok := pgserver.RunningURL(cfg.DataDir)
+		if !ok {
+			return fmt.Errorf("no embedded PostgreSQL is running under %s: start `dw serve --data-dir %s` first", cfg.DataDir, cfg.DataDir)
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), u)
+		return nil
+	}
+	cmd.AddCommand(url)
 	return cmd
 }
