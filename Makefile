@@ -27,6 +27,9 @@ run: deps build ## start a one-node cluster on the embedded PostgreSQL with demo
 test: deps ## every test, race detector on, against real PostgreSQL
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@# Several protoactor nodes in one process race inside protoactor and grpc (README, known
+	@# issues): the in-process multi-node cluster tests run once more without -race.
+	$(GO) test -count=1 -timeout 10m ./cluster/
 
 .PHONY: test/short
 test/short: deps ## the fast tests only
