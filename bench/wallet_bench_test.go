@@ -1,13 +1,17 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -131,6 +135,38 @@ func load(b *testing.B, op func(ctx context.Context, i int) error) {
 	b.ReportMetric(0, "ns/op")
 }
 
+// commitStats reads the node's commit histograms: (count, entries, seconds) so far.
+func commitStats(b *testing.B) (n, entries, seconds float64) {
+	resp, err := http.Get("http://" + benchNode.HTTPAddr() + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		v, _ := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
+		switch {
+		case strings.HasPrefix(line, "dw_ledger_commit_entries_count"):
+			n = v
+		case strings.HasPrefix(line, "dw_ledger_commit_entries_sum"):
+			entries = v
+		case strings.HasPrefix(line, "dw_ledger_commit_seconds_sum"):
+			seconds = v
+		}
+	}
+	return n, entries, seconds
+}
+
+// reportCommits reports the mean entries per group commit and the mean commit time since before.
+func reportCommits(b *testing.B, n0, e0, s0 float64) {
+	n, e, s := commitStats(b)
+	if n > n0 {
+		b.ReportMetric((e-e0)/(n-n0), "entries/commit")
+		b.ReportMetric((s-s0)/(n-n0)*1000, "commit-ms")
+	}
+}
+
 func wallets(b *testing.B, n int) []string {
 	ids, err := store.CreateWallets(context.Background(), n, "bench")
 	if err != nil {
@@ -188,7 +224,9 @@ func BenchmarkWalletDeposit(b *testing.B) {
 			ids := wallets(b, n)
 			w := benchNode.Wallets()
 			warm(b, w, ids)
+			n0, e0, s0 := commitStats(b)
 			load(b, func(_ context.Context, i int) error { return grainDeposit(w, ids[rand.IntN(len(ids))]) })
+			reportCommits(b, n0, e0, s0)
 		})
 		b.Run("baseline-sql/"+name, func(b *testing.B) {
 			ids := wallets(b, n)
