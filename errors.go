@@ -17,6 +17,7 @@ const (
 	KindNotFound          Kind = "not_found"
 	KindConflict          Kind = "conflict"
 	KindInsufficientFunds Kind = "insufficient_funds"
+	KindPaymentRequired   Kind = "payment_required" // a paid job cannot be accepted: no points
 	KindUnauthorized      Kind = "unauthorized"
 	KindForbidden         Kind = "forbidden"
 	KindRateLimited       Kind = "rate_limited"

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	dw "github.com/divinewhispers/dw"
 	"github.com/divinewhispers/dw/persistence"
+	"github.com/divinewhispers/dw/protos/jobpb"
 	"github.com/divinewhispers/dw/protos/walletpb"
 	"github.com/divinewhispers/dw/wallet"
 )
@@ -25,6 +27,7 @@ type WalletDeps struct {
 	Committer   *Committer
 	Log         *slog.Logger
 	Metrics     *Metrics
+	Events      *Events       // nil: no live balance events
 	IdleTimeout time.Duration // passivate after this long without a message (0 = 2 minutes)
 	Now         func() time.Time
 }
@@ -246,6 +249,7 @@ func (g *walletGrain) finish(ctx actor.Context, m *commitDone) {
 			}
 			op.waiters = nil
 		}
+		g.publishBalance()
 		g.flush(ctx)
 		return
 	}
@@ -274,6 +278,16 @@ func (g *walletGrain) finish(ctx actor.Context, m *commitDone) {
 	if err := g.load(); err != nil {
 		g.d.Log.Error("reload wallet", "wallet", g.id, "err", err)
 	}
+}
+
+// publishBalance tells live clients the committed balance, once per commit (not per operation).
+func (g *walletGrain) publishBalance() {
+	if g.d.Events == nil {
+		return
+	}
+	w := g.committed
+	g.d.Events.Publish(WalletTopic(g.id), &jobpb.Event{Type: "wallet.balance", WalletId: g.id, Seq: w.Seq,
+		Data: fmt.Sprintf(`{"balance":%d,"held":%d,"available":%d,"seq":%d}`, w.Balance, w.Held, w.Available, w.Seq)})
 }
 
 // answerFromLedger answers an operation whose key the database already holds: the stored entry

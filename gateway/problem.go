@@ -24,6 +24,7 @@ var kindStatus = map[dw.Kind]int{
 	dw.KindNotFound:          fiber.StatusNotFound,
 	dw.KindConflict:          fiber.StatusConflict,
 	dw.KindInsufficientFunds: fiber.StatusConflict,
+	dw.KindPaymentRequired:   fiber.StatusPaymentRequired,
 	dw.KindUnauthorized:      fiber.StatusUnauthorized,
 	dw.KindForbidden:         fiber.StatusForbidden,
 	dw.KindRateLimited:       fiber.StatusTooManyRequests,

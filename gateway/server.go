@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,7 +26,9 @@ type Config struct {
 	Accounts *account.Service
 	Issuer   *auth.Issuer
 	Wallets  *actors.Wallets
-	Store    *persistence.Store // reads only
+	Store    *persistence.Store // reads, and poem sets and draws
+	Jobs     *actors.Jobs
+	Events   *actors.Events // live events; nil: WebSocket and SSE answer unavailable
 	// Ready reports whether the node can serve: database reachable, cluster joined.
 	Ready         func(ctx context.Context) error
 	Registry      *prometheus.Registry
@@ -58,6 +61,7 @@ type route struct {
 	result       string // OpenAPI schema of the success body
 	handler      func(s *Server, c *fiber.Ctx) error
 	idempotent   bool // honours Idempotency-Key
+	websocket    bool // a WebSocket endpoint: the token may come as ?access_token=
 }
 
 var (
@@ -69,6 +73,9 @@ var (
 		"/api/v1/wallets/:id/transactions": {"type", "status", "from", "to", "sort", "page_size", "cursor"},
 		"/api/v1/admin/users":              {"q", "role", "status", "sort", "page", "page_size"},
 		"/api/v1/admin/audit-logs":         {"actor_id", "action", "target_id", "from", "to", "page_size", "cursor"},
+		"/api/v1/draws":                    {"set", "from", "to", "sort", "page_size", "cursor"},
+		"/api/v1/jobs":                     {"status", "type", "from", "to", "sort", "page_size", "cursor"},
+		"/api/v1/ws":                       {"access_token"},
 	}
 )
 
@@ -92,6 +99,23 @@ func init() {
 		{method: "GET", path: "/api/v1/admin/users", roles: admins, summary: "Search, filter, sort and page users", status: 200, result: "UserPage", handler: (*Server).listUsers},
 		{method: "PATCH", path: "/api/v1/admin/users/:id", roles: admins, summary: "Change a user's role or status", body: "UserPatch", status: 200, result: "User", handler: (*Server).patchUser},
 		{method: "GET", path: "/api/v1/admin/audit-logs", roles: admins, summary: "The audit log, newest first", status: 200, result: "AuditPage", handler: (*Server).listAudit},
+
+		{method: "GET", path: "/api/v1/poem-sets", summary: "Poem sets", status: 200, result: "PoemSetList", handler: (*Server).listSets},
+		{method: "GET", path: "/api/v1/poem-sets/:set/poems", summary: "A poem set with all its poems", status: 200, result: "PoemSet", handler: (*Server).getSet},
+		{method: "GET", path: "/api/v1/poem-sets/:set/poems/:n", summary: "One poem", status: 200, result: "Poem", handler: (*Server).getPoem},
+		{method: "POST", path: "/api/v1/poem-sets", roles: admins, summary: "Create or replace a whole poem set (validated; all or nothing)", body: "PoemSet", status: 201, handler: (*Server).putSet},
+		{method: "PUT", path: "/api/v1/poem-sets/:set/poems/:n", roles: admins, summary: "Replace one poem", body: "Poem", status: 200, result: "Poem", handler: (*Server).putPoem},
+		{method: "DELETE", path: "/api/v1/poem-sets/:set", roles: admins, summary: "Delete a poem set", status: 204, handler: (*Server).deleteSet},
+		{method: "POST", path: "/api/v1/draws", roles: signedIn, summary: "Draw a poem (crypto/rand), optionally confirmed by moon blocks (擲筊)", body: "DrawRequest", status: 201, result: "Draw", handler: (*Server).createDraw},
+		{method: "GET", path: "/api/v1/draws", roles: signedIn, summary: "The caller's draws", status: 200, result: "DrawPage", handler: (*Server).listDraws},
+		{method: "DELETE", path: "/api/v1/draws/:id", roles: signedIn, summary: "Remove a draw from the caller's history", status: 204, handler: (*Server).deleteDraw},
+		{method: "POST", path: "/api/v1/jobs", roles: signedIn, summary: "Submit a paid interpretation job (points held first; 402 insufficient_funds)", body: "JobRequest", status: 202, result: "JobAccepted", handler: (*Server).createJob, idempotent: true},
+		{method: "GET", path: "/api/v1/jobs", roles: signedIn, summary: "The caller's jobs", status: 200, result: "JobPage", handler: (*Server).listJobs},
+		{method: "GET", path: "/api/v1/jobs/:id", roles: signedIn, summary: "A job", status: 200, result: "Job", handler: (*Server).getJob},
+		{method: "DELETE", path: "/api/v1/jobs/:id", roles: signedIn, summary: "Cancel a job that has not finished (its hold is released)", status: 200, result: "Job", handler: (*Server).cancelJob},
+		{method: "GET", path: "/api/v1/jobs/:id/result", roles: signedIn, summary: "A completed job's interpretation", status: 200, result: "JobResult", handler: (*Server).jobResult},
+		{method: "GET", path: "/api/v1/jobs/:id/events", roles: signedIn, summary: "A job's live events as Server-Sent Events", status: 200, handler: (*Server).jobEvents},
+		{method: "GET", path: "/api/v1/ws", roles: signedIn, summary: "WebSocket of the caller's job and wallet events (token: Authorization header or ?access_token=)", status: 101, websocket: true},
 	}
 }
 
@@ -128,6 +152,10 @@ func New(cfg Config) *Server {
 	}
 	s.App.Get("/api/v1/openapi.json", func(c *fiber.Ctx) error { return c.JSON(openAPI()) })
 	for _, r := range apiRoutes {
+		if r.websocket {
+			s.App.Get(r.path, s.wsAuth, websocket.New(s.ws))
+			continue
+		}
 		s.App.Add(r.method, r.path, s.guard(r.roles), s.wrap(r))
 	}
 	s.App.Use(func(c *fiber.Ctx) error {

@@ -35,6 +35,17 @@ type Config struct {
 	CommitWorkers int
 	DBMaxConns    int
 	Demo          bool // create demo accounts
+
+	PriceInterpretation int           // points per interpretation job
+	JobMaxAttempts      int           // attempts per job before it fails
+	JobWorkers          int           // attempts running at once on this node
+	JobAttemptTimeout   time.Duration // time limit of one attempt
+	JobExpiry           time.Duration // a job not finished by then fails
+	JobLease            time.Duration // a job whose runner is silent this long is taken over
+	ResultRetention     time.Duration // how long results are kept
+	LLMBaseURL          string        // OpenAI-compatible API; "" = the built-in interpreter
+	LLMModel            string
+	LLMAPIKey           string
 	// PasswordParams overrides the argon2id cost (tests only; nil = auth.DefaultParams).
 	PasswordParams *auth.Params
 	LogLevel       string
@@ -49,6 +60,8 @@ func Defaults() Config {
 		Bind: "127.0.0.1:7946", Remote: "127.0.0.1:8090", AccessTTL: 15 * time.Minute,
 		RefreshTTL: 30 * 24 * time.Hour, SecureCookies: true, CommitWorkers: 2, DBMaxConns: 20,
 		LogLevel: "info", LogFormat: "json",
+		PriceInterpretation: 10, JobMaxAttempts: 3, JobWorkers: 64, JobAttemptTimeout: 2 * time.Minute,
+		JobExpiry: time.Hour, JobLease: 15 * time.Second, ResultRetention: 30 * 24 * time.Hour, LLMModel: "gpt-4o-mini",
 	}
 }
 
@@ -84,6 +97,24 @@ func (c *Config) Validate() error {
 	}
 	if c.CommitWorkers < 1 || c.CommitWorkers > 64 {
 		errs = append(errs, errors.New("--commit-workers must be between 1 and 64"))
+	}
+	if c.PriceInterpretation < 0 {
+		errs = append(errs, errors.New("--price-interpretation must be 0 or more points"))
+	}
+	if c.JobMaxAttempts < 1 || c.JobMaxAttempts > 20 {
+		errs = append(errs, errors.New("--job-max-attempts must be between 1 and 20"))
+	}
+	if c.JobWorkers < 1 || c.JobWorkers > 4096 {
+		errs = append(errs, errors.New("--job-workers must be between 1 and 4096"))
+	}
+	if c.JobAttemptTimeout < time.Second || c.JobExpiry < c.JobAttemptTimeout {
+		errs = append(errs, errors.New("--job-attempt-timeout must be at least 1s and at most --job-expiry"))
+	}
+	if c.JobLease < time.Second || c.JobLease > 10*time.Minute {
+		errs = append(errs, errors.New("--job-lease must be between 1s and 10m"))
+	}
+	if c.LLMBaseURL != "" && !strings.HasPrefix(c.LLMBaseURL, "http://") && !strings.HasPrefix(c.LLMBaseURL, "https://") {
+		errs = append(errs, errors.New("--llm-base-url must be an http(s) URL such as http://localhost:11434/v1"))
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

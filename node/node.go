@@ -28,6 +28,8 @@ type Node struct {
 	gateway  *gateway.Server
 	listener net.Listener
 	wallets  *actors.Wallets
+	jobs     *actors.Jobs
+	events   *actors.Events
 
 	cancelWork context.CancelFunc
 	work       sync.WaitGroup
@@ -71,21 +73,40 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	n.work.Add(1)
 	go func() { defer n.work.Done(); committer.Run(workCtx, cfg.CommitWorkers) }()
 
-	deps := &actors.WalletDeps{Store: n.db.Store, Committer: committer, Log: log, Metrics: metrics}
+	if err := seedPoems(ctx, n.db.Store); err != nil {
+		return nil, fmt.Errorf("bundled poems: %w", err)
+	}
+	interpreter, err := newInterpreter(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// The kinds need the cluster (for events and wallet calls) and the cluster needs the kinds:
+	// the dependencies are filled in once the cluster is up, before any request can arrive.
+	walletDeps := &actors.WalletDeps{Store: n.db.Store, Committer: committer, Log: log, Metrics: metrics}
+	jobDeps := &actors.JobDeps{Store: n.db.Store, Interpreter: interpreter, Log: log, Metrics: actors.NewJobMetrics(registerer, metrics),
+		Workers: make(chan struct{}, cfg.JobWorkers), Attempt: cfg.JobAttemptTimeout, Retention: cfg.ResultRetention, Lease: cfg.JobLease}
 	n.cluster, err = cluster.Start(ctx, cluster.Config{
 		NodeName: cfg.NodeName, ClusterName: cfg.ClusterName, Bind: cfg.Bind, Advertise: cfg.Advertise,
 		Join: cfg.Join, Remote: cfg.Remote, AdvertiseRemote: cfg.AdvertiseRemote,
-		Kinds: []*pcluster.Kind{actors.NewWalletKind(deps)}, Logger: log, Registerer: reg,
+		Kinds: []*pcluster.Kind{actors.NewWalletKind(walletDeps), actors.NewJobKind(jobDeps)}, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	n.wallets = &actors.Wallets{Request: actors.ClusterRequester(n.cluster.Cluster)}
-	n.work.Add(1)
+	requester := actors.ClusterRequester(n.cluster.Cluster)
+	n.wallets = &actors.Wallets{Request: requester}
+	n.events = actors.NewEvents(n.cluster.Cluster, log, registerer)
+	walletDeps.Events = n.events
+	jobDeps.Wallets, jobDeps.Events, jobDeps.Owner = n.wallets, n.events, cfg.NodeName+"/"+n.cluster.System.ID
+	n.jobs = &actors.Jobs{Store: n.db.Store, Wallets: n.wallets, Request: requester, Events: n.events, Price: int64(cfg.PriceInterpretation),
+		MaxAttempts: cfg.JobMaxAttempts, Expiry: cfg.JobExpiry}
+	n.work.Add(3)
 	go func() { defer n.work.Done(); n.sweepHolds(workCtx) }()
+	go func() { defer n.work.Done(); n.recoverJobs(workCtx) }()
+	go func() { defer n.work.Done(); n.sweepResults(workCtx) }()
 
 	n.gateway = gateway.New(gateway.Config{
-		Accounts: accounts, Issuer: issuer, Wallets: n.wallets, Store: n.db.Store,
+		Accounts: accounts, Issuer: issuer, Wallets: n.wallets, Store: n.db.Store, Jobs: n.jobs, Events: n.events,
 		Ready: n.ready, Registry: reg, Log: log, SecureCookies: cfg.SecureCookies,
 	})
 	n.listener, err = net.Listen("tcp", cfg.HTTP)
@@ -103,6 +124,9 @@ func (n *Node) HTTPAddr() string { return n.listener.Addr().String() }
 
 // MemberAddress is the memberlist address other nodes join.
 func (n *Node) MemberAddress() string { return n.cluster.MemberAddress() }
+
+// Jobs is the node's job core.
+func (n *Node) Jobs() *actors.Jobs { return n.jobs }
 
 // Wallets is the node's wallet grain client.
 func (n *Node) Wallets() *actors.Wallets { return n.wallets }
@@ -130,6 +154,7 @@ func (n *Node) Stop(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
+		n.events.Close()
 		if n.cluster != nil {
 			n.cluster.Stop(true)
 		}
@@ -186,6 +211,41 @@ func (n *Node) sweepHolds(ctx context.Context) {
 			if _, err := n.wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_EXPIRE_HOLDS, WalletId: id}); err != nil && ctx.Err() == nil {
 				n.log.Warn("expire holds", "wallet", id, "err", err)
 			}
+		}
+	}
+}
+
+// recoverJobs restarts jobs whose owner went silent (a node died) and settles finished jobs
+// whose hold is still open.
+func (n *Node) recoverJobs(ctx context.Context) {
+	t := time.NewTicker(3 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := n.jobs.Recover(ctx); err != nil && ctx.Err() == nil {
+			n.log.Warn("job recovery", "err", err)
+		}
+	}
+}
+
+// sweepResults removes job results past their retention date.
+func (n *Node) sweepResults(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if k, err := n.db.Store.DeleteExpiredResults(ctx); err != nil && ctx.Err() == nil {
+			n.log.Warn("result sweep", "err", err)
+		} else if k > 0 {
+			n.log.Info("expired job results removed", "count", k)
 		}
 	}
 }

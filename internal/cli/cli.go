@@ -85,7 +85,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("config", "", "file of DW_*=value settings (see .env.example)")
-	root.AddCommand(serveCmd(stderr), migrateCmd(), userCmd(), walletCmd(), dbCmd())
+	root.AddCommand(serveCmd(stderr), migrateCmd(), userCmd(), walletCmd(), dbCmd(), poemsCmd())
 	return root
 }
 

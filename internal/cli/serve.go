@@ -32,6 +32,16 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.boolean(&cfg.SecureCookies, "secure-cookies", "mark the refresh cookie Secure (turn off only for plain-HTTP development)")
 	f.num(&cfg.CommitWorkers, "commit-workers", "group commits in flight at once")
 	f.boolean(&cfg.Demo, "demo", "create the demo accounts of the README")
+	f.num(&cfg.PriceInterpretation, "price-interpretation", "points held and charged per interpretation job")
+	f.num(&cfg.JobMaxAttempts, "job-max-attempts", "attempts per job before it fails (retries back off exponentially, with jitter)")
+	f.num(&cfg.JobWorkers, "job-workers", "job attempts running at once on this node")
+	f.dur(&cfg.JobAttemptTimeout, "job-attempt-timeout", "time limit of one job attempt")
+	f.dur(&cfg.JobExpiry, "job-expiry", "a job not finished by then fails and its points are returned")
+	f.dur(&cfg.JobLease, "job-lease", "a job whose node went silent this long is taken over by another node")
+	f.dur(&cfg.ResultRetention, "result-retention", "how long interpretation results are kept")
+	f.str(&cfg.LLMBaseURL, "llm-base-url", "OpenAI-compatible API (OpenAI, Ollama, vLLM, llama.cpp), e.g. http://localhost:11434/v1; empty: the built-in interpreter")
+	f.str(&cfg.LLMModel, "llm-model", "model name for --llm-base-url")
+	f.secret(&cfg.LLMAPIKey, "llm-api-key", "API key for --llm-base-url")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
 			return err

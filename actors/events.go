@@ -1,0 +1,160 @@
+package actors
+
+import (
+	"context"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/divinewhispers/dw/protos/jobpb"
+)
+
+// UserTopic carries the job events of one user; WalletTopic the balance events of one wallet.
+func UserTopic(userID string) string     { return "user:" + userID }
+func WalletTopic(walletID string) string { return "wallet:" + walletID }
+
+// Events publishes live events through the cluster's pub/sub and subscribes local consumers
+// (WebSocket and SSE connections) to topics. Delivery is at most once: a publisher never waits
+// for it, and a full lane drops the event (clients resync from the API).
+type Events struct {
+	c       *pcluster.Cluster
+	log     *slog.Logger
+	lanes   []chan published
+	dropped prometheus.Counter
+	wg      sync.WaitGroup
+	stop    chan struct{}
+	once    sync.Once
+}
+
+type published struct {
+	topic string
+	ev    *jobpb.Event
+}
+
+// NewEvents starts the publishing lanes; events of one topic keep their order (one lane per topic).
+func NewEvents(c *pcluster.Cluster, log *slog.Logger, reg prometheus.Registerer) *Events {
+	e := &Events{c: c, log: log, stop: make(chan struct{}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "dw_events_dropped_total", Help: "Live events dropped because a publishing lane was full or publishing failed."})}
+	if reg != nil {
+		reg.MustRegister(e.dropped)
+	}
+	for range 4 {
+		lane := make(chan published, 4096)
+		e.lanes = append(e.lanes, lane)
+		e.wg.Add(1)
+		go e.run(lane)
+	}
+	return e
+}
+
+func (e *Events) run(lane chan published) {
+	defer e.wg.Done()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case p := <-lane:
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if _, err := e.c.Publisher().Publish(ctx, p.topic, p.ev, pcluster.WithTimeout(2*time.Second)); err != nil {
+				e.dropped.Inc()
+				e.log.Debug("publish event", "topic", p.topic, "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// Publish queues an event for a topic. It never blocks.
+func (e *Events) Publish(topic string, ev *jobpb.Event) {
+	if e == nil {
+		return
+	}
+	if ev.AtUnixMicro == 0 {
+		ev.AtUnixMicro = time.Now().UnixMicro()
+	}
+	h := fnv.New32a()
+	h.Write([]byte(topic))
+	select {
+	case e.lanes[int(h.Sum32())%len(e.lanes)] <- published{topic, ev}:
+	default:
+		e.dropped.Inc()
+	}
+}
+
+// Close stops publishing; queued events are dropped.
+func (e *Events) Close() {
+	if e == nil {
+		return
+	}
+	e.once.Do(func() { close(e.stop); e.wg.Wait() })
+}
+
+// Subscription receives the events of some topics on C until Close.
+type Subscription struct {
+	C      <-chan *jobpb.Event
+	e      *Events
+	pid    *actor.PID
+	topics []string
+	done   chan struct{}
+	once   sync.Once
+}
+
+// Subscribe subscribes a new local actor to topics. The topic actors keep subscriptions in
+// memory only, so the subscription is renewed every few seconds (and so survives a topic actor
+// moving to another node). Errors: unavailable when no topic actor answered.
+func (e *Events) Subscribe(topics ...string) (*Subscription, error) {
+	ch := make(chan *jobpb.Event, 256)
+	done := make(chan struct{})
+	pid := e.c.ActorSystem.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if ev, ok := ctx.Message().(*jobpb.Event); ok {
+			select {
+			case ch <- ev:
+			case <-done:
+			default: // a slow consumer loses events rather than stalling the topic
+			}
+		}
+	}))
+	s := &Subscription{C: ch, e: e, pid: pid, topics: topics, done: done}
+	if err := s.subscribe(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = s.subscribe()
+			}
+		}
+	}()
+	return s, nil
+}
+
+func (s *Subscription) subscribe() error {
+	for _, t := range s.topics {
+		if _, err := s.e.c.SubscribeByPid(t, s.pid, pcluster.WithTimeout(3*time.Second)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close unsubscribes and stops the subscription's actor.
+func (s *Subscription) Close() {
+	s.once.Do(func() {
+		close(s.done)
+		for _, t := range s.topics {
+			_, _ = s.e.c.UnsubscribeByPid(t, s.pid, pcluster.WithTimeout(time.Second))
+		}
+		s.e.c.ActorSystem.Root.Stop(s.pid)
+	})
+}

@@ -1,0 +1,169 @@
+package gateway
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+
+	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/actors"
+	"github.com/divinewhispers/dw/auth"
+	"github.com/divinewhispers/dw/protos/jobpb"
+)
+
+// LiveEvent is the standard shape of a live event on the WebSocket and SSE streams.
+type LiveEvent struct {
+	Type     string          `json:"type"` // job.status, job.progress, wallet.balance, hello, ping
+	JobID    string          `json:"job_id,omitempty"`
+	WalletID string          `json:"wallet_id,omitempty"`
+	Status   string          `json:"status,omitempty"`
+	Progress json.RawMessage `json:"progress,omitempty"`
+	Data     any             `json:"data,omitempty"`
+	Seq      int64           `json:"seq,omitempty"`
+	At       time.Time       `json:"at"`
+}
+
+func liveEvent(ev *jobpb.Event) LiveEvent {
+	out := LiveEvent{Type: ev.Type, JobID: ev.JobId, WalletID: ev.WalletId, Status: ev.Status, Seq: ev.Seq,
+		At: time.UnixMicro(ev.AtUnixMicro).UTC()}
+	if ev.ProgressJson != "" {
+		out.Progress = json.RawMessage(ev.ProgressJson)
+	}
+	switch {
+	case ev.Data == "":
+	case ev.Type != "job.progress" && json.Valid([]byte(ev.Data)):
+		out.Data = json.RawMessage(ev.Data)
+	default:
+		out.Data = ev.Data // streamed model output
+	}
+	return out
+}
+
+// wsAuth authenticates a WebSocket upgrade: browsers cannot set headers on a WebSocket, so the
+// access token may also come as the access_token query parameter.
+func (s *Server) wsAuth(c *fiber.Ctx) error {
+	token := c.Query("access_token")
+	if scheme, t, ok := strings.Cut(c.Get(fiber.HeaderAuthorization), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		token = t
+	}
+	if token == "" {
+		return dw.Coded(dw.KindUnauthorized, "missing_token", "send Authorization: Bearer <access token> or ?access_token=")
+	}
+	claims, err := s.cfg.Issuer.Verify(token)
+	if err != nil {
+		return dw.Coded(dw.KindUnauthorized, "invalid_token", "the access token is invalid or expired; log in or refresh")
+	}
+	c.Locals(localUser, claims)
+	if !websocket.IsWebSocketUpgrade(c) {
+		return dw.Coded(dw.KindInvalid, "websocket_required", "this endpoint speaks WebSocket: send an Upgrade request")
+	}
+	return c.Next()
+}
+
+// ws streams the caller's job events and wallet balance events until it disconnects. Events
+// come through the cluster, so a job running on another node is seen here too.
+func (s *Server) ws(conn *websocket.Conn) {
+	claims, _ := conn.Locals(localUser).(*auth.Claims)
+	if claims == nil || s.cfg.Events == nil {
+		_ = conn.Close()
+		return
+	}
+	sub, err := s.cfg.Events.Subscribe(actors.UserTopic(claims.UserID), actors.WalletTopic(claims.WalletID))
+	if err != nil {
+		_ = conn.WriteJSON(LiveEvent{Type: "error", Data: "live events are unavailable; retry", At: time.Now().UTC()})
+		_ = conn.Close()
+		return
+	}
+	defer sub.Close()
+	closed := make(chan struct{})
+	go func() { // reads only to notice the client leaving (and answer its control frames)
+		defer close(closed)
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	_ = conn.WriteJSON(LiveEvent{Type: "hello", WalletID: claims.WalletID, At: time.Now().UTC()})
+	ping := time.NewTicker(25 * time.Second)
+	defer ping.Stop()
+	for {
+		select {
+		case <-closed:
+			return
+		case ev := <-sub.C:
+			if err := conn.WriteJSON(liveEvent(ev)); err != nil {
+				return
+			}
+		case <-ping.C:
+			if err := conn.WriteJSON(LiveEvent{Type: "ping", At: time.Now().UTC()}); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// jobEvents streams one job's events as Server-Sent Events: its current status first, then
+// every change, until the job finishes or the client leaves.
+func (s *Server) jobEvents(c *fiber.Ctx) error {
+	rec, err := s.ownJob(c)
+	if err != nil {
+		return err
+	}
+	if s.cfg.Events == nil {
+		return dw.Errorf(dw.KindUnavailable, "live events are unavailable")
+	}
+	sub, err := s.cfg.Events.Subscribe(actors.UserTopic(rec.UserID))
+	if err != nil {
+		return &dw.Error{Kind: dw.KindUnavailable, Code: "unavailable", Message: "live events are unavailable; retry", Err: err}
+	}
+	// Read the status again now that we are subscribed, so no change falls between the two.
+	if rec, err = s.cfg.Store.JobByID(c.UserContext(), rec.ID); err != nil {
+		sub.Close()
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set("X-Accel-Buffering", "no")
+	first := LiveEvent{Type: "job.status", JobID: rec.ID, WalletID: rec.WalletID, Status: string(rec.Status), At: time.Now().UTC()}
+	done := rec.Status.Terminal()
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer sub.Close()
+		write := func(ev LiveEvent) bool {
+			b, _ := json.Marshal(ev)
+			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Type, b); err != nil {
+				return false
+			}
+			return w.Flush() == nil
+		}
+		if !write(first) || done {
+			return
+		}
+		ping := time.NewTicker(15 * time.Second)
+		defer ping.Stop()
+		for {
+			select {
+			case ev := <-sub.C:
+				if ev.JobId != rec.ID {
+					continue
+				}
+				if !write(liveEvent(ev)) {
+					return
+				}
+				if ev.Type == "job.status" && (ev.Status == "completed" || ev.Status == "failed" || ev.Status == "cancelled") {
+					return
+				}
+			case <-ping.C:
+				if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil || w.Flush() != nil {
+					return
+				}
+			}
+		}
+	})
+	return nil
+}
