@@ -165,7 +165,9 @@ func TestThrowBlocksExact(t *testing.T) {
 func TestDrawConfirmed(t *testing.T) {
 	t.Parallel()
 	s := liushiJiazi(t)
-	draw := func(n uint32, throw byte) []byte { return []byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n), throw} }
+	draw := func(n uint32, throw byte) []byte {
+		return []byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n), throw}
+	}
 	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
 
 	t.Run("confirmed on the third draw", func(t *testing.T) {

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/divinewhispers/dw/interpret/llmtest"
 	"github.com/divinewhispers/dw/internal/pgtest"
+	"github.com/divinewhispers/dw/interpret/llmtest"
 	"github.com/divinewhispers/dw/persistence"
 )
 
