@@ -27,6 +27,7 @@ const JobKind = "job"
 // JobDeps is what every job grain of a node shares.
 type JobDeps struct {
 	Store       *persistence.Store
+	Poems       *persistence.PoemCache
 	Wallets     *Wallets
 	Events      *Events
 	Interpreter interpret.Interpreter
@@ -288,7 +289,7 @@ func (g *jobGrain) interpret(ctx context.Context, j persistence.Job, progress in
 		}
 		set, number = d.Set, d.Number
 	}
-	poem, setName, err := g.d.Store.Poem(ctx, set, number)
+	poem, setName, err := g.d.Poems.Poem(ctx, set, number)
 	if err != nil {
 		if dw.KindOf(err) == dw.KindNotFound {
 			return interpret.Result{}, &interpret.Error{Code: "poem_not_found", Message: "the poem no longer exists", Err: err}

@@ -14,6 +14,7 @@ import (
 // Jobs accepts paid jobs and tells job grains to run or stop them.
 type Jobs struct {
 	Store       *persistence.Store
+	Poems       *persistence.PoemCache
 	Wallets     *Wallets
 	Request     Requester
 	Events      *Events
@@ -44,11 +45,10 @@ func (j *Jobs) Submit(ctx context.Context, in SubmitInput) (persistence.Job, boo
 	if in.Key == "" {
 		in.Key = "auto:" + newID()
 	}
+	// A replayed key names the same job id, hold key and row: each step below is idempotent, and
+	// CreateJob tells a replay from a reuse with other parameters.
 	id := persistence.JobID(in.UserID, in.Key)
 	hash := in.Params.Hash()
-	if existing, err := j.Store.JobByID(ctx, id); err == nil {
-		return existing, true, persistence.CheckJobReplay(existing, hash)
-	}
 	if err := j.checkPoem(ctx, in); err != nil {
 		return persistence.Job{}, false, err
 	}
@@ -92,7 +92,7 @@ func (j *Jobs) checkPoem(ctx context.Context, in SubmitInput) error {
 		_, err := j.Store.DrawOf(ctx, in.UserID, p.DrawID)
 		return err
 	}
-	_, _, err := j.Store.Poem(ctx, p.Set, p.Number)
+	_, _, err := j.Poems.Poem(ctx, p.Set, p.Number)
 	return err
 }
 

@@ -29,6 +29,7 @@ func TestGateway(t *testing.T) {
 		{"WalletVisibility", testWalletVisibility},
 		{"HealthAndMetrics", testHealthAndMetrics},
 		{"MetricLabelsStable", testMetricLabelsStable},
+		{"PoemSetsAndDraws", testPoemSetsAndDraws},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()

@@ -16,6 +16,7 @@ import (
 	"github.com/divinewhispers/dw/actors"
 	"github.com/divinewhispers/dw/cluster"
 	"github.com/divinewhispers/dw/gateway"
+	"github.com/divinewhispers/dw/persistence"
 	"github.com/divinewhispers/dw/protos/walletpb"
 )
 
@@ -83,7 +84,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	// The kinds need the cluster (for events and wallet calls) and the cluster needs the kinds:
 	// the dependencies are filled in once the cluster is up, before any request can arrive.
 	walletDeps := &actors.WalletDeps{Store: n.db.Store, Committer: committer, Log: log, Metrics: metrics}
-	jobDeps := &actors.JobDeps{Store: n.db.Store, Interpreter: interpreter, Log: log, Metrics: actors.NewJobMetrics(registerer, metrics),
+	poems := &persistence.PoemCache{Store: n.db.Store, TTL: 10 * time.Second}
+	jobDeps := &actors.JobDeps{Store: n.db.Store, Poems: poems, Interpreter: interpreter, Log: log, Metrics: actors.NewJobMetrics(registerer, metrics),
 		Workers: make(chan struct{}, cfg.JobWorkers), Attempt: cfg.JobAttemptTimeout, Retention: cfg.ResultRetention, Lease: cfg.JobLease}
 	n.cluster, err = cluster.Start(ctx, cluster.Config{
 		NodeName: cfg.NodeName, ClusterName: cfg.ClusterName, Bind: cfg.Bind, Advertise: cfg.Advertise,
@@ -98,7 +100,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	n.events = actors.NewEvents(n.cluster.Cluster, log, registerer)
 	walletDeps.Events = n.events
 	jobDeps.Wallets, jobDeps.Events, jobDeps.Owner = n.wallets, n.events, cfg.NodeName+"/"+n.cluster.System.ID
-	n.jobs = &actors.Jobs{Store: n.db.Store, Wallets: n.wallets, Request: requester, Events: n.events, Price: int64(cfg.PriceInterpretation),
+	n.jobs = &actors.Jobs{Store: n.db.Store, Poems: poems, Wallets: n.wallets, Request: requester, Events: n.events, Price: int64(cfg.PriceInterpretation),
 		MaxAttempts: cfg.JobMaxAttempts, Expiry: cfg.JobExpiry}
 	n.work.Add(3)
 	go func() { defer n.work.Done(); n.sweepHolds(workCtx) }()
