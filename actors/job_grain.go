@@ -162,6 +162,13 @@ func (g *jobGrain) command(ctx actor.Context, m *jobpb.JobCommand) *jobpb.JobRep
 		}
 		c, cancel := g.bg()
 		defer cancel()
+		// Usually the job can start at once: take it and start the attempt in one write.
+		if j, started, err := g.d.Store.AcquireAndStart(c, g.id, g.d.Owner, g.d.lease()); err == nil && started {
+			g.j = &j
+			g.startLease(ctx)
+			g.launch(ctx)
+			return &jobpb.JobReply{Status: string(j.Status)}
+		}
 		j, err := g.d.Store.AcquireJob(c, g.id, g.d.Owner, g.d.lease())
 		if err != nil {
 			return &jobpb.JobReply{Code: dw.CodeOf(err), Detail: dw.MessageOf(err)}
@@ -255,6 +262,12 @@ func (g *jobGrain) run(ctx actor.Context) {
 		return
 	}
 	g.j.Status, g.j.Attempts, g.j.NextAttemptAt = job.Running, g.j.Attempts+1, nil
+	g.launch(ctx)
+}
+
+// launch runs the attempt that was just started (attempts counted, status running) on the
+// worker pool; its outcome comes back as attemptDone.
+func (g *jobGrain) launch(ctx actor.Context) {
 	g.publish(job.Running, fmt.Sprintf(`{"attempt":%d,"max_attempts":%d}`, g.j.Attempts, g.j.MaxAttempts), "")
 	g.busy = true
 

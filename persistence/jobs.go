@@ -46,13 +46,17 @@ const jobColumns = `id::text, user_id::text, wallet_id::text, type, status, idem
 	price, COALESCE(hold_id::text, ''), settled, settlement, attempts, max_attempts, next_attempt_at, error_code,
 	error_detail, epoch, owner, lease_until, expire_at, created_at, started_at, finished_at, updated_at`
 
-func scanJob(r pgx.Row) (Job, error) {
+func scanJob(r pgx.Row) (Job, error) { return scanJobWith(r) }
+
+// scanJobWith scans a job row preceded by the given extra columns.
+func scanJobWith(r pgx.Row, extra ...any) (Job, error) {
 	var j Job
 	var params []byte
 	var next, lease, started, finished pgtype.Timestamptz
-	err := r.Scan(&j.ID, &j.UserID, &j.WalletID, &j.Type, &j.Status, &j.IdempotencyKey, &j.RequestHash, &params,
+	dest := append(extra, &j.ID, &j.UserID, &j.WalletID, &j.Type, &j.Status, &j.IdempotencyKey, &j.RequestHash, &params,
 		&j.Price, &j.HoldID, &j.Settled, &j.Settlement, &j.Attempts, &j.MaxAttempts, &next, &j.ErrorCode,
 		&j.ErrorDetail, &j.Epoch, &j.Owner, &lease, &j.ExpireAt, &j.CreatedAt, &started, &finished, &j.UpdatedAt)
+	err := r.Scan(dest...)
 	if err != nil {
 		return j, err
 	}
@@ -76,31 +80,28 @@ func JobID(userID, key string) string {
 var errJobIdempotency = dw.Coded(dw.KindInvalid, "idempotency_conflict", "this Idempotency-Key was used for a job with other parameters")
 
 // CreateJob stores a new pending job, or finds the job its Idempotency-Key already made
-// (existing = true). Errors: invalid (idempotency_conflict), internal.
+// (existing = true), in one statement. Errors: internal.
 func (s *Store) CreateJob(ctx context.Context, j *Job) (existing bool, err error) {
 	params, _ := json.Marshal(j.Params)
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO jobs (id, user_id, wallet_id, type, status, idempotency_key, request_hash,
+	var fresh bool
+	row := s.pool.QueryRow(ctx, `WITH ins AS (
+		INSERT INTO jobs (id, user_id, wallet_id, type, status, idempotency_key, request_hash,
 			params, price, hold_id, max_attempts, expire_at)
-			VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, NULLIF($9, '')::uuid, $10, $11)
-			ON CONFLICT (user_id, idempotency_key) DO NOTHING`,
-			j.ID, j.UserID, j.WalletID, j.Type, j.IdempotencyKey, j.RequestHash, params, j.Price, j.HoldID, j.MaxAttempts, j.ExpireAt)
-		if err != nil {
-			return err
-		}
-		existing = tag.RowsAffected() == 0
-		if !existing {
-			if err := addJobEvent(ctx, tx, j.ID, job.Pending, ""); err != nil {
-				return err
-			}
-		}
-		*j, err = scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE user_id = $1 AND idempotency_key = $2`, j.UserID, j.IdempotencyKey))
-		return err
-	})
+		VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, NULLIF($9, '')::uuid, $10, $11)
+		ON CONFLICT (user_id, idempotency_key) DO NOTHING
+		RETURNING `+jobColumns+`
+	), ev AS (
+		INSERT INTO job_events (job_id, seq, status) SELECT id::uuid, 1, 'pending' FROM ins
+	)
+	SELECT true, * FROM ins
+	UNION ALL
+	SELECT false, `+jobColumns+` FROM jobs WHERE user_id = $2 AND idempotency_key = $5 AND NOT EXISTS (SELECT 1 FROM ins)`,
+		j.ID, j.UserID, j.WalletID, j.Type, j.IdempotencyKey, j.RequestHash, params, j.Price, j.HoldID, j.MaxAttempts, j.ExpireAt)
+	*j, err = scanJobWith(row, &fresh)
 	if err != nil {
 		return false, mapError(err, "job")
 	}
-	return existing, nil
+	return !fresh, nil
 }
 
 // CheckJobReplay says whether a stored job was made by the same parameters.
@@ -184,6 +185,28 @@ func (s *Store) AcquireJob(ctx context.Context, id, owner string, lease time.Dur
 	return j, mapError(err, "job")
 }
 
+// AcquireAndStart takes the job (epoch + 1, lease) and starts its next attempt in one
+// statement, when an attempt may start now. ok is false when it may not (finished, backing off,
+// out of attempts or expired): the caller then uses AcquireJob. Errors: internal.
+func (s *Store) AcquireAndStart(ctx context.Context, id, owner string, lease time.Duration) (Job, bool, error) {
+	j, err := scanJob(s.pool.QueryRow(ctx, `WITH upd AS (
+		UPDATE jobs SET epoch = epoch + 1, owner = $2, lease_until = now() + $3 * interval '1 millisecond',
+			status = 'running', attempts = attempts + 1, next_attempt_at = NULL,
+			started_at = COALESCE(started_at, now()), updated_at = now()
+		WHERE id = $1 AND status IN ('pending', 'running') AND attempts < max_attempts AND expire_at > now()
+			AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+		RETURNING `+jobColumns+`
+	), ev AS (
+		INSERT INTO job_events (job_id, seq, status)
+		SELECT id::uuid, (SELECT COALESCE(max(seq), 0) + 1 FROM job_events WHERE job_id = $1), 'running' FROM upd
+	)
+	SELECT * FROM upd`, id, owner, lease.Milliseconds()))
+	if err == pgx.ErrNoRows {
+		return j, false, nil
+	}
+	return j, err == nil, mapError(err, "job")
+}
+
 // RenewLease extends the lease of the job's current owner; false means the caller was fenced
 // out or the job has finished.
 func (s *Store) RenewLease(ctx context.Context, id string, epoch int64, lease time.Duration) (bool, error) {
@@ -219,24 +242,22 @@ func (s *Store) ScheduleRetry(ctx context.Context, id string, epoch int64, at ti
 	return s.transition(ctx, id, epoch, job.Running, "retry: "+code, `next_attempt_at = $4, error_code = $5, error_detail = $6`, at, code, detail)
 }
 
-// CompleteJob stores the result and marks the job completed, in one transaction.
+// CompleteJob stores the result and marks the job completed, in one statement.
 func (s *Store) CompleteJob(ctx context.Context, id string, epoch int64, result json.RawMessage, model string, retention time.Time) (bool, error) {
-	ok := false
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE jobs SET status = 'completed', finished_at = now(), updated_at = now(),
+	var n int
+	err := s.pool.QueryRow(ctx, `WITH upd AS (
+		UPDATE jobs SET status = 'completed', finished_at = now(), updated_at = now(),
 			lease_until = NULL, error_code = '', error_detail = ''
-			WHERE id = $1 AND epoch = $2 AND status = 'running'`, id, epoch)
-		if err != nil || tag.RowsAffected() == 0 {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO job_results (job_id, result, model, retention_until) VALUES ($1, $2, $3, $4)`,
-			id, result, model, retention); err != nil {
-			return err
-		}
-		ok = true
-		return addJobEvent(ctx, tx, id, job.Completed, "")
-	})
-	return ok, mapError(err, "job")
+		WHERE id = $1 AND epoch = $2 AND status = 'running'
+		RETURNING id
+	), res AS (
+		INSERT INTO job_results (job_id, result, model, retention_until) SELECT id, $3, $4, $5 FROM upd
+	), ev AS (
+		INSERT INTO job_events (job_id, seq, status)
+		SELECT id, (SELECT COALESCE(max(seq), 0) + 1 FROM job_events WHERE job_id = $1), 'completed' FROM upd
+	)
+	SELECT count(*) FROM upd`, id, epoch, result, model, retention).Scan(&n)
+	return n == 1, mapError(err, "job")
 }
 
 // FailJob marks the job failed with an error code.
@@ -276,10 +297,17 @@ func (s *Store) CancelJob(ctx context.Context, userID, id string) (Job, error) {
 	return j, mapError(err, "job")
 }
 
-// MarkSettled records that the job's hold was captured, released or had expired.
+// MarkSettled records that the job's hold was captured, released or had expired. It does not
+// wait for the WAL flush: if the flag is lost in a crash, recovery settles the job again, and
+// the settling idempotency keys make that a no-op.
 func (s *Store) MarkSettled(ctx context.Context, id, settlement string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE jobs SET settled = true, settlement = $2, updated_at = now() WHERE id = $1`, id, settlement)
-	return mapError(err, "job")
+	return mapError(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE jobs SET settled = true, settlement = $2, updated_at = now() WHERE id = $1`, id, settlement)
+		return err
+	}), "job")
 }
 
 // JobsToRecover lists unfinished jobs whose owner's lease has run out (or that never had one).
