@@ -110,6 +110,9 @@ func (c *Config) Validate() error {
 	if c.JobAttemptTimeout < time.Second || c.JobExpiry < c.JobAttemptTimeout {
 		errs = append(errs, errors.New("--job-attempt-timeout must be at least 1s and at most --job-expiry"))
 	}
+	if c.ResultRetention < time.Second {
+		errs = append(errs, errors.New("--result-retention must be at least 1s"))
+	}
 	if c.JobLease < time.Second || c.JobLease > 10*time.Minute {
 		errs = append(errs, errors.New("--job-lease must be between 1s and 10m"))
 	}

@@ -35,7 +35,8 @@ func waitJob(t *testing.T, base, token, id, status string, d time.Duration) map[
 func TestJobLLMFailures(t *testing.T) {
 	t.Parallel()
 	srv := llmtest.NewServer(t)
-	_, base, url := startSingle(t, append(llmArgs(srv), "--job-max-attempts", "3", "--job-attempt-timeout", "3s")...)
+	_, base, url := startSingle(t, append(llmArgs(srv), "--job-max-attempts", "3", "--job-attempt-timeout", "3s",
+		"--result-retention", "4s")...)
 	admin := createAdmin(t, base, "--database-url", url)
 	token, wallet := register(t, base, "llm@e2e.test")
 	mustCall(t, 201, "POST", base+"/api/v1/wallets/"+wallet+"/deposits", admin, "topup", map[string]any{"amount": 25})
@@ -89,6 +90,42 @@ func TestJobLLMFailures(t *testing.T) {
 	if holds != 2 || captures != 1 || amount != 10 || releases != 1 {
 		t.Fatalf("ledger: %d holds, %d captures (%v points), %d releases", holds, captures, amount, releases)
 	}
+	// Results expire: hidden once past their retention, then swept from the database.
+	waitFor(t, 15*time.Second, "the result to expire", func() bool {
+		r, err := call(t, "GET", base+"/api/v1/jobs/"+id+"/result", token, "", nil)
+		return err == nil && r.status == 404 && r.body["code"] == "result_expired"
+	})
+	store, err := persistence.Open(t.Context(), url, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	waitFor(t, 15*time.Second, "the result row to be swept", func() bool {
+		var n int
+		_ = store.Pool().QueryRow(t.Context(), `SELECT count(*) FROM job_results WHERE job_id = $1`, id).Scan(&n)
+		return n == 0
+	})
+
+	// Cancelling a running job stops it and returns its points.
+	srv.Enqueue(llmtest.Hang)
+	id = mustCall(t, 202, "POST", base+"/api/v1/jobs", token, "cancel-1", body)["job_id"].(string)
+	waitJob(t, base, token, id, "running", 20*time.Second)
+	cancelled := mustCall(t, 200, "DELETE", base+"/api/v1/jobs/"+id, token, "", nil)
+	if cancelled["status"] != "cancelled" {
+		t.Fatalf("cancel: %v", cancelled)
+	}
+	if r, _ := call(t, "DELETE", base+"/api/v1/jobs/"+id, token, "", nil); r.status != 409 || r.body["code"] != "job_finished" {
+		t.Fatalf("second cancel: %d %v", r.status, r.body)
+	}
+	waitFor(t, 10*time.Second, "the cancelled job's hold released", func() bool {
+		w := mustCall(t, 200, "GET", base+"/api/v1/wallets/"+wallet, token, "", nil)
+		return w["balance"] == 15.0 && w["held"] == 0.0
+	})
+	time.Sleep(500 * time.Millisecond) // a late answer of the cancelled attempt must not complete it
+	if j := mustCall(t, 200, "GET", base+"/api/v1/jobs/"+id, token, "", nil); j["status"] != "cancelled" || j["settlement"] != "released" {
+		t.Fatalf("cancelled job: %v", j)
+	}
+
 	// The model server's key never reaches the job's error or the logs.
 	for _, e := range []string{fmt.Sprint(j)} {
 		if bytes.Contains([]byte(e), []byte("sk-e2e-secret")) {

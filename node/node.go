@@ -234,9 +234,10 @@ func (n *Node) recoverJobs(ctx context.Context) {
 	}
 }
 
-// sweepResults removes job results past their retention date.
+// sweepResults removes job results past their retention date (they are hidden from the API as
+// soon as it passes).
 func (n *Node) sweepResults(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
+	t := time.NewTicker(min(max(n.cfg.ResultRetention/4, time.Second), time.Minute))
 	defer t.Stop()
 	for {
 		select {
