@@ -177,6 +177,14 @@ func TestJobSurvivesNodeKill(t *testing.T) {
 	admin := createAdmin(t, base, "--database-url", url)
 	token, wallet := register(t, base, "kill@e2e.test")
 	mustCall(t, 201, "POST", base+"/api/v1/wallets/"+wallet+"/deposits", admin, "topup", map[string]any{"amount": 30})
+	// A WebSocket client on every node: events travel through the cluster, so each sees the job
+	// wherever it runs.
+	var lives []*liveClient
+	for _, p := range nodes {
+		lc := dialLive(t, "http://"+p.http, token)
+		waitFor(t, 10*time.Second, "hello", func() bool { return lc.has(func(ev map[string]any) bool { return ev["type"] == "hello" }) })
+		lives = append(lives, lc)
+	}
 	body := map[string]any{"type": "interpretation", "set": "liushi-jiazi", "number": 3, "question": "這段感情能長久嗎？", "topic": "marriage"}
 	id := mustCall(t, 202, "POST", base+"/api/v1/jobs", token, "kill-1", body)["job_id"].(string)
 	waitJob(t, base, token, id, "running", 20*time.Second)
@@ -212,6 +220,22 @@ func TestJobSurvivesNodeKill(t *testing.T) {
 		t.Fatalf("%d holds, want 1", n)
 	}
 	ledgerCheck(t, store, wallet)
+	runner := -1
+	for i, p := range nodes {
+		if i != victim && jobGrains("http://"+p.http) > 0 {
+			runner = i
+		}
+	}
+	for i, lc := range lives {
+		if i == victim {
+			continue
+		}
+		waitFor(t, 10*time.Second, fmt.Sprintf("%s's WebSocket client to see the completion (the job ran on %d)", nodes[i].name, runner),
+			func() bool {
+				s := lc.statuses(id)
+				return len(s) > 0 && s[len(s)-1] == "completed"
+			})
+	}
 }
 
 func jobGrains(base string) int {
