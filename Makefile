@@ -44,7 +44,8 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
 
 .PHONY: bench
 bench: deps build ## the benchmarks of the README (wallet ops vs plain SQL, HTTP vs bare fiber)
-	$(GO) test -run '^$$' -bench . -benchtime $${BENCHTIME:-5s} -count 1 -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench 'WalletDeposit|Commit' -benchtime $${BENCHTIME:-5s} -count 1 -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench 'Jobs' -benchtime $${JOBS:-4000}x -count 1 -timeout 30m ./bench/
 	scripts/bench-http.sh
 
 .PHONY: lint
