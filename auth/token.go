@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -40,7 +42,17 @@ type Issuer struct {
 	issuer string
 	ttl    time.Duration
 	parser *jwt.Parser
+
+	// verified caches tokens that passed Verify: a client presents the same access token on
+	// every request of its life, and parsing its claims is most of the cost of checking it.
+	// Entries are checked against exp and nbf on every hit, and keyed by the whole token, so a
+	// cached token is exactly one this issuer signed and accepted.
+	verified      sync.Map // token → *Claims
+	verifiedCount atomic.Int64
 }
+
+// maxVerified bounds the verified-token cache; past it the cache starts over.
+const maxVerified = 100_000
 
 // NewIssuer returns an Issuer signing with key (at least MinKeyLen bytes,
 // copied), stamping iss=issuer and a lifetime of ttl.
@@ -109,6 +121,15 @@ func (i *Issuer) Verify(token string) (*Claims, error) {
 	if len(token) > maxTokenLen {
 		return nil, invalid(errors.New("token too long"))
 	}
+	if v, ok := i.verified.Load(token); ok {
+		c := v.(*Claims)
+		now := time.Now()
+		if now.Before(c.ExpiresAt.Add(Leeway)) && !now.Before(c.NotBefore.Add(-Leeway)) {
+			cp := *c
+			return &cp, nil
+		}
+		i.verified.Delete(token) // expired: the full check below refuses it
+	}
 	claims := new(Claims)
 	_, err := i.parser.ParseWithClaims(token, claims, i.keyFunc)
 	if err != nil {
@@ -119,6 +140,14 @@ func (i *Issuer) Verify(token string) (*Claims, error) {
 	}
 	if claims.UserID != claims.Subject {
 		return nil, invalid(errors.New("uid does not match subject"))
+	}
+	if claims.ExpiresAt != nil && claims.NotBefore != nil {
+		if i.verifiedCount.Add(1) > maxVerified {
+			i.verified.Clear()
+			i.verifiedCount.Store(1)
+		}
+		cp := *claims
+		i.verified.Store(token, &cp)
 	}
 	return claims, nil
 }

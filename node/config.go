@@ -48,6 +48,7 @@ type Config struct {
 	LLMAPIKey           string
 	// PasswordParams overrides the argon2id cost (tests only; nil = auth.DefaultParams).
 	PasswordParams *auth.Params
+	PProf          string // address of a net/http/pprof listener; "" = none
 	LogLevel       string
 	LogFormat      string // json or text
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -45,6 +46,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Ids (trace ids, ledger entries, jobs) come from a pool of random bytes refilled in bulk,
+	// rather than one getrandom call each.
+	uuid.EnableRandPool()
 	n = &Node{cfg: cfg, log: log, served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
@@ -116,6 +120,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 		return nil, fmt.Errorf("--http %s: %w", cfg.HTTP, err)
 	}
 	go func() { n.served <- n.gateway.App.Listener(n.listener) }()
+	if cfg.PProf != "" {
+		startPProf(cfg.PProf, log)
+	}
 	log.Info("node serving", "node", cfg.NodeName, "http", n.listener.Addr().String(),
 		"memberlist", n.cluster.MemberAddress(), "embedded_db", n.db.server != nil)
 	return n, nil
