@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/persistence"
 )
 
 // decode reads a JSON object body strictly: no unknown fields, no trailing data, numbers that
@@ -105,4 +106,25 @@ func oneOf(c *fiber.Ctx, name string, allowed ...string) (string, error) {
 		}
 	}
 	return "", dw.Coded(dw.KindInvalid, "invalid_query", "%s must be one of %s", name, strings.Join(allowed, ", "))
+}
+
+// pageParams reads a listing's sort (created_at or -created_at), from, to, page_size and cursor.
+func pageParams(c *fiber.Ctx) (persistence.Page, error) {
+	var p persistence.Page
+	sort, err := oneOf(c, "sort", "created_at", "-created_at")
+	if err != nil {
+		return p, err
+	}
+	p.Asc = sort == "created_at"
+	if p.From, err = timeParam(c, "from"); err != nil {
+		return p, err
+	}
+	if p.To, err = timeParam(c, "to"); err != nil {
+		return p, err
+	}
+	if p.Limit, err = pageSize(c); err != nil {
+		return p, err
+	}
+	p.After, err = persistence.DecodeCursor(c.Query("cursor"))
+	return p, err
 }

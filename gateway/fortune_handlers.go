@@ -165,26 +165,11 @@ type DrawPage struct {
 }
 
 func (s *Server) listDraws(c *fiber.Ctx) error {
-	f := persistence.DrawFilter{UserID: claimsOf(c).UserID, Set: c.Query("set")}
-	var err error
-	sort, err := oneOf(c, "sort", "created_at", "-created_at")
+	page, err := pageParams(c)
 	if err != nil {
 		return err
 	}
-	f.Asc = sort == "created_at"
-	if f.From, err = timeParam(c, "from"); err != nil {
-		return err
-	}
-	if f.To, err = timeParam(c, "to"); err != nil {
-		return err
-	}
-	if f.Limit, err = pageSize(c); err != nil {
-		return err
-	}
-	if f.After, err = persistence.DecodeCursor(c.Query("cursor")); err != nil {
-		return err
-	}
-	items, next, err := s.cfg.Store.ListDraws(c.UserContext(), f)
+	items, next, err := s.cfg.Store.ListDraws(c.UserContext(), persistence.DrawFilter{UserID: claimsOf(c).UserID, Set: c.Query("set"), Page: page})
 	if err != nil {
 		return err
 	}
@@ -273,21 +258,7 @@ func (s *Server) listJobs(c *fiber.Ctx) error {
 	if f.Type, err = oneOf(c, "type", job.TypeInterpretation); err != nil {
 		return err
 	}
-	sort, err := oneOf(c, "sort", "created_at", "-created_at")
-	if err != nil {
-		return err
-	}
-	f.Asc = sort == "created_at"
-	if f.From, err = timeParam(c, "from"); err != nil {
-		return err
-	}
-	if f.To, err = timeParam(c, "to"); err != nil {
-		return err
-	}
-	if f.Limit, err = pageSize(c); err != nil {
-		return err
-	}
-	if f.After, err = persistence.DecodeCursor(c.Query("cursor")); err != nil {
+	if f.Page, err = pageParams(c); err != nil {
 		return err
 	}
 	items, next, err := s.cfg.Store.ListJobs(c.UserContext(), f)

@@ -141,16 +141,7 @@ func (s *Server) listTransactions(c *fiber.Ctx) error {
 	collect(e)
 	f.Status, e = oneOf(c, "status", "pending", "success", "failed")
 	collect(e)
-	sort, e := oneOf(c, "sort", "created_at", "-created_at")
-	collect(e)
-	f.Asc = sort == "created_at"
-	f.From, e = timeParam(c, "from")
-	collect(e)
-	f.To, e = timeParam(c, "to")
-	collect(e)
-	f.Limit, e = pageSize(c)
-	collect(e)
-	f.After, e = persistence.DecodeCursor(c.Query("cursor"))
+	f.Page, e = pageParams(c)
 	collect(e)
 	if len(errs) > 0 {
 		return errs[0]

@@ -52,47 +52,17 @@ func (s *Store) DrawOf(ctx context.Context, userID, id string) (Draw, error) {
 
 // DrawFilter selects a user's draws.
 type DrawFilter struct {
-	UserID   string
-	Set      string
-	From, To time.Time
-	Asc      bool
-	Limit    int
-	After    *Cursor
+	UserID string
+	Set    string
+	Page
 }
 
 // ListDraws returns one page of a user's draws and the next cursor. Errors: invalid (bad_cursor), internal.
 func (s *Store) ListDraws(ctx context.Context, f DrawFilter) ([]Draw, string, error) {
-	cmp, order := "<", "DESC"
-	if f.Asc {
-		cmp, order = ">", "ASC"
-	}
-	args := []any{f.UserID, f.Set, nullTime(f.From), nullTime(f.To), f.Limit + 1}
-	q := `SELECT ` + drawColumns + ` FROM draws WHERE user_id = $1 AND deleted_at IS NULL
-		AND ($2 = '' OR set_slug = $2) AND ($3::timestamptz IS NULL OR created_at >= $3)
-		AND ($4::timestamptz IS NULL OR created_at < $4)`
-	if f.After != nil {
-		if _, err := uuid.Parse(f.After.ID); err != nil {
-			return nil, "", errBadCursor
-		}
-		q += ` AND (created_at, id) ` + cmp + ` ($6, $7::uuid)`
-		args = append(args, f.After.At, f.After.ID)
-	}
-	q += ` ORDER BY created_at ` + order + `, id ` + order + ` LIMIT $5`
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, "", mapError(err, "draws")
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Draw, error) { return scanDraw(r) })
-	if err != nil {
-		return nil, "", mapError(err, "draws")
-	}
-	next := ""
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		last := out[len(out)-1]
-		next = Cursor{At: last.CreatedAt, ID: last.ID}.Encode()
-	}
-	return out, next, nil
+	return listByCreated(ctx, s, `SELECT `+drawColumns+` FROM draws WHERE user_id = $1 AND deleted_at IS NULL
+		AND ($2 = '' OR set_slug = $2)`, []any{f.UserID, f.Set}, f.Page, "draws",
+		func(r pgx.CollectableRow) (Draw, error) { return scanDraw(r) },
+		func(d Draw) Cursor { return Cursor{At: d.CreatedAt, ID: d.ID} })
 }
 
 // DeleteDraw removes a draw from its owner's history. Errors: not_found, internal.

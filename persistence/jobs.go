@@ -129,48 +129,18 @@ func (s *Store) JobByID(ctx context.Context, id string) (Job, error) {
 
 // JobFilter selects a user's jobs.
 type JobFilter struct {
-	UserID   string
-	Status   string
-	Type     string
-	From, To time.Time
-	Asc      bool
-	Limit    int
-	After    *Cursor
+	UserID string
+	Status string
+	Type   string
+	Page
 }
 
 // ListJobs returns one page of a user's jobs and the next cursor. Errors: invalid (bad_cursor), internal.
 func (s *Store) ListJobs(ctx context.Context, f JobFilter) ([]Job, string, error) {
-	cmp, order := "<", "DESC"
-	if f.Asc {
-		cmp, order = ">", "ASC"
-	}
-	args := []any{f.UserID, f.Status, f.Type, nullTime(f.From), nullTime(f.To), f.Limit + 1}
-	q := `SELECT ` + jobColumns + ` FROM jobs WHERE user_id = $1 AND ($2 = '' OR status = $2)
-		AND ($3 = '' OR type = $3) AND ($4::timestamptz IS NULL OR created_at >= $4)
-		AND ($5::timestamptz IS NULL OR created_at < $5)`
-	if f.After != nil {
-		if _, err := uuid.Parse(f.After.ID); err != nil {
-			return nil, "", errBadCursor
-		}
-		q += ` AND (created_at, id) ` + cmp + ` ($7, $8::uuid)`
-		args = append(args, f.After.At, f.After.ID)
-	}
-	q += ` ORDER BY created_at ` + order + `, id ` + order + ` LIMIT $6`
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, "", mapError(err, "jobs")
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) { return scanJob(r) })
-	if err != nil {
-		return nil, "", mapError(err, "jobs")
-	}
-	next := ""
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		last := out[len(out)-1]
-		next = Cursor{At: last.CreatedAt, ID: last.ID}.Encode()
-	}
-	return out, next, nil
+	return listByCreated(ctx, s, `SELECT `+jobColumns+` FROM jobs WHERE user_id = $1 AND ($2 = '' OR status = $2)
+		AND ($3 = '' OR type = $3)`, []any{f.UserID, f.Status, f.Type}, f.Page, "jobs",
+		func(r pgx.CollectableRow) (Job, error) { return scanJob(r) },
+		func(j Job) Cursor { return Cursor{At: j.CreatedAt, ID: j.ID} })
 }
 
 // AcquireJob makes the caller the job's owner: it bumps the epoch (fencing every older owner)

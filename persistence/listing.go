@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -48,15 +49,58 @@ func DecodeCursor(s string) (*Cursor, error) {
 	return &c, nil
 }
 
+// Page is the window of a listing: created_at in [From, To) (zero = open), oldest first when
+// Asc (default newest first), at most Limit rows, after the cursor where the last page ended.
+type Page struct {
+	From, To time.Time
+	Asc      bool
+	Limit    int
+	After    *Cursor
+}
+
+// listByCreated pages through rows ordered by (created_at, id uuid). query selects the rows
+// ("SELECT … FROM t WHERE conditions" using $1..$len(args)); the time range, the cursor, the
+// order and the limit are added here. Errors: invalid (bad_cursor), internal.
+func listByCreated[T any](ctx context.Context, s *Store, query string, args []any, p Page, what string,
+	scan func(pgx.CollectableRow) (T, error), cursorOf func(T) Cursor) ([]T, string, error) {
+	cmp, order := "<", "DESC"
+	if p.Asc {
+		cmp, order = ">", "ASC"
+	}
+	n := len(args)
+	args = append(args, nullTime(p.From), nullTime(p.To), p.Limit+1)
+	query += fmt.Sprintf(` AND ($%[1]d::timestamptz IS NULL OR created_at >= $%[1]d)
+		AND ($%[2]d::timestamptz IS NULL OR created_at < $%[2]d)`, n+1, n+2)
+	if p.After != nil {
+		if _, err := uuid.Parse(p.After.ID); err != nil {
+			return nil, "", errBadCursor
+		}
+		query += fmt.Sprintf(` AND (created_at, id) %s ($%d, $%d::uuid)`, cmp, n+4, n+5)
+		args = append(args, p.After.At, p.After.ID)
+	}
+	query += fmt.Sprintf(` ORDER BY created_at %s, id %s LIMIT $%d`, order, order, n+3)
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, "", mapError(err, what)
+	}
+	out, err := pgx.CollectRows(rows, scan)
+	if err != nil {
+		return nil, "", mapError(err, what)
+	}
+	next := ""
+	if len(out) > p.Limit {
+		out = out[:p.Limit]
+		next = cursorOf(out[len(out)-1]).Encode()
+	}
+	return out, next, nil
+}
+
 // TxFilter selects ledger entries of one wallet.
 type TxFilter struct {
 	WalletID string
 	Type     string
 	Status   string
-	From, To time.Time // created_at in [From, To); zero = open
-	Asc      bool      // oldest first (default newest first)
-	Limit    int
-	After    *Cursor
+	Page
 }
 
 // ListTransactions returns one page of a wallet's ledger in sequence order (newest first unless
