@@ -174,8 +174,9 @@ func ready(base string) bool {
 	return resp.StatusCode == 200
 }
 
-// members reads the node's dw_cluster_members gauge.
-func members(base string) int {
+// metric reads the value of the first series of a node's /metrics that starts with prefix
+// (-1 when the node does not answer, 0 when the series is absent).
+func metric(base, prefix string) int {
 	resp, err := client.Get(base + "/metrics")
 	if err != nil {
 		return -1
@@ -183,14 +184,23 @@ func members(base string) int {
 	defer resp.Body.Close()
 	s := bufio.NewScanner(resp.Body)
 	for s.Scan() {
-		if strings.HasPrefix(s.Text(), "dw_cluster_members{") {
+		if strings.HasPrefix(s.Text(), prefix) {
 			var n int
 			fmt.Sscan(s.Text()[strings.LastIndex(s.Text(), " ")+1:], &n)
 			return n
 		}
 	}
-	return -1
+	return 0
 }
+
+// members reads the node's dw_cluster_members gauge.
+func members(base string) int { return metric(base, "dw_cluster_members{") }
+
+// activeGrains reads how many wallet grains the node hosts.
+func activeGrains(base string) int { return metric(base, `dw_active_grains{kind="wallet"`) }
+
+// jobGrains reads how many job grains the node hosts.
+func jobGrains(base string) int { return metric(base, `dw_active_grains{kind="job"`) }
 
 // createAdmin makes an admin with the CLI and logs in through base.
 func createAdmin(t *testing.T, base string, dbArgs ...string) string {
@@ -311,21 +321,4 @@ func TestThreeNodeCluster(t *testing.T) {
 			t.Fatalf("ledger balance %d", b)
 		}
 	}
-}
-
-func activeGrains(base string) int {
-	resp, err := client.Get(base + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	s := bufio.NewScanner(resp.Body)
-	for s.Scan() {
-		if strings.HasPrefix(s.Text(), `dw_active_grains{kind="wallet"`) {
-			var n int
-			fmt.Sscan(s.Text()[strings.LastIndex(s.Text(), " ")+1:], &n)
-			return n
-		}
-	}
-	return 0
 }

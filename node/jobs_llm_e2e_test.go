@@ -237,20 +237,3 @@ func TestJobSurvivesNodeKill(t *testing.T) {
 			})
 	}
 }
-
-func jobGrains(base string) int {
-	resp, err := client.Get(base + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	var n int
-	buf := new(bytes.Buffer)
-	_, _ = buf.ReadFrom(resp.Body)
-	for _, line := range bytes.Split(buf.Bytes(), []byte("\n")) {
-		if bytes.HasPrefix(line, []byte(`dw_active_grains{kind="job"`)) {
-			fmt.Sscan(string(line[bytes.LastIndexByte(line, ' ')+1:]), &n)
-		}
-	}
-	return n
-}

@@ -107,9 +107,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	n.jobs = &actors.Jobs{Store: n.db.Store, Poems: poems, Wallets: n.wallets, Request: requester, Events: n.events, Price: int64(cfg.PriceInterpretation),
 		MaxAttempts: cfg.JobMaxAttempts, Expiry: cfg.JobExpiry}
 	n.work.Add(3)
-	go func() { defer n.work.Done(); n.sweepHolds(workCtx) }()
-	go func() { defer n.work.Done(); n.recoverJobs(workCtx) }()
-	go func() { defer n.work.Done(); n.sweepResults(workCtx) }()
+	go func() { defer n.work.Done(); n.every(workCtx, 15*time.Second, "hold sweep", n.sweepHolds) }()
+	// Restart jobs whose owner went silent (a node died); settle finished jobs whose hold is open.
+	go func() { defer n.work.Done(); n.every(workCtx, 3*time.Second, "job recovery", n.jobs.Recover) }()
+	go func() {
+		defer n.work.Done()
+		n.every(workCtx, min(max(cfg.ResultRetention/4, time.Second), time.Minute), "result sweep", n.sweepResults)
+	}()
 
 	n.gateway = gateway.New(gateway.Config{
 		Accounts: accounts, Issuer: issuer, Wallets: n.wallets, Store: n.db.Store, Jobs: n.jobs, Events: n.events,
@@ -198,10 +202,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return errors.Join(err, n.Stop(stopCtx))
 }
 
-// sweepHolds wakes wallets whose holds have expired, so they release them even when nobody
-// calls them.
-func (n *Node) sweepHolds(ctx context.Context) {
-	t := time.NewTicker(15 * time.Second)
+// every runs fn every d until ctx ends, logging its errors (but not those of shutting down).
+func (n *Node) every(ctx context.Context, d time.Duration, what string, fn func(context.Context) error) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -209,53 +212,33 @@ func (n *Node) sweepHolds(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		ids, err := n.db.Store.WalletsWithExpiredHolds(ctx, time.Now(), 500)
-		if err != nil {
-			if ctx.Err() == nil {
-				n.log.Warn("hold sweep", "err", err)
-			}
-			continue
-		}
-		for _, id := range ids {
-			if _, err := n.wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_EXPIRE_HOLDS, WalletId: id}); err != nil && ctx.Err() == nil {
-				n.log.Warn("expire holds", "wallet", id, "err", err)
-			}
+		if err := fn(ctx); err != nil && ctx.Err() == nil {
+			n.log.Warn(what, "err", err)
 		}
 	}
 }
 
-// recoverJobs restarts jobs whose owner went silent (a node died) and settles finished jobs
-// whose hold is still open.
-func (n *Node) recoverJobs(ctx context.Context) {
-	t := time.NewTicker(3 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := n.jobs.Recover(ctx); err != nil && ctx.Err() == nil {
-			n.log.Warn("job recovery", "err", err)
+// sweepHolds wakes wallets whose holds have expired, so they release them even when nobody
+// calls them.
+func (n *Node) sweepHolds(ctx context.Context) error {
+	ids, err := n.db.Store.WalletsWithExpiredHolds(ctx, time.Now(), 500)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := n.wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_EXPIRE_HOLDS, WalletId: id}); err != nil {
+			return fmt.Errorf("wallet %s: %w", id, err)
 		}
 	}
+	return nil
 }
 
 // sweepResults removes job results past their retention date (they are hidden from the API as
 // soon as it passes).
-func (n *Node) sweepResults(ctx context.Context) {
-	t := time.NewTicker(min(max(n.cfg.ResultRetention/4, time.Second), time.Minute))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if k, err := n.db.Store.DeleteExpiredResults(ctx); err != nil && ctx.Err() == nil {
-			n.log.Warn("result sweep", "err", err)
-		} else if k > 0 {
-			n.log.Info("expired job results removed", "count", k)
-		}
+func (n *Node) sweepResults(ctx context.Context) error {
+	k, err := n.db.Store.DeleteExpiredResults(ctx)
+	if k > 0 {
+		n.log.Info("expired job results removed", "count", k)
 	}
+	return err
 }
