@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/eventstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/divinewhispers/dw/protos/jobpb"
@@ -29,6 +30,10 @@ type Events struct {
 	wg      sync.WaitGroup
 	stop    chan struct{}
 	once    sync.Once
+
+	mu       sync.Mutex
+	subs     map[*Subscription]struct{}
+	topology *eventstream.Subscription
 }
 
 type published struct {
@@ -43,6 +48,21 @@ func NewEvents(c *pcluster.Cluster, log *slog.Logger, reg prometheus.Registerer)
 	if reg != nil {
 		reg.MustRegister(e.dropped)
 	}
+	e.subs = map[*Subscription]struct{}{}
+	// A topic actor keeps its subscriptions in memory: when the topology changes it may move to
+	// another node and forget them. Every subscription renews itself at once.
+	e.topology = c.ActorSystem.EventStream.Subscribe(func(evt any) {
+		if _, ok := evt.(*pcluster.ClusterTopology); ok {
+			e.mu.Lock()
+			for s := range e.subs {
+				select {
+				case s.kick <- struct{}{}:
+				default:
+				}
+			}
+			e.mu.Unlock()
+		}
+	})
 	for range 4 {
 		lane := make(chan published, 4096)
 		e.lanes = append(e.lanes, lane)
@@ -91,16 +111,23 @@ func (e *Events) Close() {
 	if e == nil {
 		return
 	}
-	e.once.Do(func() { close(e.stop); e.wg.Wait() })
+	e.once.Do(func() {
+		e.c.ActorSystem.EventStream.Unsubscribe(e.topology)
+		close(e.stop)
+		e.wg.Wait()
+	})
 }
 
-// Subscription receives the events of some topics on C until Close.
+// Subscription receives the events of some topics on C until Close. After a cluster topology
+// change it renews itself and sends an event of type "resync": events may have been lost in
+// between, and the consumer should refetch the state it shows.
 type Subscription struct {
 	C      <-chan *jobpb.Event
 	e      *Events
 	pid    *actor.PID
 	topics []string
 	done   chan struct{}
+	kick   chan struct{}
 	once   sync.Once
 }
 
@@ -119,11 +146,14 @@ func (e *Events) Subscribe(topics ...string) (*Subscription, error) {
 			}
 		}
 	}))
-	s := &Subscription{C: ch, e: e, pid: pid, topics: topics, done: done}
+	s := &Subscription{C: ch, e: e, pid: pid, topics: topics, done: done, kick: make(chan struct{}, 1)}
 	if err := s.subscribe(); err != nil {
 		s.Close()
 		return nil, err
 	}
+	e.mu.Lock()
+	e.subs[s] = struct{}{}
+	e.mu.Unlock()
 	go func() {
 		t := time.NewTicker(5 * time.Second)
 		defer t.Stop()
@@ -133,6 +163,13 @@ func (e *Events) Subscribe(topics ...string) (*Subscription, error) {
 				return
 			case <-t.C:
 				_ = s.subscribe()
+			case <-s.kick:
+				if s.subscribe() == nil {
+					select {
+					case ch <- &jobpb.Event{Type: "resync", AtUnixMicro: time.Now().UnixMicro()}:
+					default:
+					}
+				}
 			}
 		}
 	}()
@@ -151,6 +188,9 @@ func (s *Subscription) subscribe() error {
 // Close unsubscribes and stops the subscription's actor.
 func (s *Subscription) Close() {
 	s.once.Do(func() {
+		s.e.mu.Lock()
+		delete(s.e.subs, s)
+		s.e.mu.Unlock()
 		close(s.done)
 		for _, t := range s.topics {
 			_, _ = s.e.c.UnsubscribeByPid(t, s.pid, pcluster.WithTimeout(time.Second))

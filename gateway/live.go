@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -18,7 +19,7 @@ import (
 
 // LiveEvent is the standard shape of a live event on the WebSocket and SSE streams.
 type LiveEvent struct {
-	Type     string          `json:"type"` // job.status, job.progress, wallet.balance, hello, ping
+	Type     string          `json:"type"` // job.status, job.progress, wallet.balance, hello, ping, resync (events may have been lost: refetch)
 	JobID    string          `json:"job_id,omitempty"`
 	WalletID string          `json:"wallet_id,omitempty"`
 	Status   string          `json:"status,omitempty"`
@@ -149,6 +150,16 @@ func (s *Server) jobEvents(c *fiber.Ctx) error {
 		for {
 			select {
 			case ev := <-sub.C:
+				if ev.Type == "resync" { // events may have been lost: send the job's status as it is
+					cur, err := s.cfg.Store.JobByID(context.Background(), rec.ID)
+					if err != nil {
+						continue
+					}
+					if !write(LiveEvent{Type: "job.status", JobID: cur.ID, WalletID: cur.WalletID, Status: string(cur.Status), At: time.Now().UTC()}) || cur.Status.Terminal() {
+						return
+					}
+					continue
+				}
 				if ev.JobId != rec.ID {
 					continue
 				}
