@@ -126,12 +126,21 @@ func (g *jobGrain) Receive(ctx actor.Context) {
 		if g.j != nil && m.epoch == g.j.Epoch {
 			g.run(ctx)
 		}
+		g.stopIfSettled(ctx)
 	case *attemptDone:
 		if g.j != nil && m.epoch == g.j.Epoch {
 			g.done(ctx, m)
 		}
+		g.stopIfSettled(ctx)
 	case *renewLease:
 		g.renew(ctx)
+	}
+}
+
+// stopIfSettled passivates a grain whose job is over: nothing more can happen to it.
+func (g *jobGrain) stopIfSettled(ctx actor.Context) {
+	if g.j != nil && g.j.Status.Terminal() && g.j.Settled && !g.busy {
+		ctx.Poison(ctx.Self())
 	}
 }
 

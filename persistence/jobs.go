@@ -271,13 +271,10 @@ func (s *Store) CancelJob(ctx context.Context, userID, id string) (Job, error) {
 // wait for the WAL flush: if the flag is lost in a crash, recovery settles the job again, and
 // the settling idempotency keys make that a no-op.
 func (s *Store) MarkSettled(ctx context.Context, id, settlement string) error {
-	return mapError(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `UPDATE jobs SET settled = true, settlement = $2, updated_at = now() WHERE id = $1`, id, settlement)
-		return err
-	}), "job")
+	// set_config(…, true) lasts to the end of this statement's own transaction: one round trip.
+	_, err := s.pool.Exec(ctx, `WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
+		UPDATE jobs SET settled = true, settlement = $2, updated_at = now() FROM async WHERE id = $1`, id, settlement)
+	return mapError(err, "job")
 }
 
 // JobsToRecover lists unfinished jobs whose owner's lease has run out (or that never had one).
