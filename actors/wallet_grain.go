@@ -76,7 +76,13 @@ type walletGrain struct {
 	keys      map[string]*pendingOp // idempotency keys seen by this activation
 	inflight  *batch                // at the committer
 	next      *batch                // accepted since inflight was sent
+	// watchedUntil: balance events are published only while a live client watches the wallet
+	// (it renews OP_WATCH), so that unwatched wallets cost no pub/sub traffic.
+	watchedUntil time.Time
 }
+
+// watchWindow is how long one OP_WATCH keeps balance events flowing.
+const watchWindow = 30 * time.Second
 
 // maxRememberedKeys bounds the in-memory idempotency index of one activation. Older keys are
 // still caught by the database's unique (wallet_id, idempotency_key).
@@ -150,6 +156,9 @@ func (g *walletGrain) handle(ctx actor.Context, req *walletpb.Request) {
 		ctx.Respond(&walletpb.Response{Code: walletpb.Code_CODE_OK, Wallet: g.committed})
 	case walletpb.Op_OP_EXPIRE_HOLDS:
 		ctx.Respond(&walletpb.Response{Code: walletpb.Code_CODE_OK})
+	case walletpb.Op_OP_WATCH:
+		g.watchedUntil = now.Add(watchWindow)
+		ctx.Respond(&walletpb.Response{Code: walletpb.Code_CODE_OK, Wallet: g.committed})
 	default:
 		g.apply(ctx, req, now)
 	}
@@ -282,7 +291,7 @@ func (g *walletGrain) finish(ctx actor.Context, m *commitDone) {
 
 // publishBalance tells live clients the committed balance, once per commit (not per operation).
 func (g *walletGrain) publishBalance() {
-	if g.d.Events == nil {
+	if g.d.Events == nil || g.now().After(g.watchedUntil) {
 		return
 	}
 	w := g.committed

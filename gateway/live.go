@@ -15,6 +15,7 @@ import (
 	"github.com/divinewhispers/dw/actors"
 	"github.com/divinewhispers/dw/auth"
 	"github.com/divinewhispers/dw/protos/jobpb"
+	"github.com/divinewhispers/dw/protos/walletpb"
 )
 
 // LiveEvent is the standard shape of a live event on the WebSocket and SSE streams.
@@ -90,13 +91,23 @@ func (s *Server) ws(conn *websocket.Conn) {
 			}
 		}
 	}()
+	watch := func() { // wallets publish balance events only while watched
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = s.cfg.Wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_WATCH, WalletId: claims.WalletID})
+	}
+	watch()
 	_ = conn.WriteJSON(LiveEvent{Type: "hello", WalletID: claims.WalletID, At: time.Now().UTC()})
 	ping := time.NewTicker(25 * time.Second)
 	defer ping.Stop()
+	rewatch := time.NewTicker(10 * time.Second)
+	defer rewatch.Stop()
 	for {
 		select {
 		case <-closed:
 			return
+		case <-rewatch.C:
+			watch()
 		case ev := <-sub.C:
 			if err := conn.WriteJSON(liveEvent(ev)); err != nil {
 				return

@@ -37,21 +37,23 @@ const (
 	Op_OP_REFUND       Op = 7
 	Op_OP_ADJUST       Op = 8
 	Op_OP_EXPIRE_HOLDS Op = 9
+	Op_OP_WATCH        Op = 10 // a live client shows this wallet: publish balance events for a while
 )
 
 // Enum value maps for Op.
 var (
 	Op_name = map[int32]string{
-		0: "OP_UNSPECIFIED",
-		1: "OP_GET",
-		2: "OP_DEPOSIT",
-		3: "OP_SPEND",
-		4: "OP_HOLD",
-		5: "OP_CAPTURE",
-		6: "OP_RELEASE",
-		7: "OP_REFUND",
-		8: "OP_ADJUST",
-		9: "OP_EXPIRE_HOLDS",
+		0:  "OP_UNSPECIFIED",
+		1:  "OP_GET",
+		2:  "OP_DEPOSIT",
+		3:  "OP_SPEND",
+		4:  "OP_HOLD",
+		5:  "OP_CAPTURE",
+		6:  "OP_RELEASE",
+		7:  "OP_REFUND",
+		8:  "OP_ADJUST",
+		9:  "OP_EXPIRE_HOLDS",
+		10: "OP_WATCH",
 	}
 	Op_value = map[string]int32{
 		"OP_UNSPECIFIED":  0,
@@ -64,6 +66,7 @@ var (
 		"OP_REFUND":       7,
 		"OP_ADJUST":       8,
 		"OP_EXPIRE_HOLDS": 9,
+		"OP_WATCH":        10,
 	}
 )
 
@@ -690,7 +693,7 @@ const file_protos_wallet_proto_rawDesc = "" +
 	"\x06wallet\x18\x04 \x01(\v2\x14.dw.wallet.v1.WalletR\x06wallet\x12\x1a\n" +
 	"\breplayed\x18\x05 \x01(\bR\breplayed\x12\x1d\n" +
 	"\n" +
-	"error_code\x18\x06 \x01(\tR\terrorCode*\xa2\x01\n" +
+	"error_code\x18\x06 \x01(\tR\terrorCode*\xb0\x01\n" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
@@ -705,7 +708,9 @@ const file_protos_wallet_proto_rawDesc = "" +
 	"OP_RELEASE\x10\x06\x12\r\n" +
 	"\tOP_REFUND\x10\a\x12\r\n" +
 	"\tOP_ADJUST\x10\b\x12\x13\n" +
-	"\x0fOP_EXPIRE_HOLDS\x10\t*\xc1\x01\n" +
+	"\x0fOP_EXPIRE_HOLDS\x10\t\x12\f\n" +
+	"\bOP_WATCH\x10\n" +
+	"*\xc1\x01\n" +
 	"\x04Code\x12\v\n" +
 	"\aCODE_OK\x10\x00\x12\x10\n" +
 	"\fCODE_INVALID\x10\x01\x12\x12\n" +
