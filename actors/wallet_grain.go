@@ -55,7 +55,8 @@ type commitDone struct {
 }
 
 type pendingOp struct {
-	entry   wallet.Entry
+	entry   wallet.Entry // until committed
+	hash    []byte       // the request's fingerprint, kept after the entry is dropped
 	waiters []*actor.PID
 	done    bool
 	resp    *walletpb.Response
@@ -84,9 +85,10 @@ type walletGrain struct {
 // watchWindow is how long one OP_WATCH keeps balance events flowing.
 const watchWindow = 30 * time.Second
 
-// maxRememberedKeys bounds the in-memory idempotency index of one activation. Older keys are
-// still caught by the database's unique (wallet_id, idempotency_key).
-const maxRememberedKeys = 100_000
+// maxRememberedKeys bounds the in-memory idempotency index of one activation (a recent
+// window: retries come soon after the first try). Older keys are still caught by the
+// database's unique (wallet_id, idempotency_key) and answered from the ledger.
+const maxRememberedKeys = 4096
 
 func (g *walletGrain) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
@@ -173,7 +175,7 @@ func (g *walletGrain) apply(ctx actor.Context, req *walletpb.Request, now time.T
 	}
 	if op, ok := g.keys[cmd.IdempotencyKey]; ok {
 		switch {
-		case string(op.entry.RequestHash) != string(cmd.Hash()):
+		case string(op.hash) != string(cmd.Hash()):
 			ctx.Respond(errorResponse(errIdempotencyConflict))
 		case op.done:
 			ctx.Respond(replay(op.resp))
@@ -205,6 +207,7 @@ func (g *walletGrain) apply(ctx actor.Context, req *walletpb.Request, now time.T
 }
 
 func (g *walletGrain) accept(op *pendingOp) {
+	op.hash = op.entry.RequestHash
 	if g.next == nil {
 		g.next = &batch{}
 	}
@@ -256,7 +259,7 @@ func (g *walletGrain) finish(ctx actor.Context, m *commitDone) {
 			for _, w := range op.waiters {
 				ctx.Send(w, op.resp)
 			}
-			op.waiters = nil
+			op.waiters, op.entry = nil, wallet.Entry{}
 		}
 		g.publishBalance()
 		g.flush(ctx)
