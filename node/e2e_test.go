@@ -240,32 +240,7 @@ func TestThreeNodeCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	var nodes []*proc
-	var seed string
-	for i := range 3 {
-		p := &proc{name: fmt.Sprint("n", i+1), http: freePort(t), bind: freePort(t), log: &bytes.Buffer{}}
-		extra := []string{"--database-url", url, "--data-dir", t.TempDir()}
-		if seed != "" {
-			extra = append(extra, "--join", seed)
-		} else {
-			seed = p.bind
-		}
-		p.args = serveArgs(p.name, p.http, p.bind, freePort(t), extra...)
-		p.start(t)
-		defer p.kill()
-		nodes = append(nodes, p)
-		waitFor(t, 30*time.Second, p.name+" ready", func() bool { return ready("http://" + p.http) })
-	}
-	defer func() {
-		if t.Failed() {
-			for _, p := range nodes {
-				p.dump(t)
-			}
-		}
-	}()
-	for _, p := range nodes {
-		waitFor(t, 20*time.Second, p.name+" sees 3 members", func() bool { return members("http://"+p.http) == 3 })
-	}
+	nodes := startCluster(t, "n", url)
 	base := func(i int) string { return "http://" + nodes[i].http }
 	admin := createAdmin(t, base(0), "--database-url", url)
 
@@ -321,4 +296,36 @@ func TestThreeNodeCluster(t *testing.T) {
 			t.Fatalf("ledger balance %d", b)
 		}
 	}
+}
+
+// startCluster starts three `dw serve` processes on the database at url, the second and third
+// joining the first through memberlist, and returns once each sees three members. Their last
+// log lines are printed if the test fails; they are killed when it ends.
+func startCluster(t *testing.T, prefix, url string, extra ...string) []*proc {
+	t.Helper()
+	var nodes []*proc
+	var seed string
+	for i := range 3 {
+		p := &proc{name: fmt.Sprint(prefix, i+1), http: freePort(t), bind: freePort(t), log: &bytes.Buffer{}}
+		args := append([]string{"--database-url", url, "--data-dir", t.TempDir()}, extra...)
+		if seed != "" {
+			args = append(args, "--join", seed)
+		} else {
+			seed = p.bind
+		}
+		p.args = serveArgs(p.name, p.http, p.bind, freePort(t), args...)
+		p.start(t)
+		nodes = append(nodes, p)
+		t.Cleanup(func() {
+			if t.Failed() {
+				p.dump(t)
+			}
+			p.kill()
+		})
+		waitFor(t, 30*time.Second, p.name+" ready", func() bool { return ready("http://" + p.http) })
+	}
+	for _, p := range nodes {
+		waitFor(t, 20*time.Second, p.name+" sees 3 members", func() bool { return members("http://"+p.http) == 3 })
+	}
+	return nodes
 }

@@ -146,33 +146,8 @@ func TestJobSurvivesNodeKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	var nodes []*proc
-	var seed string
-	for i := range 3 {
-		p := &proc{name: fmt.Sprint("j", i+1), http: freePort(t), bind: freePort(t), log: &bytes.Buffer{}}
-		extra := append([]string{"--database-url", url, "--data-dir", t.TempDir(), "--job-lease", "3s",
-			"--job-attempt-timeout", "60s", "--price-interpretation", "10"}, llmArgs(srv)...)
-		if seed != "" {
-			extra = append(extra, "--join", seed)
-		} else {
-			seed = p.bind
-		}
-		p.args = serveArgs(p.name, p.http, p.bind, freePort(t), extra...)
-		p.start(t)
-		defer p.kill()
-		nodes = append(nodes, p)
-		waitFor(t, 30*time.Second, p.name+" ready", func() bool { return ready("http://" + p.http) })
-	}
-	defer func() {
-		if t.Failed() {
-			for _, p := range nodes {
-				p.dump(t)
-			}
-		}
-	}()
-	for _, p := range nodes {
-		waitFor(t, 20*time.Second, p.name+" sees 3 members", func() bool { return members("http://"+p.http) == 3 })
-	}
+	nodes := startCluster(t, "j", url, append([]string{"--job-lease", "3s", "--job-attempt-timeout", "60s",
+		"--price-interpretation", "10"}, llmArgs(srv)...)...)
 	base := "http://" + nodes[0].http
 	admin := createAdmin(t, base, "--database-url", url)
 	token, wallet := register(t, base, "kill@e2e.test")
