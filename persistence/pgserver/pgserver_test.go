@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 func needBinaries(t *testing.T) {
 	t.Helper()
 	if _, err := FindBinaries(); err != nil {
-		t.Skip(err)
+		t.Fatalf("%v (make test installs them: run it, or scripts/ensure-deps.sh)", err)
 	}
 }
 
