@@ -114,6 +114,26 @@ type Tokens struct {
 
 var errBadLogin = dw.Coded(dw.KindUnauthorized, "invalid_credentials", "email or password is wrong")
 
+// Login throttling: after MaxLoginFailures failed logins against one account (or one unknown
+// email) within LoginFailureWindow, logins to it are refused until the window has passed.
+const (
+	MaxLoginFailures   = 10
+	LoginFailureWindow = 15 * time.Minute
+)
+
+var errTooManyLogins = dw.Coded(dw.KindRateLimited, "rate_limited", "too many failed logins for this account; try again in %d minutes", int(LoginFailureWindow/time.Minute))
+
+func (s *Service) throttled(ctx context.Context, target string) error {
+	n, err := s.Store.RecentLoginFailures(ctx, target, s.now().Add(-LoginFailureWindow))
+	if err != nil {
+		return err
+	}
+	if n >= MaxLoginFailures {
+		return errTooManyLogins
+	}
+	return nil
+}
+
 // dummyHash makes a login for an unknown email cost as much as one for a known email.
 var (
 	dummyOnce sync.Once
@@ -124,6 +144,15 @@ var (
 // unauthorized (invalid_credentials, account_suspended), internal.
 func (s *Service) Login(ctx context.Context, email, password, ip string) (Tokens, persistence.User, error) {
 	u, err := s.Store.UserByEmail(ctx, strings.TrimSpace(email))
+	target := u.ID
+	if dw.KindOf(err) == dw.KindNotFound {
+		target = truncate(email, 254)
+	}
+	if err == nil || dw.KindOf(err) == dw.KindNotFound {
+		if terr := s.throttled(ctx, target); terr != nil {
+			return Tokens{}, u, terr
+		}
+	}
 	if dw.KindOf(err) == dw.KindNotFound {
 		dummyOnce.Do(func() { dummyHash, _ = auth.HashPassword("not a password", s.Params) })
 		_, _ = auth.VerifyPassword(password, dummyHash)

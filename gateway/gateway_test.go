@@ -30,6 +30,7 @@ func TestGateway(t *testing.T) {
 		{"HealthAndMetrics", testHealthAndMetrics},
 		{"MetricLabelsStable", testMetricLabelsStable},
 		{"PoemSetsAndDraws", testPoemSetsAndDraws},
+		{"LoginThrottle", testLoginThrottle},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
