@@ -102,7 +102,7 @@ type jobGrain struct {
 	busy   bool // an attempt is running
 	seq    int64
 	timer  *time.Timer
-	ticker *time.Ticker
+	lease  chan struct{} // closed to stop the lease-renewal goroutine; nil when none runs
 }
 
 func (g *jobGrain) Receive(ctx actor.Context) {
@@ -116,6 +116,13 @@ func (g *jobGrain) Receive(ctx actor.Context) {
 		g.id = m.Identity.Identity
 	case *actor.Stopping:
 		g.stopWork()
+		if g.j != nil && !g.j.Status.Terminal() {
+			// Leaving (node shutdown, rebalancing): end our lease now, so that recovery starts
+			// the job elsewhere at once instead of after the lease runs out.
+			c, cancel := g.bg()
+			_, _ = g.d.Store.RenewLease(c, g.id, g.j.Epoch, 0)
+			cancel()
+		}
 	case *actor.ReceiveTimeout:
 		if !g.busy && (g.j == nil || g.j.Status.Terminal()) {
 			ctx.Poison(ctx.Self())
@@ -195,14 +202,22 @@ func (g *jobGrain) command(ctx actor.Context, m *jobpb.JobCommand) *jobpb.JobRep
 }
 
 func (g *jobGrain) startLease(ctx actor.Context) {
-	if g.ticker != nil {
+	if g.lease != nil {
 		return
 	}
-	g.ticker = time.NewTicker(g.d.lease() / 3)
-	self, root, t := ctx.Self(), ctx.ActorSystem().Root, g.ticker
+	stop := make(chan struct{})
+	g.lease = stop
+	self, root, every := ctx.Self(), ctx.ActorSystem().Root, g.d.lease()/3
 	go func() {
-		for range t.C {
-			root.Send(self, &renewLease{})
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				root.Send(self, &renewLease{})
+			}
 		}
 	}()
 }
@@ -214,9 +229,9 @@ func (g *jobGrain) stopWork() {
 	if g.timer != nil {
 		g.timer.Stop()
 	}
-	if g.ticker != nil {
-		g.ticker.Stop()
-		g.ticker = nil
+	if g.lease != nil {
+		close(g.lease)
+		g.lease = nil
 	}
 }
 
