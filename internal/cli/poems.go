@@ -26,10 +26,10 @@ The whole file is validated first; any problem is reported with its line and fie
 imported. A set with the same slug is replaced.`}
 	cfgI := cliDefaults()
 	fI := dbFlags(imp, &cfgI)
-	var format string
-	imp.Flags().StringVar(&format, "format", "", "json or csv (default: from the file name)")
+	var importFormat string
+	imp.Flags().StringVar(&importFormat, "format", "", "json or csv (default: from the file name)")
 	imp.RunE = func(cmd *cobra.Command, args []string) error {
-		set, err := readSet(args[0], format)
+		set, err := readSet(args[0], importFormat)
 		if err != nil {
 			return err
 		}
@@ -45,7 +45,7 @@ imported. A set with the same slug is replaced.`}
 	exp := &cobra.Command{Use: "export SET", Short: "Write a poem set as JSON or CSV to standard output (or --output)", Args: cobra.ExactArgs(1)}
 	cfgE := cliDefaults()
 	fE := dbFlags(exp, &cfgE)
-	var out string
+	var out, format string
 	exp.Flags().StringVar(&format, "format", "json", "json or csv")
 	exp.Flags().StringVarP(&out, "output", "o", "", "file to write (default: standard output)")
 	exp.RunE = func(cmd *cobra.Command, args []string) error {

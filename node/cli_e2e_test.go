@@ -1,0 +1,106 @@
+package node_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/divinewhispers/dw/internal/pgtest"
+	"github.com/divinewhispers/dw/persistence"
+)
+
+// dwCLI runs the dw binary with args and returns its combined output and whether it succeeded.
+func dwCLI(t *testing.T, args ...string) (string, bool) {
+	t.Helper()
+	cmd := exec.Command(dwBinary, args...)
+	cmd.Dir = t.TempDir() // no stray .env
+	out, err := cmd.CombinedOutput()
+	return string(out), err == nil
+}
+
+// TestCLI drives the CLI as an operator would, against a migrated database.
+func TestCLI(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	db := []string{"--database-url", url}
+
+	out, ok := dwCLI(t, append([]string{"migrate", "status"}, db...)...)
+	if !ok || !strings.Contains(out, "applied") || !strings.Contains(out, "001_foundation.sql") {
+		t.Fatalf("migrate status: %s", out)
+	}
+	out, ok = dwCLI(t, append([]string{"user", "create", "--email", "op@cli.test", "--password", "operator-pass-1", "--role", "operator"}, db...)...)
+	if !ok || !strings.Contains(out, "created operator user op@cli.test") {
+		t.Fatalf("user create: %s", out)
+	}
+	if out, ok := dwCLI(t, append([]string{"user", "create", "--email", "op@cli.test", "--password", "operator-pass-1"}, db...)...); ok || !strings.Contains(out, "already exists") {
+		t.Fatalf("duplicate user: %s", out)
+	}
+	if out, ok := dwCLI(t, append([]string{"user", "create", "--email", "not-an-email", "--password", "short"}, db...)...); ok || !strings.Contains(out, "email") || !strings.Contains(out, "8") {
+		t.Fatalf("bad user input: %s", out)
+	}
+	out, _ = dwCLI(t, append([]string{"user", "list", "--role", "operator"}, db...)...)
+	fields := strings.Fields(strings.Split(out, "\n")[1])
+	if len(fields) < 5 || fields[1] != "op@cli.test" {
+		t.Fatalf("user list: %s", out)
+	}
+	wallet := fields[4]
+
+	out, ok = dwCLI(t, append([]string{"wallet", "deposit", wallet, "70", "--reference", "inv-1", "--idempotency-key", "inv-1"}, db...)...)
+	if !ok || !strings.Contains(out, "deposited 70") {
+		t.Fatalf("deposit: %s", out)
+	}
+	out, _ = dwCLI(t, append([]string{"wallet", "deposit", wallet, "70", "--reference", "inv-1", "--idempotency-key", "inv-1"}, db...)...)
+	if !strings.Contains(out, "already done with this idempotency key") {
+		t.Fatalf("replayed deposit: %s", out)
+	}
+	for _, bad := range [][]string{{"wallet", "deposit", wallet, "-5"}, {"wallet", "deposit", "nope", "5"}, {"wallet", "deposit", wallet, "1e3"}} {
+		if out, ok := dwCLI(t, append(bad, db...)...); ok {
+			t.Fatalf("%v succeeded: %s", bad, out)
+		}
+	}
+	out, _ = dwCLI(t, append([]string{"wallet", "show", wallet}, db...)...)
+	if !strings.Contains(out, "balance   70") || !strings.Contains(out, "seq       1") {
+		t.Fatalf("wallet show: %s", out)
+	}
+
+	// Poems: the bundled set is stored on `dw serve`'s first start; here we import it ourselves.
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "set.csv")
+	if out, ok := dwCLI(t, "poems", "list", "--database-url", url); !ok {
+		t.Fatalf("poems list: %s", out)
+	}
+	good := "set_slug,set_name,language,number,title,line1,line2,line3,line4,level,overall\n" +
+		"cli-set,測試,zh-TW,1,一,春來花自開,夏至雨初來,秋深葉漸落,冬雪待春回,上,順其自然。\n" +
+		"cli-set,測試,zh-TW,2,二,山高路自遠,水長舟自行,莫愁前路險,心定事自成,中,守成待時。\n"
+	if err := os.WriteFile(csv, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, ok := dwCLI(t, append([]string{"poems", "import", csv}, db...)...); !ok || !strings.Contains(out, "imported cli-set (測試): 2 poems") {
+		t.Fatalf("import: %s", out)
+	}
+	bad := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(bad, []byte(strings.Replace(strings.Replace(good, ",中,", ",大吉,", 1), "cli-set", "cli-bad", -1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, ok = dwCLI(t, append([]string{"poems", "import", bad}, db...)...)
+	if ok || !strings.Contains(out, "line 3") || !strings.Contains(out, "level") || !strings.Contains(out, "nothing was imported") {
+		t.Fatalf("bad import: %s", out)
+	}
+	store, err := persistence.Open(t.Context(), url, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := store.Set(t.Context(), "cli-bad"); err == nil {
+		t.Fatal("a refused set was stored")
+	}
+	out, ok = dwCLI(t, append([]string{"poems", "export", "cli-set", "--format", "csv"}, db...)...)
+	if !ok || !strings.Contains(out, "春來花自開") || !strings.HasPrefix(out, "set_slug") {
+		t.Fatalf("export: %s", out)
+	}
+	if out, ok := dwCLI(t, append([]string{"poems", "export", "missing"}, db...)...); ok || !strings.Contains(out, "dw poems list") {
+		t.Fatalf("export of a missing set: %s", out)
+	}
+}
