@@ -103,4 +103,8 @@ func TestCLI(t *testing.T) {
 	if out, ok := dwCLI(t, append([]string{"poems", "export", "missing"}, db...)...); ok || !strings.Contains(out, "dw poems list") {
 		t.Fatalf("export of a missing set: %s", out)
 	}
+	// Without SET: the only set there is.
+	if out, ok := dwCLI(t, append([]string{"poems", "export"}, db...)...); !ok || !strings.Contains(out, `"slug": "cli-set"`) {
+		t.Fatalf("export without a set: %s", out)
+	}
 }

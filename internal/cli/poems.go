@@ -42,7 +42,8 @@ imported. A set with the same slug is replaced.`}
 		})
 	}
 
-	exp := &cobra.Command{Use: "export SET", Short: "Write a poem set as JSON or CSV to standard output (or --output)", Args: cobra.ExactArgs(1)}
+	exp := &cobra.Command{Use: "export [SET]", Short: "Write a poem set as JSON or CSV to standard output (or --output)", Args: cobra.MaximumNArgs(1),
+		Long: "Write a poem set as JSON or CSV. SET may be left out when there is only one set (as on a new system)."}
 	cfgE := cliDefaults()
 	fE := dbFlags(exp, &cfgE)
 	var out, format string
@@ -53,9 +54,13 @@ imported. A set with the same slug is replaced.`}
 			return fmt.Errorf("--format must be json or csv, not %q", format)
 		}
 		return withDB(cmd, cfgE, fE, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			set, err := db.Store.Set(ctx, args[0])
+			slug, err := oneSet(ctx, db.Store, args)
 			if err != nil {
-				return fmt.Errorf("no poem set %q (see `dw poems list`)", args[0])
+				return err
+			}
+			set, err := db.Store.Set(ctx, slug)
+			if err != nil {
+				return fmt.Errorf("no poem set %q (see `dw poems list`)", slug)
 			}
 			var w io.Writer = cmd.OutOrStdout()
 			if out != "" {
@@ -92,6 +97,28 @@ imported. A set with the same slug is replaced.`}
 	}
 	cmd.AddCommand(imp, exp, list)
 	return cmd
+}
+
+// oneSet is the set named by args, or the only set there is.
+func oneSet(ctx context.Context, store *persistence.Store, args []string) (string, error) {
+	if len(args) == 1 {
+		return args[0], nil
+	}
+	sets, err := store.ListSets(ctx)
+	if err != nil {
+		return "", err
+	}
+	switch len(sets) {
+	case 0:
+		return "", fmt.Errorf("there are no poem sets yet: `dw serve` stores the bundled one on its first start, or use `dw poems import FILE`")
+	case 1:
+		return sets[0].Slug, nil
+	}
+	var slugs []string
+	for _, s := range sets {
+		slugs = append(slugs, s.Slug)
+	}
+	return "", fmt.Errorf("there are %d poem sets (%s): name one, e.g. `dw poems export %s`", len(sets), strings.Join(slugs, ", "), slugs[0])
 }
 
 // readSet parses and validates a poem set file.
