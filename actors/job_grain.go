@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -307,10 +309,12 @@ func (g *jobGrain) launch(ctx actor.Context) {
 			return
 		}
 		defer func() { <-g.d.Workers }()
-		res, err := g.interpret(attemptCtx, j, func(delta string) {
+		stream := newProgressStream(func(text string) {
 			g.d.Events.Publish(UserTopic(j.UserID), &jobpb.Event{Type: "job.progress", JobId: j.ID, UserId: j.UserID,
-				Status: string(job.Running), Data: delta})
+				Status: string(job.Running), Data: text})
 		})
+		res, err := g.interpret(attemptCtx, j, stream.add)
+		stream.flush()
 		root.Send(self, &attemptDone{epoch: epoch, result: res, err: err})
 	}()
 }
@@ -464,6 +468,43 @@ func (g *jobGrain) publish(st job.Status, progress, data string) {
 	g.seq++
 	g.d.Events.Publish(UserTopic(g.j.UserID), &jobpb.Event{Type: "job.status", JobId: g.id, UserId: g.j.UserID,
 		WalletId: g.j.WalletID, Status: string(st), ProgressJson: progress, Data: data, Seq: g.seq})
+}
+
+// progressStream coalesces streamed model output into progress events at most every
+// progressEvery (and once more at the end), so that a fast stream costs a few events, not one
+// per token.
+type progressStream struct {
+	mu      sync.Mutex
+	buf     strings.Builder
+	last    time.Time
+	publish func(string)
+}
+
+const progressEvery = 100 * time.Millisecond
+
+func newProgressStream(publish func(string)) *progressStream {
+	return &progressStream{last: time.Now(), publish: publish}
+}
+
+func (p *progressStream) add(delta string) {
+	p.mu.Lock()
+	p.buf.WriteString(delta)
+	due := time.Since(p.last) >= progressEvery
+	p.mu.Unlock()
+	if due {
+		p.flush()
+	}
+}
+
+func (p *progressStream) flush() {
+	p.mu.Lock()
+	text := p.buf.String()
+	p.buf.Reset()
+	p.last = time.Now()
+	p.mu.Unlock()
+	if text != "" {
+		p.publish(text)
+	}
 }
 
 func or2(s, def string) string {

@@ -153,6 +153,12 @@ func TestJobLifecycle(t *testing.T) {
 	if got := strings.Join(live.statuses(id), ","); got != "pending,running,completed" {
 		t.Fatalf("statuses over the WebSocket: %s", got)
 	}
+	if !live.has(func(ev map[string]any) bool {
+		text, _ := ev["data"].(string)
+		return ev["type"] == "job.progress" && ev["job_id"] == id && len(text) > 20
+	}) {
+		t.Fatal("no streamed output (job.progress) reached the WebSocket")
+	}
 	res := mustCall(t, 200, "GET", base+"/api/v1/jobs/"+id+"/result", token, "", nil)
 	r := res["result"].(map[string]any)
 	if r["summary"] == "" || len(r["poem_lines"].([]any)) == 0 || r["model"] != "builtin" {
