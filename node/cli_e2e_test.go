@@ -103,6 +103,46 @@ func TestCLI(t *testing.T) {
 	if out, ok := dwCLI(t, append([]string{"poems", "export", "missing"}, db...)...); ok || !strings.Contains(out, "dw poems list") {
 		t.Fatalf("export of a missing set: %s", out)
 	}
+	// Compute accounting: a source, an ingest pass, a second pass that reads nothing again.
+	logs := t.TempDir()
+	fixture, err := os.ReadFile("../accounting/testdata/sacct.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(logs, "sacct-2024-03.txt"), fixture, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, ok := dwCLI(t, append([]string{"sources", "add", "--name", "hpc1", "--dir", logs, "--format", "slurm-sacct",
+		"--cluster", "hpc1", "--glob", "*.txt", "--interval", "30s", "--timezone", "Asia/Taipei"}, db...)...); !ok {
+		t.Fatalf("sources add: %s", out)
+	}
+	if out, ok := dwCLI(t, append([]string{"sources", "add", "--name", "bad", "--dir", "/no/such/dir", "--format", "lsf", "--cluster", "x"}, db...)...); ok || !strings.Contains(out, "--format") || !strings.Contains(out, "--dir") {
+		t.Fatalf("bad source: %s", out)
+	}
+	if out, _ := dwCLI(t, append([]string{"sources", "list"}, db...)...); !strings.Contains(out, "hpc1") || !strings.Contains(out, "slurm-sacct") {
+		t.Fatalf("sources list: %s", out)
+	}
+	first, ok := dwCLI(t, append([]string{"ingest", "run", "--source", "hpc1"}, db...)...)
+	if !ok {
+		t.Fatalf("ingest run: %s", first)
+	}
+	var records int
+	if err := store.Pool().QueryRow(t.Context(), `SELECT count(*) FROM usage_records`).Scan(&records); err != nil || records != 13 {
+		t.Fatalf("after the first pass: %d usage records (%v), want 13; output: %s", records, err, first)
+	}
+	if out, ok := dwCLI(t, append([]string{"ingest", "run"}, db...)...); !ok {
+		t.Fatalf("second ingest run: %s", out)
+	}
+	if err := store.Pool().QueryRow(t.Context(), `SELECT count(*) FROM usage_records`).Scan(&records); err != nil || records != 13 {
+		t.Fatalf("after the second pass: %d usage records, want still 13", records)
+	}
+	if out, _ := dwCLI(t, append([]string{"ingest", "errors", "--source", "hpc1"}, db...)...); !strings.Contains(out, "17") {
+		t.Fatalf("ingest errors (the fixture's bad line 17): %s", out)
+	}
+	if out, ok := dwCLI(t, append([]string{"sources", "remove", "hpc1"}, db...)...); !ok {
+		t.Fatalf("sources remove: %s", out)
+	}
+
 	// Without SET: the only set there is.
 	if out, ok := dwCLI(t, append([]string{"poems", "export"}, db...)...); !ok || !strings.Contains(out, `"slug": "cli-set"`) {
 		t.Fatalf("export without a set: %s", out)

@@ -86,6 +86,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.PersistentFlags().String("config", "", "file of DW_*=value settings (see .env.example)")
 	root.AddCommand(serveCmd(stderr), migrateCmd(), userCmd(), walletCmd(), dbCmd(), poemsCmd())
+	root.AddCommand(sourcesCmd(), ingestCmd())
 	return root
 }
 

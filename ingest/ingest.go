@@ -1,0 +1,320 @@
+// Package ingest reads the accounting logs of a source (a directory, a file glob and a log
+// format) into usage records, once: an unchanged file is skipped without being read, a renamed
+// or copied file is recognised by its checksum, a growing file is read from where it stopped,
+// and a job seen in several files is stored once (its natural key is cluster + job id + submit
+// time, accounting.Record.Key). Bad lines are counted and stored with their file and line.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/accounting"
+	"github.com/divinewhispers/dw/persistence"
+)
+
+// Formats maps a source's format to the accounting parser's.
+var Formats = map[string]string{
+	"slurm-sacct":   accounting.FormatSacct,
+	"slurm-jobcomp": accounting.FormatJobcomp,
+	"pbs":           accounting.FormatPBS,
+}
+
+// FormatNames lists the source formats, for messages and help.
+const FormatNames = "slurm-sacct, slurm-jobcomp or pbs"
+
+// QuietPeriod is how long a plain file must have gone unmodified before a last line without
+// its newline is read as a whole line (the writer is taken to be done with it). Until then the
+// line is left for the next run, which reads it once it is complete.
+const QuietPeriod = 10 * time.Minute
+
+// Validate checks a source before it is stored and fills its defaults (glob "*", time zone
+// UTC, interval 30s, an absolute directory). It reports every problem at once; each message
+// names the flag to fix. Errors: invalid.
+func Validate(src *persistence.IngestSource) error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	src.Name = strings.TrimSpace(src.Name)
+	if src.Name == "" {
+		bad("--name is required: a short name for the source, e.g. alpha-sacct")
+	}
+	if src.Dir == "" {
+		bad("--dir is required: the directory that holds the log files")
+	} else if dir, err := filepath.Abs(src.Dir); err != nil {
+		bad("--dir %s: %v", src.Dir, err)
+	} else if fi, err := os.Stat(dir); err != nil {
+		bad("--dir %s: no such directory (%v)", src.Dir, unwrapPath(err))
+	} else if !fi.IsDir() {
+		bad("--dir %s is a file, not a directory: give the directory and select files with --glob", src.Dir)
+	} else {
+		src.Dir = dir
+	}
+	if _, ok := Formats[src.Format]; !ok {
+		bad("--format must be %s, not %q", FormatNames, src.Format)
+	}
+	if strings.TrimSpace(src.Cluster) == "" {
+		bad("--cluster is required: the cluster name stored with every job")
+	}
+	if src.Glob == "" {
+		src.Glob = "*"
+	}
+	if _, err := filepath.Match(src.Glob, ""); err != nil {
+		bad("--glob %q is not a valid file pattern (e.g. '*.log', 'sacct-*.txt*')", src.Glob)
+	}
+	if src.Interval == 0 {
+		src.Interval = 30 * time.Second
+	}
+	if src.Interval < time.Second || src.Interval%time.Second != 0 {
+		bad("--interval %s must be whole seconds, at least 1s (e.g. 30s, 5m)", src.Interval)
+	}
+	if src.Timezone == "" {
+		src.Timezone = "UTC"
+	}
+	if _, err := time.LoadLocation(src.Timezone); err != nil {
+		bad("--timezone %q is not a known time zone (e.g. UTC, Europe/Berlin, America/Chicago)", src.Timezone)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return dw.Errorf(dw.KindInvalid, "%s", errors.Join(errs...).Error())
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Report says what one run over a source did.
+type Report struct {
+	Source     string `json:"source"`
+	Files      int    `json:"files"`       // files matching the glob
+	Skipped    int    `json:"skipped"`     // unchanged since the last run: not read
+	Renamed    int    `json:"renamed"`     // same content as a file already read: not parsed
+	Resumed    int    `json:"resumed"`     // grown files read from where the last run stopped
+	Read       int    `json:"read"`        // files parsed from their start
+	Failed     int    `json:"failed"`      // files that could not be read
+	Records    int    `json:"records"`     // jobs parsed
+	NewRecords int64  `json:"new_records"` // jobs not stored before
+	Errors     int    `json:"errors"`      // bad lines, and files that could not be read
+}
+
+func (r Report) String() string {
+	return fmt.Sprintf("%s: %d files (%d skipped, %d renamed/copied, %d resumed, %d read, %d failed), %d records, %d new, %d errors",
+		r.Source, r.Files, r.Skipped, r.Renamed, r.Resumed, r.Read, r.Failed, r.Records, r.NewRecords, r.Errors)
+}
+
+// Run reads the new content of one source's files. now stamps the rows written and decides
+// whether a plain file is quiet (see QuietPeriod). Each file is stored in its own transaction,
+// so a run that stops midway leaves the files it had not finished unrecorded: the next run reads
+// them again, and the records already stored are not stored twice.
+// Errors: invalid for a source that does not validate; database errors; the context's.
+func Run(ctx context.Context, store *persistence.Store, src persistence.IngestSource, now time.Time) (Report, error) {
+	rep := Report{Source: src.Name}
+	format, ok := Formats[src.Format]
+	if !ok {
+		return rep, dw.Errorf(dw.KindInvalid, "source %s: unknown format %q (want %s)", src.Name, src.Format, FormatNames)
+	}
+	loc, err := time.LoadLocation(src.Timezone)
+	if err != nil {
+		return rep, dw.Errorf(dw.KindInvalid, "source %s: unknown time zone %q", src.Name, src.Timezone)
+	}
+	glob := src.Glob
+	if glob == "" {
+		glob = "*"
+	}
+	paths, err := filepath.Glob(filepath.Join(src.Dir, glob))
+	if err != nil {
+		return rep, dw.Errorf(dw.KindInvalid, "source %s: bad glob %q", src.Name, glob)
+	}
+	sort.Strings(paths)
+	known, err := store.ProcessedFiles(ctx, src.ID)
+	if err != nil {
+		return rep, err
+	}
+	byHash := make(map[string]persistence.ProcessedFile, len(known))
+	for _, f := range known {
+		if f.Status != persistence.FileFailed && len(f.SHA256) > 0 {
+			byHash[hex.EncodeToString(f.SHA256)] = f
+		}
+	}
+	r := &runner{store: store, src: src, format: format, loc: loc, now: now, known: known, byHash: byHash, rep: &rep}
+	for _, path := range paths {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		fi, err := os.Stat(path)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue // gone since the glob, or a directory
+		}
+		rep.Files++
+		if err := r.file(ctx, path, fi); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+type runner struct {
+	store  *persistence.Store
+	src    persistence.IngestSource
+	format string
+	loc    *time.Location
+	now    time.Time
+	known  map[string]persistence.ProcessedFile
+	byHash map[string]persistence.ProcessedFile
+	rep    *Report
+}
+
+// file handles one file; it returns only errors that should stop the run (database, context).
+func (r *runner) file(ctx context.Context, path string, fi os.FileInfo) error {
+	size := fi.Size()
+	mtime := fi.ModTime().UTC().Truncate(time.Microsecond) // as PostgreSQL stores it
+	prev, seen := r.known[path]
+	if seen && prev.Size == size && prev.MTime.Equal(mtime) {
+		r.rep.Skipped++
+		return nil
+	}
+	row := persistence.ProcessedFile{SourceID: r.src.ID, Path: path, Size: size, MTime: mtime}
+
+	f, err := os.Open(path)
+	if err != nil {
+		return r.fail(ctx, row, err)
+	}
+	defer f.Close()
+
+	// One pass computes the whole file's checksum and, for a file read before, that of the
+	// prefix the last run consumed: the same prefix means the file grew and is resumed.
+	resumable := seen && !prev.Gzip && prev.Status != persistence.FileFailed && prev.Offset > 0 && prev.Offset <= size
+	h := sha256.New()
+	var prefix []byte
+	var done int64
+	if resumable {
+		if _, err := io.CopyN(h, f, prev.Offset); err != nil {
+			return r.fail(ctx, row, err)
+		}
+		prefix, done = h.Sum(nil), prev.Offset
+	}
+	if _, err := io.CopyN(h, f, size-done); err != nil {
+		return r.fail(ctx, row, fmt.Errorf("file shrank while being read: %w", err))
+	}
+	row.SHA256 = h.Sum(nil)
+	magic := make([]byte, 2)
+	n, _ := f.ReadAt(magic, 0)
+	row.Gzip = n == 2 && magic[0] == 0x1f && magic[1] == 0x8b
+
+	if seen && bytes.Equal(prev.SHA256, row.SHA256) {
+		// Touched, not changed.
+		prev.MTime = mtime
+		r.rep.Skipped++
+		return r.save(ctx, prev, "")
+	}
+	if other, ok := r.byHash[hex.EncodeToString(row.SHA256)]; ok && other.Path != path && other.Size == size {
+		// Renamed or copied: its records are those of a file already read.
+		dup := other
+		dup.Path, dup.MTime = path, mtime
+		r.rep.Renamed++
+		return r.save(ctx, dup, "")
+	}
+
+	opts := accounting.Options{Cluster: r.src.Cluster, Location: r.loc, File: path}
+	var in io.Reader
+	reset := true
+	if !row.Gzip && resumable && bytes.Equal(prefix, prev.PrefixSHA256) {
+		opts.StartLine, opts.StartOffset, opts.Columns = prev.Lines, prev.Offset, prev.Columns
+		row.Records, row.Errors = prev.Records, prev.Errors
+		reset = false
+		r.rep.Resumed++
+	} else {
+		r.rep.Read++
+	}
+	if row.Gzip {
+		rc, err := accounting.Open(path)
+		if err != nil {
+			return r.fail(ctx, row, err)
+		}
+		defer rc.Close()
+		in, opts.Final = rc, true
+	} else {
+		in = io.NewSectionReader(f, opts.StartOffset, size-opts.StartOffset)
+		opts.Final = r.now.Sub(mtime) >= QuietPeriod
+	}
+	res, err := accounting.Parse(r.format, in, opts)
+	if err != nil {
+		return r.fail(ctx, row, err)
+	}
+
+	row.Offset, row.Lines, row.Columns = res.Offset, res.Lines, res.Columns
+	row.Records += len(res.Records)
+	row.Errors += len(res.Errors)
+	row.Status = persistence.FileDone
+	switch {
+	case row.Gzip || res.Offset == size:
+		row.PrefixSHA256 = row.SHA256
+	default:
+		// A last line without its newline is left for the next run.
+		row.Status = persistence.FilePartial
+		ph := sha256.New()
+		if _, err := io.Copy(ph, io.NewSectionReader(f, 0, res.Offset)); err != nil {
+			return r.fail(ctx, row, err)
+		}
+		row.PrefixSHA256 = ph.Sum(nil)
+	}
+	added, err := r.store.SaveFile(ctx, persistence.FileResult{
+		File: row, Records: accounting.Dedupe(res.Records), Errors: res.Errors, Reset: reset,
+	}, r.now)
+	if err != nil {
+		return err
+	}
+	r.rep.Records += len(res.Records)
+	r.rep.NewRecords += added
+	r.rep.Errors += len(res.Errors)
+	r.remember(row)
+	return nil
+}
+
+// fail records a file that could not be read, with the reason as an error of line 0. It is
+// read again once its size or modification time changes.
+func (r *runner) fail(ctx context.Context, row persistence.ProcessedFile, cause error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	msg := cause.Error()
+	var e *dw.Error
+	if errors.As(cause, &e) {
+		msg = e.Message
+	}
+	row.Status = persistence.FileFailed
+	row.Offset, row.Lines, row.Columns, row.Records, row.Errors = 0, 0, nil, 0, 1
+	r.rep.Failed++
+	r.rep.Errors++
+	return r.save(ctx, row, "cannot read the file: "+msg)
+}
+
+func (r *runner) save(ctx context.Context, row persistence.ProcessedFile, failure string) error {
+	if err := r.store.SaveFileState(ctx, row, failure, r.now); err != nil {
+		return err
+	}
+	r.remember(row)
+	return nil
+}
+
+func (r *runner) remember(row persistence.ProcessedFile) {
+	r.known[row.Path] = row
+	if row.Status != persistence.FileFailed && len(row.SHA256) > 0 {
+		r.byHash[hex.EncodeToString(row.SHA256)] = row
+	}
+}

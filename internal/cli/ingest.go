@@ -1,0 +1,179 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/ingest"
+	"github.com/divinewhispers/dw/node"
+	"github.com/divinewhispers/dw/persistence"
+)
+
+func sourcesCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "sources", Short: "Manage the directories of scheduler accounting logs that `dw ingest run` reads"}
+
+	add := &cobra.Command{Use: "add", Short: "Add an ingest source", Args: cobra.NoArgs,
+		Long: `Add an ingest source: the files of --dir matching --glob, in one log format, for one cluster.
+Formats: slurm-sacct (sacct --parsable2 / -p dumps, with their header line), slurm-jobcomp (the
+jobcomp/filetxt log) and pbs (PBS/Torque server_priv/accounting files). Times without an offset
+are read in --timezone. Files may be gzip-compressed.`}
+	cfgA := cliDefaults()
+	fA := dbFlags(add, &cfgA)
+	src := persistence.IngestSource{Enabled: true}
+	var disabled bool
+	add.Flags().StringVar(&src.Name, "name", "", "source name (required)")
+	add.Flags().StringVar(&src.Dir, "dir", "", "directory of the log files (required)")
+	add.Flags().StringVar(&src.Format, "format", "", ingest.FormatNames+" (required)")
+	add.Flags().StringVar(&src.Cluster, "cluster", "", "cluster name stored with every job (required)")
+	add.Flags().StringVar(&src.Glob, "glob", "*", "which files of --dir to read")
+	add.Flags().DurationVar(&src.Interval, "interval", 30*time.Second, "how often a long-running ingest scans the source")
+	add.Flags().StringVar(&src.Timezone, "timezone", "UTC", "time zone the scheduler printed its times in")
+	add.Flags().BoolVar(&disabled, "disabled", false, "add the source without reading it yet")
+	add.RunE = func(cmd *cobra.Command, _ []string) error {
+		src.Enabled = !disabled
+		if err := ingest.Validate(&src); err != nil {
+			return err
+		}
+		return withDB(cmd, cfgA, fA, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
+			out, err := db.Store.CreateSource(ctx, src)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "added source %s: %s/%s (%s, cluster %s, every %s, %s)\n",
+				out.Name, out.Dir, out.Glob, out.Format, out.Cluster, out.Interval, out.Timezone)
+			return nil
+		})
+	}
+
+	list := &cobra.Command{Use: "list", Short: "List ingest sources", Args: cobra.NoArgs}
+	cfgL := cliDefaults()
+	fL := dbFlags(list, &cfgL)
+	list.RunE = func(cmd *cobra.Command, _ []string) error {
+		return withDB(cmd, cfgL, fL, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
+			srcs, err := db.Store.Sources(ctx)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tFORMAT\tCLUSTER\tDIR\tGLOB\tINTERVAL\tTIMEZONE\tENABLED")
+			for _, s := range srcs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%t\n", s.Name, s.Format, s.Cluster, s.Dir, s.Glob, s.Interval, s.Timezone, s.Enabled)
+			}
+			return tw.Flush()
+		})
+	}
+
+	remove := &cobra.Command{Use: "remove NAME", Short: "Remove an ingest source (the usage it read is kept)", Args: cobra.ExactArgs(1)}
+	cfgR := cliDefaults()
+	fR := dbFlags(remove, &cfgR)
+	remove.RunE = func(cmd *cobra.Command, args []string) error {
+		return withDB(cmd, cfgR, fR, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
+			if err := db.Store.RemoveSource(ctx, args[0]); err != nil {
+				if dw.KindOf(err) != dw.KindNotFound {
+					return err
+				}
+				return fmt.Errorf("no source %q (see `dw sources list`)", args[0])
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed source %s\n", args[0])
+			return nil
+		})
+	}
+	cmd.AddCommand(add, list, remove)
+	return cmd
+}
+
+func ingestCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "ingest", Short: "Read scheduler accounting logs into usage records"}
+
+	run := &cobra.Command{Use: "run", Short: "Read the new content of every enabled source (or of --source)", Args: cobra.NoArgs,
+		Long: `Read the new content of every enabled source, or of --source (enabled or not), and print a
+report per source. Unchanged files are skipped without being read, renamed or copied files are
+recognised by their checksum, grown files are read from where the last run stopped, and a job
+seen in several files is stored once. The run happens in this process and returns when done.`}
+	cfgR := cliDefaults()
+	fR := dbFlags(run, &cfgR)
+	var source string
+	var wait bool
+	run.Flags().StringVar(&source, "source", "", "only this source")
+	run.Flags().BoolVar(&wait, "wait", true, "run to completion (always the case: the run happens in this process)")
+	run.RunE = func(cmd *cobra.Command, _ []string) error {
+		return withDB(cmd, cfgR, fR, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
+			var srcs []persistence.IngestSource
+			if source != "" {
+				s, err := db.Store.SourceByName(ctx, source)
+				if err != nil {
+					if dw.KindOf(err) != dw.KindNotFound {
+						return err
+					}
+					return fmt.Errorf("no source %q (see `dw sources list`)", source)
+				}
+				srcs = append(srcs, s)
+			} else {
+				all, err := db.Store.Sources(ctx)
+				if err != nil {
+					return err
+				}
+				for _, s := range all {
+					if s.Enabled {
+						srcs = append(srcs, s)
+					}
+				}
+				if len(srcs) == 0 {
+					fmt.Fprintln(cmd.OutOrStdout(), "no enabled sources (add one with `dw sources add`)")
+					return nil
+				}
+			}
+			for _, s := range srcs {
+				rep, err := ingest.Run(ctx, db.Store, s, time.Now())
+				if err != nil {
+					return fmt.Errorf("source %s: %w (report so far: %s)", s.Name, err, rep)
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), rep)
+			}
+			return nil
+		})
+	}
+
+	errs := &cobra.Command{Use: "errors", Short: "Show the lines ingest could not read, newest first", Args: cobra.NoArgs}
+	cfgE := cliDefaults()
+	fE := dbFlags(errs, &cfgE)
+	var errSource string
+	var limit int
+	errs.Flags().StringVar(&errSource, "source", "", "only this source")
+	errs.Flags().IntVar(&limit, "limit", 50, "at most this many (1 to 10000)")
+	errs.RunE = func(cmd *cobra.Command, _ []string) error {
+		if limit < 1 || limit > 10000 {
+			return fmt.Errorf("--limit must be between 1 and 10000, not %d", limit)
+		}
+		return withDB(cmd, cfgE, fE, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
+			if errSource != "" {
+				if _, err := db.Store.SourceByName(ctx, errSource); err != nil {
+					if dw.KindOf(err) != dw.KindNotFound {
+						return err
+					}
+					return fmt.Errorf("no source %q (see `dw sources list`)", errSource)
+				}
+			}
+			list, err := db.Store.IngestErrors(ctx, errSource, limit)
+			if err != nil {
+				return err
+			}
+			if len(list) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "no ingest errors")
+				return nil
+			}
+			for _, e := range list {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  %s:%d: %s\n", e.CreatedAt.Format(time.RFC3339), e.Source, e.File, e.Line, e.Message)
+			}
+			return nil
+		})
+	}
+	cmd.AddCommand(run, errs)
+	return cmd
+}

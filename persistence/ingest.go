@@ -1,0 +1,311 @@
+package persistence
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/accounting"
+)
+
+// IngestSource is a directory of scheduler accounting logs read by `dw ingest run`.
+type IngestSource struct {
+	ID        string        `json:"id"`
+	Name      string        `json:"name"`
+	Dir       string        `json:"dir"`
+	Glob      string        `json:"glob"`
+	Format    string        `json:"format"` // slurm-sacct, slurm-jobcomp or pbs
+	Cluster   string        `json:"cluster"`
+	Interval  time.Duration `json:"interval"` // whole seconds
+	Timezone  string        `json:"timezone"`
+	Enabled   bool          `json:"enabled"`
+	CreatedAt time.Time     `json:"created_at"`
+}
+
+const sourceColumns = `id, name, dir, glob, format, cluster, interval_seconds, timezone, enabled, created_at`
+
+func scanSource(row pgx.Row) (IngestSource, error) {
+	var src IngestSource
+	var secs int
+	err := row.Scan(&src.ID, &src.Name, &src.Dir, &src.Glob, &src.Format, &src.Cluster, &secs, &src.Timezone, &src.Enabled, &src.CreatedAt)
+	src.Interval = time.Duration(secs) * time.Second
+	return src, err
+}
+
+// CreateSource stores a new source (the caller validates it) and returns it with its id.
+// Errors: conflict when the name is taken.
+func (s *Store) CreateSource(ctx context.Context, src IngestSource) (IngestSource, error) {
+	if src.ID == "" {
+		src.ID = uuid.NewString()
+	}
+	if src.Glob == "" {
+		src.Glob = "*"
+	}
+	if src.Timezone == "" {
+		src.Timezone = "UTC"
+	}
+	row := s.pool.QueryRow(ctx, `INSERT INTO ingest_sources (id, name, dir, glob, format, cluster, interval_seconds, timezone, enabled)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+sourceColumns,
+		src.ID, src.Name, src.Dir, src.Glob, src.Format, src.Cluster, int(src.Interval/time.Second), src.Timezone, src.Enabled)
+	out, err := scanSource(row)
+	if err != nil {
+		if isUniqueViolation(err, "") {
+			return IngestSource{}, dw.Coded(dw.KindConflict, "conflict", "a source named %q already exists", src.Name)
+		}
+		return IngestSource{}, mapError(err, "ingest source")
+	}
+	return out, nil
+}
+
+// Sources lists every source by name.
+func (s *Store) Sources(ctx context.Context) ([]IngestSource, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+sourceColumns+` FROM ingest_sources ORDER BY name`)
+	if err != nil {
+		return nil, mapError(err, "ingest source")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (IngestSource, error) { return scanSource(r) })
+	return out, mapError(err, "ingest source")
+}
+
+// SourceByName returns one source. Errors: not_found.
+func (s *Store) SourceByName(ctx context.Context, name string) (IngestSource, error) {
+	src, err := scanSource(s.pool.QueryRow(ctx, `SELECT `+sourceColumns+` FROM ingest_sources WHERE name = $1`, name))
+	if err != nil {
+		return IngestSource{}, mapError(err, "ingest source "+name)
+	}
+	return src, nil
+}
+
+// RemoveSource deletes a source with its processed-file and error rows; the usage records it
+// read are kept. Errors: not_found.
+func (s *Store) RemoveSource(ctx context.Context, name string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM ingest_sources WHERE name = $1`, name)
+	if err != nil {
+		return mapError(err, "ingest source")
+	}
+	if tag.RowsAffected() == 0 {
+		return dw.Errorf(dw.KindNotFound, "ingest source %s not found", name)
+	}
+	return nil
+}
+
+// Processed-file statuses.
+const (
+	FileDone    = "done"    // read to its end
+	FilePartial = "partial" // read up to Offset; a last line without its newline is left for later
+	FileFailed  = "failed"  // could not be read; see the source's ingest errors
+)
+
+// ProcessedFile is what is known of one file a source has read.
+type ProcessedFile struct {
+	SourceID     string
+	Path         string
+	Size         int64
+	MTime        time.Time
+	SHA256       []byte // of the whole file (Size bytes) when it was read
+	PrefixSHA256 []byte // of its first Offset bytes
+	Offset       int64  // bytes consumed (uncompressed bytes for a gzip file)
+	Lines        int    // lines consumed
+	Columns      []string
+	Gzip         bool
+	Records      int
+	Errors       int
+	Status       string
+	UpdatedAt    time.Time
+}
+
+const fileColumns = `source_id, path, size, mtime, sha256, prefix_sha256, "offset", lines, columns, gzip, records, errors, status, updated_at`
+
+// ProcessedFiles returns every file row of a source, by path.
+func (s *Store) ProcessedFiles(ctx context.Context, sourceID string) (map[string]ProcessedFile, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+fileColumns+` FROM processed_files WHERE source_id = $1`, sourceID)
+	if err != nil {
+		return nil, mapError(err, "processed file")
+	}
+	files, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ProcessedFile, error) {
+		var f ProcessedFile
+		err := r.Scan(&f.SourceID, &f.Path, &f.Size, &f.MTime, &f.SHA256, &f.PrefixSHA256, &f.Offset, &f.Lines, &f.Columns,
+			&f.Gzip, &f.Records, &f.Errors, &f.Status, &f.UpdatedAt)
+		return f, err
+	})
+	if err != nil {
+		return nil, mapError(err, "processed file")
+	}
+	out := make(map[string]ProcessedFile, len(files))
+	for _, f := range files {
+		out[f.Path] = f
+	}
+	return out, nil
+}
+
+// FileResult is what one read of one file yields, stored in one transaction by SaveFile.
+type FileResult struct {
+	File    ProcessedFile
+	Records []accounting.Record
+	Errors  []accounting.LineError // File and Line name the place
+	// Reset drops the file's earlier ingest errors: it was read again from its start.
+	Reset bool
+}
+
+// SaveFile stores a file's new usage records (a job already stored, from this file or any
+// other, is kept as it was), its line errors and its processed_files row, all in one
+// transaction: a file is recorded only with everything read from it. It returns how many
+// records were new.
+func (s *Store) SaveFile(ctx context.Context, fr FileResult, now time.Time) (int64, error) {
+	var added int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		f := fr.File
+		if len(fr.Records) > 0 {
+			n, err := insertUsage(ctx, tx, f.SourceID, fr.Records, now)
+			if err != nil {
+				return err
+			}
+			added = n
+		}
+		if fr.Reset {
+			if _, err := tx.Exec(ctx, `DELETE FROM ingest_errors WHERE source_id = $1 AND file = $2`, f.SourceID, f.Path); err != nil {
+				return err
+			}
+		}
+		if len(fr.Errors) > 0 {
+			rows := make([][]any, len(fr.Errors))
+			for i, e := range fr.Errors {
+				file := e.File
+				if file == "" {
+					file = f.Path
+				}
+				rows[i] = []any{f.SourceID, file, e.Line, e.Err, now}
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ingest_errors"}, []string{"source_id", "file", "line", "message", "created_at"},
+				pgx.CopyFromRows(rows)); err != nil {
+				return err
+			}
+		}
+		return upsertFile(ctx, tx, f, now)
+	})
+	if err != nil {
+		return 0, mapError(err, "usage records")
+	}
+	return added, nil
+}
+
+// SaveFileState records a file without reading records from it: a renamed or copied file, a
+// file touched without change, or one that could not be read (with its error).
+func (s *Store) SaveFileState(ctx context.Context, f ProcessedFile, failure string, now time.Time) error {
+	return mapError(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if failure != "" {
+			if _, err := tx.Exec(ctx, `INSERT INTO ingest_errors (source_id, file, line, message, created_at) VALUES ($1, $2, 0, $3, $4)`,
+				f.SourceID, f.Path, failure, now); err != nil {
+				return err
+			}
+		}
+		return upsertFile(ctx, tx, f, now)
+	}), "processed file")
+}
+
+func upsertFile(ctx context.Context, tx pgx.Tx, f ProcessedFile, now time.Time) error {
+	if f.Columns == nil {
+		f.Columns = []string{}
+	}
+	if f.SHA256 == nil {
+		f.SHA256 = []byte{}
+	}
+	if f.PrefixSHA256 == nil {
+		f.PrefixSHA256 = []byte{}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO processed_files (`+fileColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		ON CONFLICT (source_id, path) DO UPDATE SET size = $3, mtime = $4, sha256 = $5, prefix_sha256 = $6,
+			"offset" = $7, lines = $8, columns = $9, gzip = $10, records = $11, errors = $12, status = $13, updated_at = $14`,
+		f.SourceID, f.Path, f.Size, f.MTime, f.SHA256, f.PrefixSHA256, f.Offset, f.Lines, f.Columns, f.Gzip,
+		f.Records, f.Errors, f.Status, now)
+	return err
+}
+
+var usageColumns = []string{"key", "cluster", "job_id", "user_name", "group_name", "account", "partition", "qos", "state",
+	"exit_code", "nodes", "cpus", "gpus", "elapsed_ms", "submit_at", "start_at", "end_at", "node_milli_hours",
+	"gpu_milli_hours", "source_id", "file", "line", "ingested_at"}
+
+// insertUsage copies records into a temporary table and moves those with a new key into
+// usage_records: three round trips whatever the number of records.
+func insertUsage(ctx context.Context, tx pgx.Tx, sourceID string, recs []accounting.Record, now time.Time) (int64, error) {
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE usage_import (LIKE usage_records INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
+		return 0, err
+	}
+	rows := make([][]any, len(recs))
+	for i, r := range recs {
+		rows[i] = []any{r.Key(), r.Cluster, r.JobID, r.User, r.Group, r.Account, r.Partition, r.QOS, r.State,
+			r.ExitCode, r.Nodes, r.CPUs, r.GPUs, r.Elapsed.Milliseconds(), zeroNull(r.Submit), zeroNull(r.Start),
+			zeroNull(r.End), r.NodeMilliHours(), r.GPUMilliHours(), sourceID, r.File, r.Line, now}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"usage_import"}, usageColumns, pgx.CopyFromRows(rows)); err != nil {
+		return 0, err
+	}
+	// ORDER BY id keeps the file's order; a key repeated within the batch keeps its first row.
+	tag, err := tx.Exec(ctx, `INSERT INTO usage_records (key, cluster, job_id, user_name, group_name, account, partition,
+			qos, state, exit_code, nodes, cpus, gpus, elapsed_ms, submit_at, start_at, end_at, node_milli_hours,
+			gpu_milli_hours, source_id, file, line, ingested_at)
+		SELECT key, cluster, job_id, user_name, group_name, account, partition, qos, state, exit_code, nodes, cpus,
+			gpus, elapsed_ms, submit_at, start_at, end_at, node_milli_hours, gpu_milli_hours, source_id, file, line,
+			ingested_at
+		FROM usage_import ORDER BY id
+		ON CONFLICT (key) DO NOTHING`)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+func zeroNull(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC()
+}
+
+// IngestError is one line a source could not read.
+type IngestError struct {
+	Source    string    `json:"source"`
+	File      string    `json:"file"`
+	Line      int       `json:"line"`
+	Message   string    `json:"message"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// IngestErrors lists the newest line errors, of one source when source (a name) is not "".
+func (s *Store) IngestErrors(ctx context.Context, source string, limit int) ([]IngestError, error) {
+	if limit <= 0 || limit > 10000 {
+		limit = 50
+	}
+	rows, err := s.pool.Query(ctx, `SELECT s.name, e.file, e.line, e.message, e.created_at
+		FROM ingest_errors e JOIN ingest_sources s ON s.id = e.source_id
+		WHERE $1 = '' OR s.name = $1
+		ORDER BY e.created_at DESC, e.id DESC LIMIT $2`, source, limit)
+	if err != nil {
+		return nil, mapError(err, "ingest error")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (IngestError, error) {
+		var e IngestError
+		err := r.Scan(&e.Source, &e.File, &e.Line, &e.Message, &e.CreatedAt)
+		return e, err
+	})
+	return out, mapError(err, "ingest error")
+}
+
+// UsageTotals sums the stored usage of a cluster ("" = every cluster).
+type UsageTotals struct {
+	Records        int64
+	NodeMilliHours int64
+	GPUMilliHours  int64
+}
+
+// UsageTotals sums usage_records.
+func (s *Store) UsageTotals(ctx context.Context, cluster string) (UsageTotals, error) {
+	var t UsageTotals
+	err := s.pool.QueryRow(ctx, `SELECT count(*), COALESCE(sum(node_milli_hours), 0)::bigint, COALESCE(sum(gpu_milli_hours), 0)::bigint
+		FROM usage_records WHERE $1 = '' OR cluster = $1`, cluster).Scan(&t.Records, &t.NodeMilliHours, &t.GPUMilliHours)
+	return t, mapError(err, "usage records")
+}
