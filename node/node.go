@@ -18,6 +18,7 @@ import (
 	"github.com/divinewhispers/dw/cluster"
 	"github.com/divinewhispers/dw/gateway"
 	"github.com/divinewhispers/dw/persistence"
+	"github.com/divinewhispers/dw/protos/ingestpb"
 	"github.com/divinewhispers/dw/protos/walletpb"
 )
 
@@ -94,7 +95,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	n.cluster, err = cluster.Start(ctx, cluster.Config{
 		NodeName: cfg.NodeName, ClusterName: cfg.ClusterName, Bind: cfg.Bind, Advertise: cfg.Advertise,
 		Join: cfg.Join, Remote: cfg.Remote, AdvertiseRemote: cfg.AdvertiseRemote,
-		Kinds: []*pcluster.Kind{actors.NewWalletKind(walletDeps), actors.NewJobKind(jobDeps)}, Logger: log, Registerer: reg,
+		Kinds: []*pcluster.Kind{actors.NewWalletKind(walletDeps), actors.NewJobKind(jobDeps),
+			actors.NewIngestKind(&actors.IngestDeps{Store: n.db.Store, Log: log})}, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -106,7 +108,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	jobDeps.Wallets, jobDeps.Events, jobDeps.Owner = n.wallets, n.events, cfg.NodeName+"/"+n.cluster.System.ID
 	n.jobs = &actors.Jobs{Store: n.db.Store, Poems: poems, Wallets: n.wallets, Request: requester, Events: n.events, Price: int64(cfg.PriceInterpretation),
 		MaxAttempts: cfg.JobMaxAttempts, Expiry: cfg.JobExpiry}
-	n.work.Add(3)
+	n.work.Add(4)
+	// Keep a grain alive for every enabled ingest source; it scans on the source's interval.
+	go func() { defer n.work.Done(); n.every(workCtx, 5*time.Second, "ingest sources", n.ensureSources) }()
 	go func() { defer n.work.Done(); n.every(workCtx, 15*time.Second, "hold sweep", n.sweepHolds) }()
 	// Restart jobs whose owner went silent (a node died); settle finished jobs whose hold is open.
 	go func() { defer n.work.Done(); n.every(workCtx, 3*time.Second, "job recovery", n.jobs.Recover) }()
@@ -216,6 +220,26 @@ func (n *Node) every(ctx context.Context, d time.Duration, what string, fn func(
 			n.log.Warn(what, "err", err)
 		}
 	}
+}
+
+// ensureSources makes sure every enabled ingest source has its grain (wherever the cluster
+// places it). Every node does it; the grains are idempotent about it.
+func (n *Node) ensureSources(ctx context.Context) error {
+	srcs, err := n.db.Store.Sources(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range srcs {
+		if !s.Enabled {
+			continue
+		}
+		_, err := actors.ClusterRequester(n.cluster.Cluster)(ctx, s.ID, actors.IngestKind,
+			&ingestpb.IngestCommand{Op: ingestpb.IngestOp_INGEST_OP_ENSURE, SourceId: s.ID}, 5*time.Second)
+		if err != nil {
+			return fmt.Errorf("source %s: %w", s.Name, err)
+		}
+	}
+	return nil
 }
 
 // sweepHolds wakes wallets whose holds have expired, so they release them even when nobody

@@ -101,7 +101,7 @@ seen in several files is stored once. The run happens in this process and return
 	var source string
 	var wait bool
 	run.Flags().StringVar(&source, "source", "", "only this source")
-	run.Flags().BoolVar(&wait, "wait", true, "run to completion (always the case: the run happens in this process)")
+	run.Flags().BoolVar(&wait, "wait", false, "when a node is scanning a source right now, wait for it and scan after it (default: skip that source)")
 	run.RunE = func(cmd *cobra.Command, _ []string) error {
 		return withDB(cmd, cfgR, fR, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
 			var srcs []persistence.IngestSource
@@ -130,11 +130,32 @@ seen in several files is stored once. The run happens in this process and return
 				}
 			}
 			for _, s := range srcs {
-				rep, err := ingest.Run(ctx, db.Store, s, time.Now())
-				if err != nil {
-					return fmt.Errorf("source %s: %w (report so far: %s)", s.Name, err, rep)
+				// One scan of a source at a time, cluster-wide: the nodes' scheduled scans take
+				// the same lock.
+				var rep ingest.Report
+				for {
+					ran, err := db.Store.WithSourceLock(ctx, s.ID, func() error {
+						var err error
+						rep, err = ingest.Run(ctx, db.Store, s, time.Now())
+						return err
+					})
+					if err != nil {
+						return fmt.Errorf("source %s: %w (report so far: %s)", s.Name, err, rep)
+					}
+					if ran {
+						fmt.Fprintln(cmd.OutOrStdout(), rep)
+						break
+					}
+					if !wait {
+						fmt.Fprintf(cmd.OutOrStdout(), "%s: a scan is running on a node right now; skipped (use --wait to wait for it)\n", s.Name)
+						break
+					}
+					select {
+					case <-ctx.Done():
+						return ctx.Err()
+					case <-time.After(500 * time.Millisecond):
+					}
 				}
-				fmt.Fprintln(cmd.OutOrStdout(), rep)
 			}
 			return nil
 		})

@@ -1,0 +1,149 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+
+	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/ingest"
+	"github.com/divinewhispers/dw/persistence"
+	"github.com/divinewhispers/dw/protos/ingestpb"
+)
+
+// IngestKind is the cluster kind of ingest-source grains; a grain's identity is its source id.
+const IngestKind = "ingest-source"
+
+// IngestDeps is what every ingest-source grain of a node shares.
+type IngestDeps struct {
+	Store *persistence.Store
+	Log   *slog.Logger
+}
+
+// NewIngestKind returns the cluster kind for ingest-source grains.
+func NewIngestKind(d *IngestDeps) *pcluster.Kind {
+	return pcluster.NewKind(IngestKind, actor.PropsFromProducer(func() actor.Actor { return &ingestGrain{d: d} }))
+}
+
+type (
+	ingestTick struct{}
+	scanDone   struct {
+		report ingest.Report
+		ran    bool
+		err    error
+	}
+)
+
+// ingestGrain scans one source on its interval. Only one scan of a source runs at a time in the
+// whole cluster: the scan holds the source's advisory lock in PostgreSQL, so a second activation
+// (after a topology change) or a CLI run simply skips its turn.
+type ingestGrain struct {
+	d        *IngestDeps
+	id       string
+	src      *persistence.IngestSource
+	scanning bool
+	stop     chan struct{}
+}
+
+func (g *ingestGrain) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *pcluster.ClusterInit:
+		g.id = m.Identity.Identity
+	case *actor.Stopping:
+		if g.stop != nil {
+			close(g.stop)
+			g.stop = nil
+		}
+	case *ingestpb.IngestCommand:
+		ctx.Respond(g.command(ctx, m))
+	case *ingestTick:
+		g.scan(ctx)
+	case *scanDone:
+		g.scanning = false
+		switch {
+		case m.err != nil:
+			g.d.Log.Warn("ingest scan failed", "source", g.name(), "err", m.err)
+		case m.ran && (m.report.NewRecords > 0 || m.report.Errors > 0):
+			g.d.Log.Info("ingest scan", "source", g.name(), "report", m.report.String())
+		}
+	}
+}
+
+func (g *ingestGrain) name() string {
+	if g.src == nil {
+		return g.id
+	}
+	return g.src.Name
+}
+
+func (g *ingestGrain) command(ctx actor.Context, m *ingestpb.IngestCommand) *ingestpb.IngestReply {
+	if m.SourceId != g.id {
+		return &ingestpb.IngestReply{Code: "invalid", Detail: "command for another source"}
+	}
+	if err := g.reload(ctx); err != nil {
+		return &ingestpb.IngestReply{Code: dw.CodeOf(err), Detail: dw.MessageOf(err)}
+	}
+	if m.Op == ingestpb.IngestOp_INGEST_OP_SCAN_NOW {
+		g.scan(ctx)
+	}
+	return &ingestpb.IngestReply{}
+}
+
+// reload reads the source again (its interval may have changed; it may be gone or disabled) and
+// keeps the ticker in step with it.
+func (g *ingestGrain) reload(ctx actor.Context) error {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	src, err := g.d.Store.SourceByID(c, g.id)
+	if err != nil || !src.Enabled {
+		ctx.Poison(ctx.Self())
+		if err == nil {
+			err = dw.Errorf(dw.KindNotFound, "source %s is disabled", src.Name)
+		}
+		return err
+	}
+	if g.src == nil || g.src.Interval != src.Interval {
+		if g.stop != nil {
+			close(g.stop)
+		}
+		stop := make(chan struct{})
+		g.stop = stop
+		self, root, every := ctx.Self(), ctx.ActorSystem().Root, src.Interval
+		go func() {
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					root.Send(self, &ingestTick{})
+				}
+			}
+		}()
+	}
+	g.src = &src
+	return nil
+}
+
+func (g *ingestGrain) scan(ctx actor.Context) {
+	if g.scanning || g.src == nil {
+		return
+	}
+	g.scanning = true
+	self, root, src := ctx.Self(), ctx.ActorSystem().Root, *g.src
+	go func() {
+		c, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		defer cancel()
+		var report ingest.Report
+		ran, err := g.d.Store.WithSourceLock(c, src.ID, func() error {
+			var err error
+			report, err = ingest.Run(c, g.d.Store, src, time.Now())
+			return err
+		})
+		root.Send(self, &scanDone{report: report, ran: ran, err: err})
+	}()
+}
