@@ -109,21 +109,7 @@ func (g *ingestGrain) reload(ctx actor.Context) error {
 		if g.stop != nil {
 			close(g.stop)
 		}
-		stop := make(chan struct{})
-		g.stop = stop
-		self, root, every := ctx.Self(), ctx.ActorSystem().Root, src.Interval
-		go func() {
-			t := time.NewTicker(every)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					root.Send(self, &ingestTick{})
-				}
-			}
-		}()
+		g.stop = tickSelf(ctx.ActorSystem().Root, ctx.Self(), src.Interval, &ingestTick{})
 	}
 	g.src = &src
 	return nil

@@ -207,21 +207,7 @@ func (g *jobGrain) startLease(ctx actor.Context) {
 	if g.lease != nil {
 		return
 	}
-	stop := make(chan struct{})
-	g.lease = stop
-	self, root, every := ctx.Self(), ctx.ActorSystem().Root, g.d.lease()/3
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				root.Send(self, &renewLease{})
-			}
-		}
-	}()
+	g.lease = tickSelf(ctx.ActorSystem().Root, ctx.Self(), g.d.lease()/3, &renewLease{})
 }
 
 func (g *jobGrain) stopWork() {
