@@ -32,6 +32,7 @@ func commandOf(r *walletpb.Request) (wallet.Command, error) {
 		Type: t, Amount: r.Amount, ReferenceID: r.ReferenceId, HoldID: r.HoldId,
 		TransactionID: r.TransactionId, ExpiresIn: expiresIn,
 		Reason: r.Reason, ActorID: r.ActorId, IdempotencyKey: r.IdempotencyKey,
+		UpToAvailable: r.UpToAvailable,
 	}, nil
 }
 

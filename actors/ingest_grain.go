@@ -19,8 +19,10 @@ const IngestKind = "ingest-source"
 
 // IngestDeps is what every ingest-source grain of a node shares.
 type IngestDeps struct {
-	Store *persistence.Store
-	Log   *slog.Logger
+	Store   *persistence.Store
+	Log     *slog.Logger
+	Charger *Charger // posts the charges a scan stored; nil = left for the next round
+	Events  *Events  // receives the quota thresholds a scan crossed; may be nil
 }
 
 // NewIngestKind returns the cluster kind for ingest-source grains.
@@ -69,6 +71,10 @@ func (g *ingestGrain) Receive(ctx actor.Context) {
 		case m.ran && (m.report.NewRecords > 0 || m.report.Errors > 0):
 			g.d.Log.Info("ingest scan", "source", g.name(), "report", m.report.String())
 		}
+		if m.report.Charges > 0 && g.d.Charger != nil {
+			g.d.Charger.Kick()
+		}
+		PublishQuotaEvents(g.d.Events, m.report.QuotaEvents)
 	}
 }
 

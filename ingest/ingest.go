@@ -110,11 +110,14 @@ type Report struct {
 	Records    int    `json:"records"`     // jobs parsed
 	NewRecords int64  `json:"new_records"` // jobs not stored before
 	Errors     int    `json:"errors"`      // bad lines, and files that could not be read
+	Charges    int    `json:"charges"`     // usage charges created (one per wallet per file)
+	// QuotaEvents are the quota thresholds the new usage crossed.
+	QuotaEvents []persistence.QuotaEvent `json:"quota_events,omitempty"`
 }
 
 func (r Report) String() string {
-	return fmt.Sprintf("%s: %d files (%d skipped, %d renamed/copied, %d resumed, %d read, %d failed), %d records, %d new, %d errors",
-		r.Source, r.Files, r.Skipped, r.Renamed, r.Resumed, r.Read, r.Failed, r.Records, r.NewRecords, r.Errors)
+	return fmt.Sprintf("%s: %d files (%d skipped, %d renamed/copied, %d resumed, %d read, %d failed), %d records, %d new, %d errors, %d charges",
+		r.Source, r.Files, r.Skipped, r.Renamed, r.Resumed, r.Read, r.Failed, r.Records, r.NewRecords, r.Errors, r.Charges)
 }
 
 // Run reads the new content of one source's files. now stamps the rows written and decides
@@ -273,14 +276,16 @@ func (r *runner) file(ctx context.Context, path string, fi os.FileInfo) error {
 		}
 		row.PrefixSHA256 = ph.Sum(nil)
 	}
-	added, err := r.store.SaveFile(ctx, persistence.FileResult{
+	saved, err := r.store.SaveFile(ctx, persistence.FileResult{
 		File: row, Records: accounting.Dedupe(res.Records), Errors: res.Errors, Reset: reset,
 	}, r.now)
 	if err != nil {
 		return err
 	}
 	r.rep.Records += len(res.Records)
-	r.rep.NewRecords += added
+	r.rep.NewRecords += saved.Added
+	r.rep.Charges += saved.Charges
+	r.rep.QuotaEvents = append(r.rep.QuotaEvents, saved.Events...)
 	r.rep.Errors += len(res.Errors)
 	r.remember(row)
 	return nil

@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -14,6 +16,12 @@ import (
 // It may run beside a live cluster that also has the wallet active: the database fences every
 // write, so whichever activation is stale reloads and retries; money is never moved twice.
 func LocalWallet(store *persistence.Store, walletID string, log *slog.Logger) (*actors.Wallets, func()) {
+	return LocalWallets(store, log)
+}
+
+// LocalWallets is LocalWallet for any number of wallets: a grain is spawned in this process for
+// each wallet the first time it is asked for.
+func LocalWallets(store *persistence.Store, log *slog.Logger) (*actors.Wallets, func()) {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return log.With("component", "protoactor")
 	}))
@@ -22,12 +30,28 @@ func LocalWallet(store *persistence.Store, walletID string, log *slog.Logger) (*
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { c.Run(ctx, 1); close(done) }()
-	pid := system.Root.Spawn(actors.StandaloneWalletProps(&actors.WalletDeps{Store: store, Committer: c, Log: log, Metrics: m}, walletID))
+	deps := &actors.WalletDeps{Store: store, Committer: c, Log: log, Metrics: m}
+	var mu sync.Mutex
+	pids := map[string]*actor.PID{}
+	request := func(_ context.Context, identity, _ string, msg any, timeout time.Duration) (any, error) {
+		mu.Lock()
+		pid, ok := pids[identity]
+		if !ok {
+			pid = system.Root.Spawn(actors.StandaloneWalletProps(deps, identity))
+			pids[identity] = pid
+		}
+		mu.Unlock()
+		return system.Root.RequestFuture(pid, msg, timeout).Result()
+	}
 	stop := func() {
-		_ = system.Root.StopFuture(pid).Wait()
+		mu.Lock()
+		for _, pid := range pids {
+			_ = system.Root.StopFuture(pid).Wait()
+		}
+		mu.Unlock()
 		cancel()
 		<-done
 		system.Shutdown()
 	}
-	return &actors.Wallets{Request: actors.PIDRequester(system, pid), Retries: 10}, stop
+	return &actors.Wallets{Request: request, Retries: 10}, stop
 }

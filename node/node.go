@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	dw "github.com/divinewhispers/dw"
 	"github.com/divinewhispers/dw/actors"
 	"github.com/divinewhispers/dw/cluster"
 	"github.com/divinewhispers/dw/gateway"
@@ -31,6 +32,7 @@ type Node struct {
 	gateway  *gateway.Server
 	listener net.Listener
 	wallets  *actors.Wallets
+	charger  *actors.Charger
 	jobs     *actors.Jobs
 	events   *actors.Events
 
@@ -92,11 +94,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	poems := &persistence.PoemCache{Store: n.db.Store, TTL: 10 * time.Second}
 	jobDeps := &actors.JobDeps{Store: n.db.Store, Poems: poems, Interpreter: interpreter, Log: log, Metrics: actors.NewJobMetrics(registerer, metrics),
 		Workers: make(chan struct{}, cfg.JobWorkers), Attempt: cfg.JobAttemptTimeout, Retention: cfg.ResultRetention, Lease: cfg.JobLease}
+	ingestDeps := &actors.IngestDeps{Store: n.db.Store, Log: log}
 	n.cluster, err = cluster.Start(ctx, cluster.Config{
 		NodeName: cfg.NodeName, ClusterName: cfg.ClusterName, Bind: cfg.Bind, Advertise: cfg.Advertise,
 		Join: cfg.Join, Remote: cfg.Remote, AdvertiseRemote: cfg.AdvertiseRemote,
 		Kinds: []*pcluster.Kind{actors.NewWalletKind(walletDeps), actors.NewJobKind(jobDeps),
-			actors.NewIngestKind(&actors.IngestDeps{Store: n.db.Store, Log: log})}, Logger: log, Registerer: reg,
+			actors.NewIngestKind(ingestDeps)}, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -108,7 +111,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	jobDeps.Wallets, jobDeps.Events, jobDeps.Owner = n.wallets, n.events, cfg.NodeName+"/"+n.cluster.System.ID
 	n.jobs = &actors.Jobs{Store: n.db.Store, Poems: poems, Wallets: n.wallets, Request: requester, Events: n.events, Price: int64(cfg.PriceInterpretation),
 		MaxAttempts: cfg.JobMaxAttempts, Expiry: cfg.JobExpiry}
-	n.work.Add(4)
+	n.charger = &actors.Charger{Store: n.db.Store, Wallets: n.wallets, Log: log}
+	ingestDeps.Charger, ingestDeps.Events = n.charger, n.events
+	n.work.Add(5)
+	// Post the usage charges ingest stores (kicked by every scan that stored some).
+	go func() { defer n.work.Done(); n.charger.Loop(workCtx, 5*time.Second) }()
 	// Keep a grain alive for every enabled ingest source; it scans on the source's interval.
 	go func() { defer n.work.Done(); n.every(workCtx, 5*time.Second, "ingest sources", n.ensureSources) }()
 	go func() { defer n.work.Done(); n.every(workCtx, 15*time.Second, "hold sweep", n.sweepHolds) }()
@@ -120,7 +127,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	}()
 
 	n.gateway = gateway.New(gateway.Config{
-		Accounts: accounts, Issuer: issuer, Wallets: n.wallets, Store: n.db.Store, Jobs: n.jobs, Events: n.events,
+		Accounts: accounts, Issuer: issuer, Wallets: n.wallets, Store: n.db.Store, Jobs: n.jobs, Events: n.events, Charger: n.charger,
+		ScanSource: n.scanSource,
 		Ready: n.ready, Registry: reg, Log: log, SecureCookies: cfg.SecureCookies,
 	})
 	n.listener, err = net.Listen("tcp", cfg.HTTP)
@@ -220,6 +228,24 @@ func (n *Node) every(ctx context.Context, d time.Duration, what string, fn func(
 			n.log.Warn(what, "err", err)
 		}
 	}
+}
+
+// scanSource asks the grain of a source to scan it now (it skips when a scan of the source runs
+// anywhere in the cluster).
+func (n *Node) scanSource(ctx context.Context, id string) error {
+	res, err := actors.ClusterRequester(n.cluster.Cluster)(ctx, id, actors.IngestKind,
+		&ingestpb.IngestCommand{Op: ingestpb.IngestOp_INGEST_OP_SCAN_NOW, SourceId: id}, 5*time.Second)
+	if err != nil {
+		return &dw.Error{Kind: dw.KindUnavailable, Code: "unavailable", Message: "the source's ingest grain did not answer; retry", Err: err}
+	}
+	if r, ok := res.(*ingestpb.IngestReply); ok && r.Code != "" {
+		kind := dw.KindNotFound // the source is gone or disabled
+		if r.Code != string(dw.KindNotFound) {
+			kind = dw.KindInvalid
+		}
+		return dw.Coded(kind, r.Code, "%s", r.Detail)
+	}
+	return nil
 }
 
 // ensureSources makes sure every enabled ingest source has its grain (wherever the cluster

@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -249,4 +250,62 @@ func (s *Store) RecentLoginFailures(ctx context.Context, targetID string, since 
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM audit_logs
 		WHERE action = 'auth.login_failed' AND target_id = $1 AND created_at >= $2`, targetID, since).Scan(&n)
 	return n, mapError(err, "audit log")
+}
+
+// WalletRef is a wallet's id and name.
+type WalletRef struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+}
+
+// CreateSharedWallet creates a shared wallet (the wallet a group or project charges to) with an
+// audit row. Errors: invalid (empty name), conflict (code wallet_name_taken) when a shared wallet
+// has this name.
+func (s *Store) CreateSharedWallet(ctx context.Context, name string, audit AuditEntry) (WalletRef, error) {
+	w := WalletRef{ID: newUUID(), Kind: "shared", Name: strings.TrimSpace(name)}
+	if w.Name == "" || len(w.Name) > 200 {
+		return w, dw.Errorf(dw.KindInvalid, "a shared wallet needs a name of 1 to 200 characters")
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Names are unique among shared wallets (benchmark wallets share names, so no index).
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('shared-wallet-name'))`); err != nil {
+			return err
+		}
+		var taken bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM wallets WHERE kind = 'shared' AND lower(name) = lower($1))`,
+			w.Name).Scan(&taken); err != nil {
+			return err
+		}
+		if taken {
+			return dw.Coded(dw.KindConflict, "wallet_name_taken", "a shared wallet named %q exists", w.Name)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO wallets (id, kind, name) VALUES ($1, 'shared', $2)`, w.ID, w.Name); err != nil {
+			return err
+		}
+		audit.Action, audit.TargetType, audit.TargetID = "wallet.create", "wallet", w.ID
+		audit.Detail, _ = json.Marshal(w)
+		return insertAudit(ctx, tx, audit)
+	})
+	return w, mapError(err, "wallet")
+}
+
+// WalletByRef finds a wallet by id, or a shared wallet by name (case-insensitive).
+// Errors: not_found; invalid when several shared wallets have the name (give the id).
+func (s *Store) WalletByRef(ctx context.Context, ref string) (WalletRef, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id::text, kind, name FROM wallets
+		WHERE id::text = lower($1) OR (kind = 'shared' AND lower(name) = lower($1)) ORDER BY (id::text = lower($1)) DESC LIMIT 2`, ref)
+	if err != nil {
+		return WalletRef{}, mapError(err, "wallet")
+	}
+	ws, err := pgx.CollectRows(rows, pgx.RowToStructByPos[WalletRef])
+	switch {
+	case err != nil:
+		return WalletRef{}, mapError(err, "wallet")
+	case len(ws) == 0:
+		return WalletRef{}, dw.Coded(dw.KindNotFound, "wallet_not_found", "no wallet has the id or shared-wallet name %q", ref)
+	case len(ws) == 2 && ws[0].ID != ref:
+		return WalletRef{}, dw.Errorf(dw.KindInvalid, "several shared wallets are named %q: give the wallet id", ref)
+	}
+	return ws[0], nil
 }

@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -150,20 +151,37 @@ type FileResult struct {
 	Reset bool
 }
 
+// Saved says what SaveFile stored.
+type Saved struct {
+	Added   int64        // records not stored before
+	Charges int          // usage charges created (one per wallet)
+	Touched []WalletSpan // wallets that got new usage
+	Events  []QuotaEvent // quota thresholds crossed by it
+}
+
+// WalletSpan is a wallet with new usage whose jobs ended between From and To.
+type WalletSpan struct {
+	WalletID string
+	From, To time.Time
+}
+
 // SaveFile stores a file's new usage records (a job already stored, from this file or any
-// other, is kept as it was), its line errors and its processed_files row, all in one
-// transaction: a file is recorded only with everything read from it. It returns how many
-// records were new.
-func (s *Store) SaveFile(ctx context.Context, fr FileResult, now time.Time) (int64, error) {
-	var added int64
+// other, is kept as it was), their rollups, one charge per wallet for them, its line errors and
+// its processed_files row, all in one transaction: a file is recorded only with everything read
+// from it, and a job is charged exactly when it is first stored.
+func (s *Store) SaveFile(ctx context.Context, fr FileResult, now time.Time) (Saved, error) {
+	var saved Saved
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		f := fr.File
 		if len(fr.Records) > 0 {
-			n, err := insertUsage(ctx, tx, f.SourceID, fr.Records, now)
+			var err error
+			saved, err = insertUsage(ctx, tx, f.SourceID, "file "+f.Path, fr.Records, now)
 			if err != nil {
 				return err
 			}
-			added = n
+			if saved.Events, err = checkQuotas(ctx, tx, saved.Touched, now); err != nil {
+				return err
+			}
 		}
 		if fr.Reset {
 			if _, err := tx.Exec(ctx, `DELETE FROM ingest_errors WHERE source_id = $1 AND file = $2`, f.SourceID, f.Path); err != nil {
@@ -187,9 +205,9 @@ func (s *Store) SaveFile(ctx context.Context, fr FileResult, now time.Time) (int
 		return upsertFile(ctx, tx, f, now)
 	})
 	if err != nil {
-		return 0, mapError(err, "usage records")
+		return Saved{}, mapError(err, "usage records")
 	}
-	return added, nil
+	return saved, nil
 }
 
 // SaveFileState records a file without reading records from it: a renamed or copied file, a
@@ -227,36 +245,109 @@ func upsertFile(ctx context.Context, tx pgx.Tx, f ProcessedFile, now time.Time) 
 
 var usageColumns = []string{"key", "cluster", "job_id", "user_name", "group_name", "account", "partition", "qos", "state",
 	"exit_code", "nodes", "cpus", "gpus", "elapsed_ms", "submit_at", "start_at", "end_at", "node_milli_hours",
-	"gpu_milli_hours", "source_id", "file", "line", "ingested_at"}
+	"gpu_milli_hours", "source_id", "file", "line", "ingested_at", "wallet_id", "mapping_id", "charge_micropoints", "charged"}
 
-// insertUsage copies records into a temporary table and moves those with a new key into
-// usage_records: three round trips whatever the number of records.
-func insertUsage(ctx context.Context, tx pgx.Tx, sourceID string, recs []accounting.Record, now time.Time) (int64, error) {
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE usage_import (LIKE usage_records INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
-		return 0, err
+// insertUsage stores the records whose key is new, with the wallet the mapping rules give them
+// and their price, and in the same statement adds them to the rollups, creates one charge per
+// wallet and records the cluster users seen. It holds the rules lock shared, so a mapping added
+// meanwhile either sees these records (and charges them) or is seen by them.
+func insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin string, recs []accounting.Record, now time.Time) (Saved, error) {
+	var saved Saved
+	rules, rates, err := loadRules(ctx, tx, false)
+	if err != nil {
+		return saved, err
+	}
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS usage_import (LIKE usage_records INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`); err != nil {
+		return saved, err
+	}
+	var src any
+	if sourceID != "" {
+		src = sourceID
 	}
 	rows := make([][]any, len(recs))
-	for i, r := range recs {
+	for i := range recs {
+		r := &recs[i]
+		var walletID, mappingID any
+		charged := false
+		if m, ok := rules.Resolve(r.Cluster, r.User, r.Account, r.Group); ok {
+			mappingID = m.ID
+			if m.WalletID != "" {
+				walletID, charged = m.WalletID, true
+			}
+		}
 		rows[i] = []any{r.Key(), r.Cluster, r.JobID, r.User, r.Group, r.Account, r.Partition, r.QOS, r.State,
 			r.ExitCode, r.Nodes, r.CPUs, r.GPUs, r.Elapsed.Milliseconds(), zeroNull(r.Submit), zeroNull(r.Start),
-			zeroNull(r.End), r.NodeMilliHours(), r.GPUMilliHours(), sourceID, r.File, r.Line, now}
+			zeroNull(r.End), r.NodeMilliHours(), r.GPUMilliHours(), src, r.File, r.Line, now,
+			walletID, mappingID, rates.Price(r), charged}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"usage_import"}, usageColumns, pgx.CopyFromRows(rows)); err != nil {
-		return 0, err
+		return saved, err
 	}
 	// ORDER BY id keeps the file's order; a key repeated within the batch keeps its first row.
-	tag, err := tx.Exec(ctx, `INSERT INTO usage_records (key, cluster, job_id, user_name, group_name, account, partition,
-			qos, state, exit_code, nodes, cpus, gpus, elapsed_ms, submit_at, start_at, end_at, node_milli_hours,
-			gpu_milli_hours, source_id, file, line, ingested_at)
-		SELECT key, cluster, job_id, user_name, group_name, account, partition, qos, state, exit_code, nodes, cpus,
-			gpus, elapsed_ms, submit_at, start_at, end_at, node_milli_hours, gpu_milli_hours, source_id, file, line,
-			ingested_at
-		FROM usage_import ORDER BY id
-		ON CONFLICT (key) DO NOTHING`)
+	cols := strings.Join(usageColumns, ", ")
+	q, err := tx.Query(ctx, `WITH ins AS (
+			INSERT INTO usage_records (`+cols+`)
+			SELECT `+cols+` FROM usage_import ORDER BY id
+			ON CONFLICT (key) DO NOTHING
+			RETURNING wallet_id, mapping_id, cluster, user_name, group_name, account, partition, gpus,
+				node_milli_hours, gpu_milli_hours, charge_micropoints, COALESCE(end_at, start_at, ingested_at) AS at
+		), roll AS (`+rollupInsert("ins")+`
+		), charge AS (
+			INSERT INTO usage_charges (wallet_id, points, records, node_milli_hours, gpu_milli_hours, origin, created_at)
+			SELECT wallet_id, (sum(charge_micropoints) + 500000) / 1000000, count(*), sum(node_milli_hours),
+				sum(gpu_milli_hours), $1, $2
+			FROM ins WHERE wallet_id IS NOT NULL GROUP BY wallet_id
+			HAVING (sum(charge_micropoints) + 500000) / 1000000 > 0
+			ORDER BY wallet_id
+			RETURNING id
+		), users AS (
+			INSERT INTO cluster_users (cluster, login, first_seen)
+			SELECT DISTINCT cluster, user_name, $2::timestamptz FROM ins WHERE user_name <> '' ORDER BY 1, 2
+			ON CONFLICT DO NOTHING
+		)
+		SELECT COALESCE(wallet_id::text, ''), count(*), min(at), max(at), (SELECT count(*) FROM charge)
+		FROM ins GROUP BY wallet_id`, origin, now)
 	if err != nil {
-		return 0, err
+		return saved, err
 	}
-	return tag.RowsAffected(), nil
+	defer q.Close()
+	for q.Next() {
+		var w WalletSpan
+		var n int64
+		if err := q.Scan(&w.WalletID, &n, &w.From, &w.To, &saved.Charges); err != nil {
+			return saved, err
+		}
+		saved.Added += n
+		if w.WalletID != "" {
+			saved.Touched = append(saved.Touched, w)
+		}
+	}
+	return saved, q.Err()
+}
+
+// rollupInsert adds the rows of the CTE src (columns of usage_records, with at = the job's
+// end) to the day and month rollups of every dimension, in key order (so that concurrent
+// writers lock rollup rows in one order and never deadlock).
+func rollupInsert(src string) string {
+	return `INSERT INTO usage_rollups AS u (dim, grain, bucket, key, jobs, gpu_jobs, node_milli_hours, gpu_milli_hours, charge_micropoints)
+			SELECT d.dim, b.grain, b.bucket, d.key, count(*), count(*) FILTER (WHERE s.gpus > 0), sum(s.node_milli_hours),
+				sum(s.gpu_milli_hours), sum(s.charge_micropoints)
+			FROM ` + src + ` s,
+				LATERAL (VALUES ('all', ''), ('wallet', ` + walletKeySQL("s") + `), ('user', s.user_name),
+					('group', s.group_name), ('account', s.account), ('partition', s.partition), ('cluster', s.cluster)) d (dim, key),
+				LATERAL (VALUES ('d'::"char", (s.at AT TIME ZONE 'UTC')::date),
+					('m'::"char", date_trunc('month', s.at AT TIME ZONE 'UTC')::date)) b (grain, bucket)
+			GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+			ON CONFLICT (dim, grain, bucket, key) DO UPDATE SET jobs = u.jobs + EXCLUDED.jobs,
+				gpu_jobs = u.gpu_jobs + EXCLUDED.gpu_jobs, node_milli_hours = u.node_milli_hours + EXCLUDED.node_milli_hours,
+				gpu_milli_hours = u.gpu_milli_hours + EXCLUDED.gpu_milli_hours,
+				charge_micropoints = u.charge_micropoints + EXCLUDED.charge_micropoints`
+}
+
+// walletKeySQL is a record's key in the wallet dimension: the wallet id, "excluded" for usage
+// an exclusion rule keeps from being charged, "" for unassigned usage.
+func walletKeySQL(alias string) string {
+	return `CASE WHEN ` + alias + `.wallet_id IS NOT NULL THEN ` + alias + `.wallet_id::text WHEN ` + alias + `.mapping_id IS NOT NULL THEN 'excluded' ELSE '' END`
 }
 
 func zeroNull(t time.Time) any {

@@ -45,6 +45,10 @@ type Command struct {
 	Reason         string        // Adjust, and system releases
 	ActorID        string
 	IdempotencyKey string
+	// UpToAvailable makes a Spend take what is available when that is less than Amount (a
+	// usage charge for work already done); the entry's Amount says what was taken. Nothing
+	// available is still insufficient_funds.
+	UpToAvailable bool
 }
 
 // Validate checks the command on its own, before any state is consulted. It returns an invalid
@@ -105,7 +109,11 @@ func (c Command) Hash() []byte {
 		h.Write(n[:])
 		h.Write([]byte(s))
 	}
-	for _, v := range []int64{c.Amount, int64(c.ExpiresIn)} {
+	upTo := int64(0)
+	if c.UpToAvailable {
+		upTo = 1
+	}
+	for _, v := range []int64{c.Amount, int64(c.ExpiresIn), upTo} {
 		binary.BigEndian.PutUint64(n[:], uint64(v))
 		h.Write(n[:])
 	}
@@ -180,10 +188,14 @@ func (s *State) Apply(c Command, now time.Time, id string) (Entry, error) {
 		}
 		e.Amount, e.BalanceDelta = c.Amount, c.Amount
 	case Spend:
-		if c.Amount > s.Available() {
+		amount := c.Amount
+		if c.UpToAvailable && amount > s.Available() && s.Available() > 0 {
+			amount = s.Available()
+		}
+		if amount > s.Available() {
 			return Entry{}, ErrInsufficientFunds
 		}
-		e.Amount, e.BalanceDelta = c.Amount, -c.Amount
+		e.Amount, e.BalanceDelta = amount, -amount
 	case Hold:
 		if c.Amount > s.Available() {
 			return Entry{}, ErrInsufficientFunds

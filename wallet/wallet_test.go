@@ -29,6 +29,13 @@ func TestApply(t *testing.T) {
 			{cmd: wallet.Command{Type: wallet.Spend, Amount: 100}, balance: 0},
 			{cmd: wallet.Command{Type: wallet.Spend, Amount: 1}, wantKind: dw.KindInsufficientFunds, balance: 0},
 		}},
+		{"a usage charge takes what is available, never more", []step{
+			{cmd: wallet.Command{Type: wallet.Deposit, Amount: 100}, balance: 100},
+			{cmd: wallet.Command{Type: wallet.Hold, Amount: 30, ExpiresIn: time.Minute}, balance: 100, held: 30},
+			{cmd: wallet.Command{Type: wallet.Spend, Amount: 50, UpToAvailable: true}, balance: 50, held: 30},
+			{cmd: wallet.Command{Type: wallet.Spend, Amount: 500, UpToAvailable: true}, balance: 30, held: 30},
+			{cmd: wallet.Command{Type: wallet.Spend, Amount: 1, UpToAvailable: true}, wantKind: dw.KindInsufficientFunds, balance: 30, held: 30},
+		}},
 		{"hold limits spending and capture closes it", []step{
 			{cmd: wallet.Command{Type: wallet.Deposit, Amount: 100}, balance: 100},
 			{cmd: wallet.Command{Type: wallet.Hold, Amount: 70, ExpiresIn: time.Minute}, balance: 100, held: 70},
@@ -151,6 +158,11 @@ func TestHashDistinguishesParameters(t *testing.T) {
 	c.IdempotencyKey = "other"
 	if string(a.Hash()) == string(b.Hash()) {
 		t.Fatal("different amounts hash alike")
+	}
+	d := a
+	d.UpToAvailable = true
+	if string(a.Hash()) == string(d.Hash()) {
+		t.Fatal("a spend and a spend up to what is available hash alike")
 	}
 	if string(a.Hash()) != string(c.Hash()) {
 		t.Fatal("the key must not change the hash")

@@ -179,8 +179,10 @@ type Request struct {
 	Reason           string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`                                                // adjust
 	ActorId          string `protobuf:"bytes,10,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`                              // the user who asked, for the audit log
 	TraceId          string `protobuf:"bytes,11,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// spend: take what is available when it is less than amount (a usage charge for work done).
+	UpToAvailable bool `protobuf:"varint,12,opt,name=up_to_available,json=upToAvailable,proto3" json:"up_to_available,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Request) Reset() {
@@ -288,6 +290,13 @@ func (x *Request) GetTraceId() string {
 		return x.TraceId
 	}
 	return ""
+}
+
+func (x *Request) GetUpToAvailable() bool {
+	if x != nil {
+		return x.UpToAvailable
+	}
+	return false
 }
 
 type Transaction struct {
@@ -643,7 +652,7 @@ var File_protos_wallet_proto protoreflect.FileDescriptor
 
 const file_protos_wallet_proto_rawDesc = "" +
 	"\n" +
-	"\x13protos/wallet.proto\x12\fdw.wallet.v1\"\xe8\x02\n" +
+	"\x13protos/wallet.proto\x12\fdw.wallet.v1\"\x90\x03\n" +
 	"\aRequest\x12 \n" +
 	"\x02op\x18\x01 \x01(\x0e2\x10.dw.wallet.v1.OpR\x02op\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x16\n" +
@@ -656,7 +665,8 @@ const file_protos_wallet_proto_rawDesc = "" +
 	"\x06reason\x18\t \x01(\tR\x06reason\x12\x19\n" +
 	"\bactor_id\x18\n" +
 	" \x01(\tR\aactorId\x12\x19\n" +
-	"\btrace_id\x18\v \x01(\tR\atraceId\"\xb3\x04\n" +
+	"\btrace_id\x18\v \x01(\tR\atraceId\x12&\n" +
+	"\x0fup_to_available\x18\f \x01(\bR\rupToAvailable\"\xb3\x04\n" +
 	"\vTransaction\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x10\n" +

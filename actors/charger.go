@@ -1,0 +1,144 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/persistence"
+	"github.com/divinewhispers/dw/protos/jobpb"
+	"github.com/divinewhispers/dw/protos/walletpb"
+)
+
+// WalletDoer sends a request to a wallet grain: the cluster's Wallets, or a CLI's local grains.
+type WalletDoer interface {
+	Do(ctx context.Context, req *walletpb.Request) (*walletpb.Response, error)
+}
+
+// Charger posts pending usage charges to their wallets. A charge is stored with the usage it
+// prices, in the same transaction, so it is never lost; posting it is a spend "up to what is
+// available" with the idempotency key usage-charge:<id>, so posting it twice (two nodes, a
+// crash before the charge was marked) moves the points once. Every node runs one.
+type Charger struct {
+	Store   *persistence.Store
+	Wallets WalletDoer
+	Log     *slog.Logger
+
+	kick chan struct{}
+	once sync.Once
+	mu   sync.Mutex // one Post at a time per process
+}
+
+func (c *Charger) init() { c.once.Do(func() { c.kick = make(chan struct{}, 1) }) }
+
+// Kick asks the loop to post now (new charges were stored).
+func (c *Charger) Kick() {
+	c.init()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Loop posts pending charges when kicked and every interval until ctx ends.
+func (c *Charger) Loop(ctx context.Context, interval time.Duration) {
+	c.init()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-c.kick:
+		}
+		if _, err := c.Post(ctx); err != nil && ctx.Err() == nil {
+			c.Log.Warn("posting usage charges", "err", err)
+		}
+	}
+}
+
+// Post posts every pending charge, 16 wallets at a time, and returns how many it settled.
+// Errors: the first charge that could not be posted (it stays pending for the next round).
+func (c *Charger) Post(ctx context.Context) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	settled := 0
+	for {
+		charges, err := c.Store.PendingCharges(ctx, 256)
+		if err != nil || len(charges) == 0 {
+			return settled, err
+		}
+		var (
+			wg    sync.WaitGroup
+			mu    sync.Mutex
+			first error
+			sem   = make(chan struct{}, 16)
+		)
+		for _, ch := range charges {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				err := c.post(ctx, ch)
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil {
+					settled++
+				} else if first == nil {
+					first = err
+				}
+			}()
+		}
+		wg.Wait()
+		if first != nil {
+			return settled, first
+		}
+	}
+}
+
+func (c *Charger) post(ctx context.Context, ch persistence.Charge) error {
+	reason, _ := json.Marshal(map[string]any{"usage_charge": ch.ID, "records": ch.Records, "node_hours": ch.NodeHours,
+		"gpu_core_hours": ch.GPUCoreHours})
+	resp, err := c.Wallets.Do(ctx, &walletpb.Request{
+		Op: walletpb.Op_OP_SPEND, WalletId: ch.WalletID, Amount: ch.Points, UpToAvailable: true,
+		IdempotencyKey: ch.IdempotencyKey(), ReferenceId: ch.IdempotencyKey(), Reason: truncate(string(reason), 500),
+	})
+	var charged int64
+	var txID string
+	switch {
+	case err == nil && resp.Transaction != nil:
+		charged, txID = resp.Transaction.Amount, resp.Transaction.Id
+	case dw.KindOf(err) == dw.KindInsufficientFunds:
+		// Nothing available: the whole charge is unpaid, visible in reports.
+	case err == nil:
+		return errors.New("wallet answered a spend without its transaction")
+	default:
+		return err
+	}
+	return c.Store.SettleCharge(ctx, ch.ID, charged, txID, time.Now())
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// PublishQuotaEvents sends each crossed quota threshold to the wallet's event stream (the
+// WebSocket of its members and admins), after the transaction that recorded it.
+func PublishQuotaEvents(e *Events, evs []persistence.QuotaEvent) {
+	if e == nil {
+		return
+	}
+	for _, ev := range evs {
+		data, _ := json.Marshal(ev)
+		e.Publish(WalletTopic(ev.WalletID), &jobpb.Event{Type: "quota.threshold", WalletId: ev.WalletID,
+			Data: string(data), AtUnixMicro: ev.CreatedAt.UnixMicro()})
+	}
+}

@@ -1,0 +1,274 @@
+package persistence
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/accounting"
+)
+
+// Quota limits a wallet's usage per period, in node-hours and/or GPU core-hours (milli-hours
+// here; 0 = no limit on that metric).
+type Quota struct {
+	ID             string    `json:"id"`
+	WalletID       string    `json:"wallet_id"`
+	Period         string    `json:"period"`
+	NodeMilliHours int64     `json:"-"`
+	GPUMilliHours  int64     `json:"-"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// QuotaStatus is a quota with the usage of its current period.
+type QuotaStatus struct {
+	Quota
+	PeriodStart        time.Time  `json:"period_start"`
+	PeriodEnd          *time.Time `json:"period_end,omitempty"` // none for the total period
+	UsedNodeMilliHours int64      `json:"-"`
+	UsedGPUMilliHours  int64      `json:"-"`
+}
+
+const quotaColumns = `id::text, wallet_id::text, period, COALESCE(node_milli_hours, 0), COALESCE(gpu_milli_hours, 0), created_at, updated_at`
+
+func scanQuota(r pgx.Row) (Quota, error) {
+	var q Quota
+	err := r.Scan(&q.ID, &q.WalletID, &q.Period, &q.NodeMilliHours, &q.GPUMilliHours, &q.CreatedAt, &q.UpdatedAt)
+	return q, err
+}
+
+// SetQuota creates or replaces the quota of a wallet for a period.
+// Errors: invalid, not_found (wallet).
+func (s *Store) SetQuota(ctx context.Context, q Quota, audit AuditEntry, now time.Time) (Quota, error) {
+	if !accounting.ValidPeriod(q.Period) {
+		return q, dw.Errorf(dw.KindInvalid, "period must be %s, not %q", accounting.Periods, q.Period)
+	}
+	if q.NodeMilliHours <= 0 && q.GPUMilliHours <= 0 {
+		return q, dw.Errorf(dw.KindInvalid, "a quota needs node_hours or gpu_core_hours above 0")
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		row := tx.QueryRow(ctx, `INSERT INTO quotas (id, wallet_id, period, node_milli_hours, gpu_milli_hours, created_by, created_at, updated_at)
+			VALUES ($1, $2, $3, NULLIF($4, 0), NULLIF($5, 0), NULLIF($6, '')::uuid, $7, $7)
+			ON CONFLICT (wallet_id, period) DO UPDATE SET node_milli_hours = EXCLUDED.node_milli_hours,
+				gpu_milli_hours = EXCLUDED.gpu_milli_hours, updated_at = EXCLUDED.updated_at
+			RETURNING `+quotaColumns, newUUID(), q.WalletID, q.Period, q.NodeMilliHours, q.GPUMilliHours, audit.ActorID, now)
+		var err error
+		q, err = scanQuota(row)
+		if isForeignKeyViolation(err) {
+			return dw.Coded(dw.KindNotFound, "wallet_not_found", "wallet %s not found", q.WalletID)
+		}
+		if err != nil {
+			return err
+		}
+		audit.Action, audit.TargetType, audit.TargetID = "accounting.quota.set", "wallet", q.WalletID
+		audit.Detail, _ = json.Marshal(map[string]any{"quota_id": q.ID, "period": q.Period,
+			"node_hours": accounting.FormatMilli(q.NodeMilliHours), "gpu_core_hours": accounting.FormatMilli(q.GPUMilliHours)})
+		return insertAudit(ctx, tx, audit)
+	})
+	return q, mapError(err, "quota")
+}
+
+// RemoveQuota deletes a quota (and its recorded threshold events). Errors: not_found.
+func (s *Store) RemoveQuota(ctx context.Context, id string, audit AuditEntry) error {
+	return mapError(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q, err := scanQuota(tx.QueryRow(ctx, `DELETE FROM quotas WHERE id = $1 RETURNING `+quotaColumns, id))
+		if err != nil {
+			return err
+		}
+		audit.Action, audit.TargetType, audit.TargetID = "accounting.quota.remove", "wallet", q.WalletID
+		audit.Detail, _ = json.Marshal(map[string]any{"quota_id": q.ID, "period": q.Period})
+		return insertAudit(ctx, tx, audit)
+	}), "quota "+id)
+}
+
+// Quotas lists quotas (of one wallet when walletID is not "") with the usage of the period
+// that holds now.
+func (s *Store) Quotas(ctx context.Context, walletID string, now time.Time) ([]QuotaStatus, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+quotaColumns+` FROM quotas WHERE $1 = '' OR wallet_id::text = $1 ORDER BY wallet_id, period`, walletID)
+	if err != nil {
+		return nil, mapError(err, "quota")
+	}
+	qs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Quota, error) { return scanQuota(r) })
+	if err != nil {
+		return nil, mapError(err, "quota")
+	}
+	out := make([]QuotaStatus, len(qs))
+	for i, q := range qs {
+		st, err := quotaStatus(ctx, s.pool, q, now)
+		if err != nil {
+			return nil, mapError(err, "quota")
+		}
+		out[i] = st
+	}
+	return out, nil
+}
+
+// quotaStatus sums the wallet's usage in the period of q that holds at, from the month rollups
+// (periods are whole UTC months).
+func quotaStatus(ctx context.Context, q querier, quota Quota, at time.Time) (QuotaStatus, error) {
+	st := QuotaStatus{Quota: quota}
+	start, end := accounting.PeriodBounds(quota.Period, at)
+	st.PeriodStart = start
+	if !end.IsZero() {
+		st.PeriodEnd = &end
+	} else {
+		end = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	err := q.QueryRow(ctx, `SELECT COALESCE(sum(node_milli_hours), 0)::bigint, COALESCE(sum(gpu_milli_hours), 0)::bigint
+		FROM usage_rollups WHERE dim = 'wallet' AND grain = 'm' AND key = $1 AND bucket >= $2 AND bucket < $3`,
+		quota.WalletID, start, end).Scan(&st.UsedNodeMilliHours, &st.UsedGPUMilliHours)
+	return st, err
+}
+
+// QuotaEvent is a threshold of a quota crossed in one period.
+type QuotaEvent struct {
+	QuotaID     string    `json:"quota_id"`
+	WalletID    string    `json:"wallet_id"`
+	Period      string    `json:"period"`
+	PeriodStart time.Time `json:"period_start"`
+	Metric      string    `json:"metric"` // node_hours or gpu_core_hours
+	Threshold   int       `json:"threshold"`
+	Used        float64   `json:"used"`
+	Quota       float64   `json:"quota"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// checkQuotas records, in the transaction that stored new usage, every threshold the touched
+// wallets crossed in the periods their new jobs fall in, once per quota, period and metric,
+// with an audit row each. It returns the events recorded now (for the event stream).
+func checkQuotas(ctx context.Context, tx pgx.Tx, touched []WalletSpan, now time.Time) ([]QuotaEvent, error) {
+	if len(touched) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(touched))
+	for i, t := range touched {
+		ids[i] = t.WalletID
+	}
+	rows, err := tx.Query(ctx, `SELECT `+quotaColumns+` FROM quotas WHERE wallet_id = ANY($1::uuid[]) ORDER BY wallet_id, period`, ids)
+	if err != nil {
+		return nil, err
+	}
+	quotas, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Quota, error) { return scanQuota(r) })
+	if err != nil || len(quotas) == 0 {
+		return nil, err
+	}
+	span := make(map[string]WalletSpan, len(touched))
+	for _, t := range touched {
+		span[t.WalletID] = t
+	}
+	var events []QuotaEvent
+	for _, q := range quotas {
+		sp := span[q.WalletID]
+		// Every period instance between the earliest and the latest new job.
+		for at := sp.From; ; {
+			st, err := quotaStatus(ctx, tx, q, at)
+			if err != nil {
+				return nil, err
+			}
+			for _, m := range []struct {
+				metric      string
+				used, limit int64
+			}{{"node_hours", st.UsedNodeMilliHours, q.NodeMilliHours}, {"gpu_core_hours", st.UsedGPUMilliHours, q.GPUMilliHours}} {
+				for _, th := range accounting.Reached(m.used, m.limit) {
+					tag, err := tx.Exec(ctx, `INSERT INTO quota_events (quota_id, period_start, metric, threshold, used, quota, created_at)
+						VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, q.ID, st.PeriodStart, m.metric, th, m.used, m.limit, now)
+					if err != nil {
+						return nil, err
+					}
+					if tag.RowsAffected() == 0 {
+						continue
+					}
+					ev := QuotaEvent{QuotaID: q.ID, WalletID: q.WalletID, Period: q.Period, PeriodStart: st.PeriodStart, Metric: m.metric,
+						Threshold: th, Used: float64(m.used) / 1000, Quota: float64(m.limit) / 1000, CreatedAt: now}
+					detail, _ := json.Marshal(ev)
+					if err := insertAudit(ctx, tx, AuditEntry{Action: "accounting.quota.threshold", TargetType: "wallet",
+						TargetID: q.WalletID, Detail: detail}); err != nil {
+						return nil, err
+					}
+					events = append(events, ev)
+				}
+			}
+			_, end := accounting.PeriodBounds(q.Period, at)
+			if end.IsZero() || !end.Before(sp.To) && !end.Equal(sp.To) {
+				break
+			}
+			at = end
+		}
+	}
+	return events, nil
+}
+
+// QuotaEvents lists the recorded threshold crossings, newest first.
+func (s *Store) QuotaEvents(ctx context.Context, walletID string, limit int) ([]QuotaEvent, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	rows, err := s.pool.Query(ctx, `SELECT e.quota_id::text, q.wallet_id::text, q.period, e.period_start, e.metric, e.threshold,
+			e.used, e.quota, e.created_at
+		FROM quota_events e JOIN quotas q ON q.id = e.quota_id
+		WHERE $1 = '' OR q.wallet_id::text = $1 ORDER BY e.created_at DESC, e.threshold DESC LIMIT $2`, walletID, limit)
+	if err != nil {
+		return nil, mapError(err, "quota event")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (QuotaEvent, error) {
+		var e QuotaEvent
+		var used, quota int64
+		err := r.Scan(&e.QuotaID, &e.WalletID, &e.Period, &e.PeriodStart, &e.Metric, &e.Threshold, &used, &quota, &e.CreatedAt)
+		e.Used, e.Quota = float64(used)/1000, float64(quota)/1000
+		return e, err
+	})
+	return out, mapError(err, "quota event")
+}
+
+// ClusterUser is a login name seen in a cluster's logs, maybe linked to a platform user.
+type ClusterUser struct {
+	Cluster   string    `json:"cluster"`
+	Login     string    `json:"login"`
+	UserID    string    `json:"user_id,omitempty"`
+	Email     string    `json:"email,omitempty"`
+	FirstSeen time.Time `json:"first_seen"`
+}
+
+// ClusterUsers lists cluster users (of one cluster, and whose login starts with prefix).
+func (s *Store) ClusterUsers(ctx context.Context, cluster, prefix string, limit int) ([]ClusterUser, error) {
+	if limit <= 0 || limit > 10000 {
+		limit = 500
+	}
+	rows, err := s.pool.Query(ctx, `SELECT c.cluster, c.login, COALESCE(c.user_id::text, ''), COALESCE(u.email, ''), c.first_seen
+		FROM cluster_users c LEFT JOIN users u ON u.id = c.user_id
+		WHERE ($1 = '' OR c.cluster = $1) AND starts_with(c.login, $2)
+		ORDER BY c.cluster, c.login LIMIT $3`, cluster, prefix, limit)
+	if err != nil {
+		return nil, mapError(err, "cluster user")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ClusterUser, error) {
+		var c ClusterUser
+		err := r.Scan(&c.Cluster, &c.Login, &c.UserID, &c.Email, &c.FirstSeen)
+		return c, err
+	})
+	return out, mapError(err, "cluster user")
+}
+
+// LinkClusterUser links a cluster login to a platform user ("" unlinks).
+// Errors: not_found (login or user).
+func (s *Store) LinkClusterUser(ctx context.Context, cluster, login, userID string, audit AuditEntry) (ClusterUser, error) {
+	var c ClusterUser
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `UPDATE cluster_users SET user_id = NULLIF($3, '')::uuid WHERE cluster = $1 AND login = $2
+			RETURNING cluster, login, COALESCE(user_id::text, ''), first_seen`, cluster, login, userID).
+			Scan(&c.Cluster, &c.Login, &c.UserID, &c.FirstSeen)
+		if isForeignKeyViolation(err) {
+			return dw.Coded(dw.KindNotFound, "user_not_found", "user %s not found", userID)
+		}
+		if err != nil {
+			return err
+		}
+		audit.Action, audit.TargetType, audit.TargetID = "accounting.cluster_user.link", "cluster_user", cluster+"/"+login
+		audit.Detail, _ = json.Marshal(map[string]string{"user_id": userID})
+		return insertAudit(ctx, tx, audit)
+	})
+	return c, mapError(err, "cluster user "+cluster+"/"+login)
+}

@@ -1,0 +1,241 @@
+package persistence
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	dw "github.com/divinewhispers/dw"
+)
+
+// Usage dimensions: what reports group and filter by.
+var dimensions = map[string]string{ // name → the usage_records expression
+	"wallet":    walletKeySQL("r"),
+	"user":      "r.user_name",
+	"group":     "r.group_name",
+	"account":   "r.account",
+	"partition": "r.partition",
+	"cluster":   "r.cluster",
+}
+
+// Dimensions lists the report dimensions, for messages.
+const Dimensions = "wallet, user, group, account, partition or cluster"
+
+// IsDimension reports whether d is a report dimension.
+func IsDimension(d string) bool { _, ok := dimensions[d]; return ok }
+
+// UsageSum is the usage of a group of jobs. Key is the dimension's value: a wallet id, ""
+// (unassigned) or "excluded" for wallets; Name is the wallet's name.
+type UsageSum struct {
+	Bucket         string  `json:"bucket,omitempty"` // YYYY-MM-DD: the first day of the day, week or month
+	Key            string  `json:"key"`
+	Name           string  `json:"name,omitempty"`
+	Jobs           int64   `json:"jobs"`
+	CPUJobs        int64   `json:"cpu_jobs"`
+	GPUJobs        int64   `json:"gpu_jobs"`
+	NodeHours      float64 `json:"node_hours"`
+	CoreHours      float64 `json:"core_hours"`
+	Points         float64 `json:"points"`
+	NodeMilliHours int64   `json:"-"`
+	GPUMilliHours  int64   `json:"-"`
+}
+
+func (u *UsageSum) fill(micro int64) {
+	u.CPUJobs = u.Jobs - u.GPUJobs
+	u.NodeHours, u.CoreHours = float64(u.NodeMilliHours)/1000, float64(u.GPUMilliHours)/1000
+	u.Points = float64(micro) / 1e6
+}
+
+// Overview is the headline of compute accounting over [From, To).
+type Overview struct {
+	From           time.Time  `json:"from"`
+	To             time.Time  `json:"to"`
+	TotalNodeHours float64    `json:"total_node_hours"` // CPU jobs
+	TotalCoreHours float64    `json:"total_core_hours"` // GPU jobs
+	Jobs           int64      `json:"jobs"`
+	CPUJobs        int64      `json:"cpu_jobs"`
+	GPUJobs        int64      `json:"gpu_jobs"`
+	Points         float64    `json:"points"` // priced usage
+	Unassigned     UsageSum   `json:"unassigned"`
+	TopWallets     []UsageSum `json:"top_wallets"`
+	TopUsers       []UsageSum `json:"top_users"`
+	TopPartitions  []UsageSum `json:"top_partitions"`
+}
+
+// rollupRange is the part of usage_rollups that covers the UTC days [from, to): whole months
+// from the month rows, the days before and after them from the day rows. It selects rows with
+// the columns of usage_rollups; $1..$4 are its arguments.
+const rollupRange = `(SELECT * FROM usage_rollups WHERE dim = $5 AND grain = 'm' AND bucket >= $2 AND bucket < $3
+	UNION ALL
+	SELECT * FROM usage_rollups WHERE dim = $5 AND grain = 'd' AND bucket >= $1 AND bucket < $4 AND (bucket < $2 OR bucket >= $3))`
+
+func rollupArgs(from, to time.Time) []any {
+	from, to = day(from), day(to)
+	m1 := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
+	if m1.Before(from) {
+		m1 = m1.AddDate(0, 1, 0)
+	}
+	m2 := time.Date(to.Year(), to.Month(), 1, 0, 0, 0, 0, time.UTC)
+	if !m1.Before(m2) { // no whole month inside: days only
+		m1, m2 = to, to
+	}
+	return []any{from, m1, m2, to}
+}
+
+func day(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// Overview sums usage over the UTC days [from, to) from the rollups, with the top n wallets,
+// users and partitions by node-hours + core-hours. One round trip.
+func (s *Store) Overview(ctx context.Context, from, to time.Time, n int) (Overview, error) {
+	ov := Overview{From: day(from), To: day(to), TopWallets: []UsageSum{}, TopUsers: []UsageSum{}, TopPartitions: []UsageSum{}}
+	args := rollupArgs(from, to)
+	sum := `SELECT key, sum(jobs)::bigint, sum(gpu_jobs)::bigint, sum(node_milli_hours)::bigint, sum(gpu_milli_hours)::bigint,
+		sum(charge_micropoints)::bigint FROM ` + rollupRange + ` r`
+	top := sum + ` GROUP BY key ORDER BY sum(node_milli_hours) + sum(gpu_milli_hours) DESC, key LIMIT $6`
+	b := &pgx.Batch{}
+	b.Queue(sum+` GROUP BY key`, append(args, "all")...)
+	b.Queue(`SELECT t.*, COALESCE(w.name, '') FROM (`+top+`) t (key, jobs, gpu_jobs, node, gpu, micro)
+		LEFT JOIN wallets w ON w.id::text = t.key ORDER BY t.node + t.gpu DESC, t.key`, append(args, "wallet", n)...)
+	b.Queue(top, append(args, "user", n)...)
+	b.Queue(top, append(args, "partition", n)...)
+	b.Queue(sum+` WHERE key = '' GROUP BY key`, append(args, "wallet")...)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	scan := func(named bool) ([]UsageSum, error) {
+		rows, err := br.Query()
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (UsageSum, error) {
+			var u UsageSum
+			var micro int64
+			dst := []any{&u.Key, &u.Jobs, &u.GPUJobs, &u.NodeMilliHours, &u.GPUMilliHours, &micro}
+			if named {
+				dst = append(dst, &u.Name)
+			}
+			err := r.Scan(dst...)
+			u.fill(micro)
+			return u, err
+		})
+	}
+	all, err := scan(false)
+	if err != nil {
+		return ov, mapError(err, "usage")
+	}
+	for _, u := range all {
+		ov.Jobs, ov.CPUJobs, ov.GPUJobs = u.Jobs, u.CPUJobs, u.GPUJobs
+		ov.TotalNodeHours, ov.TotalCoreHours, ov.Points = u.NodeHours, u.CoreHours, u.Points
+	}
+	for _, dst := range []*[]UsageSum{&ov.TopWallets, &ov.TopUsers, &ov.TopPartitions} {
+		list, err := scan(dst == &ov.TopWallets)
+		if err != nil {
+			return ov, mapError(err, "usage")
+		}
+		*dst = append(*dst, list...)
+	}
+	un, err := scan(false)
+	if err != nil {
+		return ov, mapError(err, "usage")
+	}
+	if len(un) > 0 {
+		ov.Unassigned = un[0]
+	}
+	return ov, nil
+}
+
+// UsageQuery asks for usage grouped by a dimension and a time bucket.
+type UsageQuery struct {
+	GroupBy string            // a dimension
+	Bucket  string            // day, week, month, or "" for one row per key over the whole range
+	From    time.Time         // UTC days [From, To)
+	To      time.Time         //
+	Filters map[string]string // dimension → value ("" = unassigned for wallet)
+	Limit   int               // rows; 0 = 10,000
+}
+
+// Usage answers q from the rollups, or from the usage records when it filters on a dimension.
+// Rows come by bucket, then by usage (node-hours + core-hours) descending.
+// Errors: invalid (unknown dimension or bucket).
+func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageSum, error) {
+	if !IsDimension(q.GroupBy) {
+		return nil, dw.Errorf(dw.KindInvalid, "group_by must be %s, not %q", Dimensions, q.GroupBy)
+	}
+	switch q.Bucket {
+	case "", "day", "week", "month":
+	default:
+		return nil, dw.Errorf(dw.KindInvalid, "bucket must be day, week or month, not %q", q.Bucket)
+	}
+	if q.Limit <= 0 || q.Limit > 100_000 {
+		q.Limit = 10_000
+	}
+	bucket := func(col string) string {
+		if q.Bucket == "" {
+			return `''`
+		}
+		return `to_char(date_trunc('` + q.Bucket + `', ` + col + `), 'YYYY-MM-DD')`
+	}
+	var sql string
+	var args []any
+	if len(q.Filters) == 0 {
+		args = append(rollupArgs(q.From, q.To), q.GroupBy, q.Limit)
+		src := rollupRange
+		if q.Bucket == "day" || q.Bucket == "week" {
+			src = `(SELECT * FROM usage_rollups WHERE dim = $5 AND grain = 'd' AND bucket >= $1 AND bucket < $4
+				AND $2::date IS NOT NULL AND $3::date IS NOT NULL)`
+		}
+		sql = `SELECT ` + bucket("r.bucket") + ` AS b, key, sum(jobs)::bigint, sum(gpu_jobs)::bigint, sum(node_milli_hours)::bigint,
+			sum(gpu_milli_hours)::bigint, sum(charge_micropoints)::bigint FROM ` + src + ` r GROUP BY 1, 2`
+	} else {
+		args = []any{day(q.From), day(q.To)}
+		where := []string{`COALESCE(r.end_at, r.start_at, r.ingested_at) >= $1`, `COALESCE(r.end_at, r.start_at, r.ingested_at) < $2`}
+		for dim, v := range q.Filters {
+			expr, ok := dimensions[dim]
+			if !ok {
+				return nil, dw.Errorf(dw.KindInvalid, "cannot filter on %q: filters are %s", dim, Dimensions)
+			}
+			args = append(args, v)
+			where = append(where, fmt.Sprintf("%s = $%d", expr, len(args)))
+		}
+		args = append(args, q.Limit)
+		sql = `SELECT ` + bucket(`(COALESCE(r.end_at, r.start_at, r.ingested_at) AT TIME ZONE 'UTC')`) + ` AS b, ` + dimensions[q.GroupBy] +
+			` AS key, count(*), count(*) FILTER (WHERE r.gpus > 0), sum(r.node_milli_hours)::bigint, sum(r.gpu_milli_hours)::bigint,
+			sum(r.charge_micropoints)::bigint FROM usage_records r WHERE ` + strings.Join(where, " AND ") + ` GROUP BY 1, 2`
+	}
+	sql = `SELECT t.*, COALESCE(w.name, '') FROM (` + sql + `) t (b, key, jobs, gpu_jobs, node, gpu, micro)
+		LEFT JOIN wallets w ON $` + fmt.Sprint(len(args)+1) + ` = 'wallet' AND w.id::text = t.key
+		ORDER BY t.b, t.node + t.gpu DESC, t.key LIMIT $` + fmt.Sprint(len(args))
+	args = append(args, q.GroupBy)
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, mapError(err, "usage")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (UsageSum, error) {
+		var u UsageSum
+		var micro int64
+		err := r.Scan(&u.Bucket, &u.Key, &u.Jobs, &u.GPUJobs, &u.NodeMilliHours, &u.GPUMilliHours, &micro, &u.Name)
+		u.fill(micro)
+		return u, err
+	})
+	return out, mapError(err, "usage")
+}
+
+// RebuildRollups recomputes every rollup from the usage records (after a restore, or to check
+// them): ingest and rule changes wait meanwhile.
+func (s *Store) RebuildRollups(ctx context.Context) error {
+	return mapError(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, _, err := loadRules(ctx, tx, true); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM usage_rollups`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, rollupInsert(`(SELECT *, COALESCE(end_at, start_at, ingested_at) AS at FROM usage_records)`))
+		return err
+	}), "usage rollups")
+}
