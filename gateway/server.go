@@ -28,7 +28,7 @@ type Config struct {
 	Wallets  *actors.Wallets
 	Store    *persistence.Store // reads, and poem sets and draws
 	Jobs     *actors.Jobs
-	Events   *actors.Events // live events; nil: WebSocket and SSE answer unavailable
+	Events   *actors.Events  // live events; nil: WebSocket and SSE answer unavailable
 	Charger  *actors.Charger // posts usage charges a new mapping created; may be nil
 	// ScanSource asks a source's ingest grain to scan now; nil: the scan route answers unavailable.
 	ScanSource func(ctx context.Context, sourceID string) error

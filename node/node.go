@@ -129,7 +129,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	n.gateway = gateway.New(gateway.Config{
 		Accounts: accounts, Issuer: issuer, Wallets: n.wallets, Store: n.db.Store, Jobs: n.jobs, Events: n.events, Charger: n.charger,
 		ScanSource: n.scanSource,
-		Ready: n.ready, Registry: reg, Log: log, SecureCookies: cfg.SecureCookies,
+		Ready:      n.ready, Registry: reg, Log: log, SecureCookies: cfg.SecureCookies,
 	})
 	n.listener, err = net.Listen("tcp", cfg.HTTP)
 	if err != nil {
