@@ -178,10 +178,10 @@ func reassign(ctx context.Context, tx pgx.Tx, rules *accounting.Resolver, m acco
 				charge_micropoints = r.charge_micropoints + EXCLUDED.charge_micropoints
 		), charge AS (
 			INSERT INTO usage_charges (wallet_id, points, records, node_milli_hours, gpu_milli_hours, origin, created_at)
-			SELECT wallet_id, (sum(charge_micropoints) + 500000) / 1000000, count(*), sum(node_milli_hours),
+			SELECT wallet_id, (sum(charge_micropoints)::bigint + 500000) / 1000000, count(*), sum(node_milli_hours),
 				sum(gpu_milli_hours), $4, $5
 			FROM upd WHERE wallet_id IS NOT NULL GROUP BY wallet_id
-			HAVING (sum(charge_micropoints) + 500000) / 1000000 > 0
+			HAVING (sum(charge_micropoints)::bigint + 500000) / 1000000 > 0
 			ORDER BY wallet_id
 			RETURNING points
 		)

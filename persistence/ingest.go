@@ -294,10 +294,10 @@ func insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin string, recs [
 		), roll AS (`+rollupInsert("ins")+`
 		), charge AS (
 			INSERT INTO usage_charges (wallet_id, points, records, node_milli_hours, gpu_milli_hours, origin, created_at)
-			SELECT wallet_id, (sum(charge_micropoints) + 500000) / 1000000, count(*), sum(node_milli_hours),
+			SELECT wallet_id, (sum(charge_micropoints)::bigint + 500000) / 1000000, count(*), sum(node_milli_hours),
 				sum(gpu_milli_hours), $1, $2
 			FROM ins WHERE wallet_id IS NOT NULL GROUP BY wallet_id
-			HAVING (sum(charge_micropoints) + 500000) / 1000000 > 0
+			HAVING (sum(charge_micropoints)::bigint + 500000) / 1000000 > 0
 			ORDER BY wallet_id
 			RETURNING id
 		), users AS (

@@ -97,14 +97,14 @@ func (s *Store) Overview(ctx context.Context, from, to time.Time, n int) (Overvi
 	args := rollupArgs(from, to)
 	sum := `SELECT key, sum(jobs)::bigint, sum(gpu_jobs)::bigint, sum(node_milli_hours)::bigint, sum(gpu_milli_hours)::bigint,
 		sum(charge_micropoints)::bigint FROM ` + rollupRange + ` r`
-	top := sum + ` GROUP BY key ORDER BY sum(node_milli_hours) + sum(gpu_milli_hours) DESC, key LIMIT $6`
+	top := sum + ` GROUP BY key HAVING sum(jobs) <> 0 ORDER BY sum(node_milli_hours) + sum(gpu_milli_hours) DESC, key LIMIT $6`
 	b := &pgx.Batch{}
 	b.Queue(sum+` GROUP BY key`, append(args, "all")...)
 	b.Queue(`SELECT t.*, COALESCE(w.name, '') FROM (`+top+`) t (key, jobs, gpu_jobs, node, gpu, micro)
 		LEFT JOIN wallets w ON w.id::text = t.key ORDER BY t.node + t.gpu DESC, t.key`, append(args, "wallet", n)...)
 	b.Queue(top, append(args, "user", n)...)
 	b.Queue(top, append(args, "partition", n)...)
-	b.Queue(sum+` WHERE key = '' GROUP BY key`, append(args, "wallet")...)
+	b.Queue(sum+` WHERE key = '' GROUP BY key HAVING sum(jobs) <> 0`, append(args, "wallet")...)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
 	scan := func(named bool) ([]UsageSum, error) {
@@ -190,7 +190,7 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageSum, error) {
 				AND $2::date IS NOT NULL AND $3::date IS NOT NULL)`
 		}
 		sql = `SELECT ` + bucket("r.bucket") + ` AS b, key, sum(jobs)::bigint, sum(gpu_jobs)::bigint, sum(node_milli_hours)::bigint,
-			sum(gpu_milli_hours)::bigint, sum(charge_micropoints)::bigint FROM ` + src + ` r GROUP BY 1, 2`
+			sum(gpu_milli_hours)::bigint, sum(charge_micropoints)::bigint FROM ` + src + ` r GROUP BY 1, 2 HAVING sum(jobs) <> 0`
 	} else {
 		args = []any{day(q.From), day(q.To)}
 		where := []string{`COALESCE(r.end_at, r.start_at, r.ingested_at) >= $1`, `COALESCE(r.end_at, r.start_at, r.ingested_at) < $2`}
