@@ -66,14 +66,19 @@ type Overview struct {
 }
 
 // rollupRange is the part of usage_rollups that covers the UTC days [from, to): whole months
-// from the month rows, the days before and after them from the day rows. It selects rows with
-// the columns of usage_rollups; $1..$4 are its arguments.
+// from the month rows ([$2, $3)), the days before and after them from the day rows ([$1, $2)
+// and [$3, $4)), each an index range of its own. $5 is the dimension.
 const rollupRange = `(SELECT * FROM usage_rollups WHERE dim = $5 AND grain = 'm' AND bucket >= $2 AND bucket < $3
 	UNION ALL
-	SELECT * FROM usage_rollups WHERE dim = $5 AND grain = 'd' AND bucket >= $1 AND bucket < $4 AND (bucket < $2 OR bucket >= $3))`
+	SELECT * FROM usage_rollups WHERE dim = $5 AND grain = 'd' AND bucket >= $1 AND bucket < $2
+	UNION ALL
+	SELECT * FROM usage_rollups WHERE dim = $5 AND grain = 'd' AND bucket >= $3 AND bucket < $4)`
 
 func rollupArgs(from, to time.Time) []any {
 	from, to = day(from), day(to)
+	if to.Before(from) {
+		to = from
+	}
 	m1 := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
 	if m1.Before(from) {
 		m1 = m1.AddDate(0, 1, 0)
@@ -105,7 +110,17 @@ func (s *Store) Overview(ctx context.Context, from, to time.Time, n int) (Overvi
 	b.Queue(top, append(args, "user", n)...)
 	b.Queue(top, append(args, "partition", n)...)
 	b.Queue(sum+` WHERE key = '' GROUP BY key HAVING sum(jobs) <> 0`, append(args, "wallet")...)
-	br := s.pool.SendBatch(ctx, b)
+	// The statements are prepared once and reused; a generic plan (after five runs) cannot see
+	// which dimension and dates it serves and scans far more rollups than it needs to.
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return ov, mapError(err, "usage")
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+		return ov, mapError(err, "usage")
+	}
+	br := tx.SendBatch(ctx, b)
 	defer br.Close()
 	scan := func(named bool) ([]UsageSum, error) {
 		rows, err := br.Query()
@@ -211,7 +226,8 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageSum, error) {
 		LEFT JOIN wallets w ON $` + fmt.Sprint(len(args)+1) + ` = 'wallet' AND w.id::text = t.key
 		ORDER BY t.b, t.node + t.gpu DESC, t.key LIMIT $` + fmt.Sprint(len(args))
 	args = append(args, q.GroupBy)
-	rows, err := s.pool.Query(ctx, sql, args...)
+	// A custom plan per call: see Overview.
+	rows, err := s.pool.Query(ctx, sql, append([]any{pgx.QueryExecModeExec}, args...)...)
 	if err != nil {
 		return nil, mapError(err, "usage")
 	}
