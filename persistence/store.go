@@ -119,6 +119,10 @@ func mapError(err error, what string) error {
 	if err == nil {
 		return nil
 	}
+	var de *dw.Error
+	if errors.As(err, &de) {
+		return de // already said in the taxonomy, e.g. returned from inside a transaction
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return dw.Errorf(dw.KindNotFound, "%s not found", what)
 	}

@@ -146,34 +146,35 @@ func userCmd() *cobra.Command {
 func walletCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "wallet", Short: "Inspect wallets and move points"}
 
-	show := &cobra.Command{Use: "show WALLET_ID", Short: "Show a wallet's balance", Args: cobra.ExactArgs(1)}
+	show := &cobra.Command{Use: "show WALLET", Short: "Show a wallet's balance (WALLET: an id, or a shared wallet's name)", Args: cobra.ExactArgs(1)}
 	cfgS := cliDefaults()
 	fS := dbFlags(show, &cfgS)
 	show.RunE = func(cmd *cobra.Command, args []string) error {
-		if _, err := uuid.Parse(args[0]); err != nil {
-			return fmt.Errorf("%q is not a wallet id (a UUID, as `dw user list` shows)", args[0])
-		}
 		return withDB(cmd, cfgS, fS, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			st, updated, err := db.Store.LoadWallet(ctx, args[0])
+			w, err := resolveWallet(ctx, db.Store, "WALLET", args[0])
+			if err != nil {
+				return err
+			}
+			st, updated, err := db.Store.LoadWallet(ctx, w.ID)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wallet    %s\nbalance   %d\nheld      %d\navailable %d\nseq       %d\nupdated   %s\n",
 				st.ID, st.Balance, st.Held, st.Available(), st.Seq, updated.Format(time.RFC3339))
+			if w.Name != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "name      %s\n", w.Name)
+			}
 			return nil
 		})
 	}
 
-	deposit := &cobra.Command{Use: "deposit WALLET_ID AMOUNT", Short: "Deposit points into a wallet", Args: cobra.ExactArgs(2)}
+	deposit := &cobra.Command{Use: "deposit WALLET AMOUNT", Short: "Deposit points into a wallet (WALLET: an id, or a shared wallet's name)", Args: cobra.ExactArgs(2)}
 	cfgD := cliDefaults()
 	fD := dbFlags(deposit, &cfgD)
 	var reference, key string
 	deposit.Flags().StringVar(&reference, "reference", "", "reference id, e.g. a payment id")
 	deposit.Flags().StringVar(&key, "idempotency-key", "", "repeat a deposit safely: the same key never deposits twice (default: a new key)")
 	deposit.RunE = func(cmd *cobra.Command, args []string) error {
-		if _, err := uuid.Parse(args[0]); err != nil {
-			return fmt.Errorf("%q is not a wallet id (a UUID, as `dw user list` shows)", args[0])
-		}
 		amount, err := strconv.ParseInt(args[1], 10, 64)
 		if err != nil || amount <= 0 {
 			return fmt.Errorf("AMOUNT %q must be a positive whole number of points", args[1])
@@ -182,9 +183,13 @@ func walletCmd() *cobra.Command {
 			key = "cli:" + uuid.NewString()
 		}
 		return withDB(cmd, cfgD, fD, func(ctx context.Context, db *node.Database, log *slog.Logger) error {
-			wallets, stop := node.LocalWallet(db.Store, args[0], log)
+			w, err := resolveWallet(ctx, db.Store, "WALLET", args[0])
+			if err != nil {
+				return err
+			}
+			wallets, stop := node.LocalWallet(db.Store, w.ID, log)
 			defer stop()
-			resp, err := wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_DEPOSIT, WalletId: args[0],
+			resp, err := wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_DEPOSIT, WalletId: w.ID,
 				Amount: amount, ReferenceId: reference, IdempotencyKey: key})
 			if err != nil {
 				if dw.KindOf(err) == dw.KindNotFound {
@@ -197,11 +202,11 @@ func walletCmd() *cobra.Command {
 				replay = " (already done with this idempotency key)"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deposited %d into %s: transaction %s, balance %d%s\n",
-				resp.Transaction.Amount, args[0], resp.Transaction.Id, resp.Transaction.BalanceAfter, replay)
+				resp.Transaction.Amount, w.ID, resp.Transaction.Id, resp.Transaction.BalanceAfter, replay)
 			return nil
 		})
 	}
-	cmd.AddCommand(show, deposit)
+	cmd.AddCommand(show, deposit, walletCreateCmd())
 	return cmd
 }
 

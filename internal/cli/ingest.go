@@ -95,7 +95,9 @@ func ingestCmd() *cobra.Command {
 		Long: `Read the new content of every enabled source, or of --source (enabled or not), and print a
 report per source. Unchanged files are skipped without being read, renamed or copied files are
 recognised by their checksum, grown files are read from where the last run stopped, and a job
-seen in several files is stored once. The run happens in this process and returns when done.`}
+seen in several files is stored once. The run happens in this process and returns when done.
+Afterwards the usage charges it stored (and any others still pending) are posted to their
+wallets, and the quota thresholds the new usage crossed are printed.`}
 	cfgR := cliDefaults()
 	fR := dbFlags(run, &cfgR)
 	var source string
@@ -103,7 +105,7 @@ seen in several files is stored once. The run happens in this process and return
 	run.Flags().StringVar(&source, "source", "", "only this source")
 	run.Flags().BoolVar(&wait, "wait", false, "when a node is scanning a source right now, wait for it and scan after it (default: skip that source)")
 	run.RunE = func(cmd *cobra.Command, _ []string) error {
-		return withDB(cmd, cfgR, fR, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
+		return withDB(cmd, cfgR, fR, func(ctx context.Context, db *node.Database, log *slog.Logger) error {
 			var srcs []persistence.IngestSource
 			if source != "" {
 				s, err := db.Store.SourceByName(ctx, source)
@@ -129,35 +131,53 @@ seen in several files is stored once. The run happens in this process and return
 					return nil
 				}
 			}
-			for _, s := range srcs {
-				// One scan of a source at a time, cluster-wide: the nodes' scheduled scans take
-				// the same lock.
-				var rep ingest.Report
-				for {
-					ran, err := db.Store.WithSourceLock(ctx, s.ID, func() error {
-						var err error
-						rep, err = ingest.Run(ctx, db.Store, s, time.Now())
-						return err
-					})
-					if err != nil {
-						return fmt.Errorf("source %s: %w (report so far: %s)", s.Name, err, rep)
-					}
-					if ran {
-						fmt.Fprintln(cmd.OutOrStdout(), rep)
-						break
-					}
-					if !wait {
-						fmt.Fprintf(cmd.OutOrStdout(), "%s: a scan is running on a node right now; skipped (use --wait to wait for it)\n", s.Name)
-						break
-					}
-					select {
-					case <-ctx.Done():
-						return ctx.Err()
-					case <-time.After(500 * time.Millisecond):
+			var events []persistence.QuotaEvent
+			scan := func() error {
+				for _, s := range srcs {
+					// One scan of a source at a time, cluster-wide: the nodes' scheduled scans
+					// take the same lock.
+					var rep ingest.Report
+					for {
+						ran, err := db.Store.WithSourceLock(ctx, s.ID, func() error {
+							var err error
+							rep, err = ingest.Run(ctx, db.Store, s, time.Now())
+							return err
+						})
+						events = append(events, rep.QuotaEvents...)
+						if err != nil {
+							return fmt.Errorf("source %s: %w (report so far: %s)", s.Name, err, rep)
+						}
+						if ran {
+							fmt.Fprintln(cmd.OutOrStdout(), rep)
+							break
+						}
+						if !wait {
+							fmt.Fprintf(cmd.OutOrStdout(), "%s: a scan is running on a node right now; skipped (use --wait to wait for it)\n", s.Name)
+							break
+						}
+						select {
+						case <-ctx.Done():
+							return ctx.Err()
+						case <-time.After(500 * time.Millisecond):
+						}
 					}
 				}
+				return nil
 			}
-			return nil
+			scanErr := scan()
+			printQuotaEvents(ctx, cmd.OutOrStdout(), newWalletNames(db.Store), events)
+			if ctx.Err() != nil {
+				return scanErr
+			}
+			// What a failed scan stored before it failed is charged too.
+			postErr := postCharges(ctx, db, log, cmd.OutOrStdout())
+			if scanErr != nil {
+				if postErr != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "dw:", describe(postErr))
+				}
+				return scanErr
+			}
+			return postErr
 		})
 	}
 
