@@ -130,15 +130,19 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// PublishQuotaEvents sends each crossed quota threshold to the wallet's event stream (the
-// WebSocket of its members and admins), after the transaction that recorded it.
-func PublishQuotaEvents(e *Events, evs []persistence.QuotaEvent) {
-	if e == nil {
-		return
-	}
-	for _, ev := range evs {
-		data, _ := json.Marshal(ev)
-		e.Publish(WalletTopic(ev.WalletID), &jobpb.Event{Type: "quota.threshold", WalletId: ev.WalletID,
-			Data: string(data), AtUnixMicro: ev.CreatedAt.UnixMicro()})
+// PublishQuotaEvents sends the quota thresholds recorded anywhere (by a node or by the CLI) and
+// not yet published to their wallets' event streams (the WebSocket of members and admins).
+// Every node runs it; each event is claimed by one node and published once.
+func PublishQuotaEvents(ctx context.Context, store *persistence.Store, e *Events) error {
+	for {
+		evs, err := store.ClaimQuotaEvents(ctx, 100)
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		for _, ev := range evs {
+			data, _ := json.Marshal(ev)
+			e.Publish(WalletTopic(ev.WalletID), &jobpb.Event{Type: "quota.threshold", WalletId: ev.WalletID,
+				Data: string(data), AtUnixMicro: ev.CreatedAt.UnixMicro()})
+		}
 	}
 }

@@ -22,7 +22,6 @@ type IngestDeps struct {
 	Store   *persistence.Store
 	Log     *slog.Logger
 	Charger *Charger // posts the charges a scan stored; nil = left for the next round
-	Events  *Events  // receives the quota thresholds a scan crossed; may be nil
 }
 
 // NewIngestKind returns the cluster kind for ingest-source grains.
@@ -74,7 +73,6 @@ func (g *ingestGrain) Receive(ctx actor.Context) {
 		if m.report.Charges > 0 && g.d.Charger != nil {
 			g.d.Charger.Kick()
 		}
-		PublishQuotaEvents(g.d.Events, m.report.QuotaEvents)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -259,6 +260,20 @@ func TestChargingEndToEnd(t *testing.T) {
 		if before[i] != after[i] {
 			t.Errorf("rollup row %d: kept %+v, rebuilt %+v", i, before[i], after[i])
 		}
+	}
+	// A quota set below the usage already stored is crossed at once: 13.5 node-hours of 10.
+	if _, err := st.SetQuota(ctx, persistence.Quota{WalletID: p.ID, Period: "total", NodeMilliHours: 10_000}, audit, now); err != nil {
+		t.Fatal(err)
+	}
+	if evs := strings.Join(quotaEvents(t, e), " "); strings.Count(evs, "/") != 6 || !strings.Contains(evs, "0001-01-01/100") {
+		t.Errorf("after a total quota: %v", evs)
+	}
+	// Raising it forgets the crossings of the old limit; 13.5 of 15 is 90%: 80 again, not 100.
+	if _, err := st.SetQuota(ctx, persistence.Quota{WalletID: p.ID, Period: "total", NodeMilliHours: 15_000}, audit, now); err != nil {
+		t.Fatal(err)
+	}
+	if evs := strings.Join(quotaEvents(t, e), " "); strings.Count(evs, "/") != 5 || !strings.Contains(evs, "0001-01-01/80") {
+		t.Errorf("after raising the total quota: %v", evs)
 	}
 	users, err := st.ClusterUsers(ctx, "alpha", "", 0)
 	if err != nil || len(users) != 4 {

@@ -112,8 +112,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	n.jobs = &actors.Jobs{Store: n.db.Store, Poems: poems, Wallets: n.wallets, Request: requester, Events: n.events, Price: int64(cfg.PriceInterpretation),
 		MaxAttempts: cfg.JobMaxAttempts, Expiry: cfg.JobExpiry}
 	n.charger = &actors.Charger{Store: n.db.Store, Wallets: n.wallets, Log: log}
-	ingestDeps.Charger, ingestDeps.Events = n.charger, n.events
-	n.work.Add(5)
+	ingestDeps.Charger = n.charger
+	n.work.Add(6)
+	go func() {
+		defer n.work.Done()
+		n.every(workCtx, 2*time.Second, "quota events", func(ctx context.Context) error {
+			return actors.PublishQuotaEvents(ctx, n.db.Store, n.events)
+		})
+	}()
 	// Post the usage charges ingest stores (kicked by every scan that stored some).
 	go func() { defer n.work.Done(); n.charger.Loop(workCtx, 5*time.Second) }()
 	// Keep a grain alive for every enabled ingest source; it scans on the source's interval.

@@ -40,7 +40,8 @@ func scanQuota(r pgx.Row) (Quota, error) {
 	return q, err
 }
 
-// SetQuota creates or replaces the quota of a wallet for a period.
+// SetQuota creates or replaces the quota of a wallet for a period; thresholds the usage of the
+// current period already reached are recorded at once.
 // Errors: invalid, not_found (wallet).
 func (s *Store) SetQuota(ctx context.Context, q Quota, audit AuditEntry, now time.Time) (Quota, error) {
 	if !accounting.ValidPeriod(q.Period) {
@@ -66,7 +67,17 @@ func (s *Store) SetQuota(ctx context.Context, q Quota, audit AuditEntry, now tim
 		audit.Action, audit.TargetType, audit.TargetID = "accounting.quota.set", "wallet", q.WalletID
 		audit.Detail, _ = json.Marshal(map[string]any{"quota_id": q.ID, "period": q.Period,
 			"node_hours": accounting.FormatMilli(q.NodeMilliHours), "gpu_core_hours": accounting.FormatMilli(q.GPUMilliHours)})
-		return insertAudit(ctx, tx, audit)
+		if err := insertAudit(ctx, tx, audit); err != nil {
+			return err
+		}
+		// A changed limit is crossed anew: forget the current period's crossings of the old one.
+		// Usage already stored in the current period counts: a quota set below it is crossed now.
+		start, _ := accounting.PeriodBounds(q.Period, now)
+		if _, err := tx.Exec(ctx, `DELETE FROM quota_events WHERE quota_id = $1 AND period_start >= $2`, q.ID, start); err != nil {
+			return err
+		}
+		_, err = checkQuotas(ctx, tx, []WalletSpan{{WalletID: q.WalletID, From: now, To: now}}, now)
+		return err
 	})
 	return q, mapError(err, "quota")
 }
@@ -201,6 +212,32 @@ func checkQuotas(ctx context.Context, tx pgx.Tx, touched []WalletSpan, now time.
 	return events, nil
 }
 
+// ClaimQuotaEvents marks up to limit unpublished threshold events as published and returns them,
+// oldest first, for the caller to publish. Two nodes never claim the same event.
+func (s *Store) ClaimQuotaEvents(ctx context.Context, limit int) ([]QuotaEvent, error) {
+	rows, err := s.pool.Query(ctx, `WITH c AS (
+			UPDATE quota_events e SET published = true
+			WHERE (e.quota_id, e.period_start, e.metric, e.threshold) IN (
+				SELECT quota_id, period_start, metric, threshold FROM quota_events WHERE NOT published
+				ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+			RETURNING e.*)
+		SELECT c.quota_id::text, q.wallet_id::text, q.period, c.period_start, c.metric, c.threshold, c.used, c.quota, c.created_at
+		FROM c JOIN quotas q ON q.id = c.quota_id ORDER BY c.created_at, c.threshold`, limit)
+	if err != nil {
+		return nil, mapError(err, "quota event")
+	}
+	out, err := pgx.CollectRows(rows, scanQuotaEvent)
+	return out, mapError(err, "quota event")
+}
+
+func scanQuotaEvent(r pgx.CollectableRow) (QuotaEvent, error) {
+	var e QuotaEvent
+	var used, quota int64
+	err := r.Scan(&e.QuotaID, &e.WalletID, &e.Period, &e.PeriodStart, &e.Metric, &e.Threshold, &used, &quota, &e.CreatedAt)
+	e.Used, e.Quota = float64(used)/1000, float64(quota)/1000
+	return e, err
+}
+
 // QuotaEvents lists the recorded threshold crossings, newest first.
 func (s *Store) QuotaEvents(ctx context.Context, walletID string, limit int) ([]QuotaEvent, error) {
 	if limit <= 0 || limit > 1000 {
@@ -213,13 +250,7 @@ func (s *Store) QuotaEvents(ctx context.Context, walletID string, limit int) ([]
 	if err != nil {
 		return nil, mapError(err, "quota event")
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (QuotaEvent, error) {
-		var e QuotaEvent
-		var used, quota int64
-		err := r.Scan(&e.QuotaID, &e.WalletID, &e.Period, &e.PeriodStart, &e.Metric, &e.Threshold, &used, &quota, &e.CreatedAt)
-		e.Used, e.Quota = float64(used)/1000, float64(quota)/1000
-		return e, err
-	})
+	out, err := pgx.CollectRows(rows, scanQuotaEvent)
 	return out, mapError(err, "quota event")
 }
 

@@ -81,7 +81,8 @@ CREATE TABLE quotas (
     UNIQUE (wallet_id, period)
 );
 
--- A threshold (80 or 100 percent) crossed once per quota, period and metric.
+-- A threshold (80 or 100 percent) crossed once per quota, period and metric. Nodes publish each
+-- to the wallet's event stream once (published), whatever recorded it (a node or the CLI).
 CREATE TABLE quota_events (
     quota_id     uuid NOT NULL REFERENCES quotas (id) ON DELETE CASCADE,
     period_start date NOT NULL,
@@ -90,8 +91,10 @@ CREATE TABLE quota_events (
     used         bigint NOT NULL,
     quota        bigint NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now(),
+    published    boolean NOT NULL DEFAULT false,
     PRIMARY KEY (quota_id, period_start, metric, threshold)
 );
+CREATE INDEX quota_events_unpublished ON quota_events (created_at) WHERE NOT published;
 
 -- Login names seen in the logs, per cluster; an admin may link one to a platform user.
 CREATE TABLE cluster_users (
