@@ -131,7 +131,7 @@ func truncate(s string, n int) string {
 }
 
 // PublishQuotaEvents sends the quota thresholds recorded anywhere (by a node or by the CLI) and
-// not yet published to their wallets' event streams (the WebSocket of members and admins).
+// not yet published to their wallets' event streams and to AccountingTopic.
 // Every node runs it; each event is claimed by one node and published once.
 func PublishQuotaEvents(ctx context.Context, store *persistence.Store, e *Events) error {
 	for {
@@ -141,8 +141,10 @@ func PublishQuotaEvents(ctx context.Context, store *persistence.Store, e *Events
 		}
 		for _, ev := range evs {
 			data, _ := json.Marshal(ev)
-			e.Publish(WalletTopic(ev.WalletID), &jobpb.Event{Type: "quota.threshold", WalletId: ev.WalletID,
-				Data: string(data), AtUnixMicro: ev.CreatedAt.UnixMicro()})
+			for _, topic := range []string{WalletTopic(ev.WalletID), AccountingTopic} {
+				e.Publish(topic, &jobpb.Event{Type: "quota.threshold", WalletId: ev.WalletID,
+					Data: string(data), AtUnixMicro: ev.CreatedAt.UnixMicro()})
+			}
 		}
 	}
 }

@@ -19,6 +19,9 @@ import (
 func UserTopic(userID string) string     { return "user:" + userID }
 func WalletTopic(walletID string) string { return "wallet:" + walletID }
 
+// AccountingTopic carries compute-accounting events (quota thresholds) for admins and operators.
+const AccountingTopic = "accounting"
+
 // Events publishes live events through the cluster's pub/sub and subscribes local consumers
 // (WebSocket and SSE connections) to topics. Delivery is at most once: a publisher never waits
 // for it, and a full lane drops the event (clients resync from the API).

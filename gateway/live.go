@@ -75,7 +75,17 @@ func (s *Server) ws(conn *websocket.Conn) {
 		_ = conn.Close()
 		return
 	}
-	sub, err := s.cfg.Events.Subscribe(actors.UserTopic(claims.UserID), actors.WalletTopic(claims.WalletID))
+	topics := []string{actors.UserTopic(claims.UserID), actors.WalletTopic(claims.WalletID)}
+	if claims.Role == "admin" || claims.Role == "operator" {
+		topics = append(topics, actors.AccountingTopic) // quota thresholds of every wallet
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	shared, _ := s.cfg.Store.MemberWallets(ctx, claims.UserID) // on error: the personal wallet only
+	cancel()
+	for _, id := range shared {
+		topics = append(topics, actors.WalletTopic(id))
+	}
+	sub, err := s.cfg.Events.Subscribe(topics...)
 	if err != nil {
 		_ = conn.WriteJSON(LiveEvent{Type: "error", Data: "live events are unavailable; retry", At: time.Now().UTC()})
 		_ = conn.Close()

@@ -236,6 +236,16 @@ func (s *Store) CanReadWallet(ctx context.Context, userID, walletID string) (boo
 	return ok, nil
 }
 
+// MemberWallets lists the wallets a user is a member of (not the personal one).
+func (s *Store) MemberWallets(ctx context.Context, userID string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT wallet_id::text FROM wallet_members WHERE user_id = $1 ORDER BY wallet_id LIMIT 1000`, userID)
+	if err != nil {
+		return nil, mapError(err, "wallet")
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ids, mapError(err, "wallet")
+}
+
 // HoldWallet returns the wallet a hold belongs to. Errors: not_found, internal.
 func (s *Store) HoldWallet(ctx context.Context, holdID string) (string, error) {
 	var w string
