@@ -61,7 +61,10 @@ func (g *ingestGrain) Receive(ctx actor.Context) {
 	case *ingestpb.IngestCommand:
 		ctx.Respond(g.command(ctx, m))
 	case *ingestTick:
-		g.scan(ctx)
+		// The source is read again first: it may have been disabled, removed or changed.
+		if g.reload(ctx) == nil {
+			g.scan(ctx)
+		}
 	case *scanDone:
 		g.scanning = false
 		switch {

@@ -14,10 +14,21 @@ var pathParam = regexp.MustCompile(`:([a-z_]+)`)
 // openAPIPath turns a fiber path (/wallets/:id) into an OpenAPI one (/wallets/{id}).
 func openAPIPath(p string) string { return pathParam.ReplaceAllString(p, "{$1}") }
 
-func str() obj                { return obj{"type": "string"} }
-func integer() obj            { return obj{"type": "integer", "format": "int64"} }
-func dateTime() obj           { return obj{"type": "string", "format": "date-time"} }
-func ref(name string) obj     { return obj{"$ref": "#/components/schemas/" + name} }
+func str() obj              { return obj{"type": "string"} }
+func integer() obj          { return obj{"type": "integer", "format": "int64"} }
+func dateTime() obj         { return obj{"type": "string", "format": "date-time"} }
+func ref(name string) obj   { return obj{"$ref": "#/components/schemas/" + name} }
+func number() obj           { return obj{"type": "number"} }
+func boolean() obj          { return obj{"type": "boolean"} }
+func enum(v ...string) obj  { return obj{"type": "string", "enum": v} }
+func nullable(o obj) obj    { o["nullable"] = true; return o }
+func items(name string) obj { return object([]string{"items"}, obj{"items": arrayOf(name)}) }
+
+// decimal is a non-negative amount with at most 3 decimals, sent as a JSON number or string
+// and read from its text (never through a float).
+func decimal(what string) obj {
+	return obj{"oneOf": []obj{number(), str()}, "description": what + "; at most 3 decimals, e.g. 1.5 or \"1.5\""}
+}
 func arrayOf(name string) obj { return obj{"type": "array", "items": ref(name)} }
 func object(required []string, props obj) obj {
 	o := obj{"type": "object", "properties": props, "additionalProperties": false}
@@ -82,6 +93,79 @@ var schemas = obj{
 		"started_at": dateTime(), "finished_at": dateTime(), "updated_at": dateTime()}),
 	"JobPage":   object(nil, obj{"items": arrayOf("Job"), "next_cursor": str()}),
 	"JobResult": object(nil, obj{"job_id": str(), "result": obj{"type": "object"}, "model": str(), "retention_until": dateTime(), "created_at": dateTime()}),
+
+	// Compute accounting.
+	"SharedWalletRequest": object([]string{"name"}, obj{"name": str()}),
+	"SharedWallet":        object(nil, obj{"id": str(), "kind": enum("shared"), "name": str()}),
+	"Source": object(nil, obj{"id": str(), "name": str(), "dir": str(), "glob": str(),
+		"format": enum("slurm-sacct", "slurm-jobcomp", "pbs"), "cluster": str(),
+		"interval": obj{"type": "string", "description": "a Go duration, e.g. 30s, 5m0s"}, "interval_seconds": integer(),
+		"timezone": str(), "enabled": boolean(), "created_at": dateTime()}),
+	"SourceList": items("Source"),
+	"SourceRequest": object([]string{"name", "dir", "format", "cluster"}, obj{"name": str(),
+		"dir":      obj{"type": "string", "description": "a directory on the node"},
+		"glob":     obj{"type": "string", "description": "default *"},
+		"format":   enum("slurm-sacct", "slurm-jobcomp", "pbs"),
+		"cluster":  str(),
+		"interval": obj{"type": "string", "description": "a Go duration (30s, 5m) of whole seconds; default 30s"}, "interval_seconds": integer(),
+		"timezone": obj{"type": "string", "description": "of the logs' times; default UTC"},
+		"enabled":  obj{"type": "boolean", "description": "default true"}}),
+	"SourcePatch": object(nil, obj{"dir": str(), "glob": str(), "timezone": str(),
+		"interval": obj{"type": "string", "description": "a Go duration (30s, 5m)"}, "interval_seconds": integer(), "enabled": boolean()}),
+	"ScanRequested": object([]string{"source_id", "scan"}, obj{"source_id": str(), "scan": enum("requested")}),
+	"ProcessedFile": object(nil, obj{"path": str(), "size": integer(), "mtime": dateTime(),
+		"sha256": obj{"type": "string", "description": "hex"}, "offset": integer(), "lines": integer(), "records": integer(),
+		"errors": integer(), "status": enum("done", "partial", "failed"), "updated_at": dateTime()}),
+	"ProcessedFileList": object([]string{"items"}, obj{"source_id": str(), "items": arrayOf("ProcessedFile")}),
+	"IngestError":       object(nil, obj{"source": str(), "file": str(), "line": integer(), "message": str(), "created_at": dateTime()}),
+	"IngestErrorList":   items("IngestError"),
+	"Mapping": object(nil, obj{"id": str(), "cluster": str(), "user": str(), "account": str(), "group": str(),
+		"wallet_id": obj{"type": "string", "description": "\"\" for an exclusion"}, "note": str(), "created_at": dateTime(),
+		"exclude": boolean()}),
+	"MappingList": items("Mapping"),
+	"MappingRequest": object(nil, obj{"cluster": obj{"type": "string", "description": "\"\" = every cluster"},
+		"user": str(), "account": str(), "group": str(),
+		"wallet":  obj{"type": "string", "description": "a wallet id or a shared wallet's name"},
+		"exclude": obj{"type": "boolean", "description": "no wallet: matching usage is tracked, never charged"}, "note": str()}),
+	"MappingCreated": object([]string{"mapping", "reassigned"}, obj{"mapping": ref("Mapping"),
+		"reassigned": object(nil, obj{"records": integer(), "charges": integer(), "points": integer()})}),
+	"Rate": object(nil, obj{"id": str(), "cluster": str(), "partition": str(),
+		"node_hour_millipoints": integer(), "gpu_hour_millipoints": integer(), "node_hour_points": number(), "gpu_hour_points": number(),
+		"effective_from": dateTime(), "created_at": dateTime()}),
+	"RateList": items("Rate"),
+	"RateRequest": object(nil, obj{"cluster": str(), "partition": str(),
+		"node_hour_points": decimal("points per CPU node-hour"), "gpu_hour_points": decimal("points per GPU core-hour"),
+		"effective_from": obj{"type": "string", "description": "RFC 3339 or YYYY-MM-DD (UTC); default now"}}),
+	"Quota": object(nil, obj{"id": str(), "wallet_id": str(), "period": enum("month", "quarter", "year", "total"),
+		"node_hours": obj{"type": "number", "description": "0 = no limit"}, "gpu_core_hours": obj{"type": "number", "description": "0 = no limit"},
+		"period_start": dateTime(), "period_end": nullable(dateTime()),
+		"used_node_hours": number(), "used_gpu_core_hours": number(),
+		"node_hours_percent": nullable(number()), "gpu_core_hours_percent": nullable(number()),
+		"created_at": dateTime(), "updated_at": dateTime()}),
+	"QuotaList": items("Quota"),
+	"QuotaRequest": object([]string{"wallet", "period"}, obj{"wallet": obj{"type": "string", "description": "a wallet id or a shared wallet's name"},
+		"period": enum("month", "quarter", "year", "total"), "node_hours": decimal("node-hours; 0 or absent = no limit"),
+		"gpu_core_hours": decimal("GPU core-hours; 0 or absent = no limit")}),
+	"QuotaEvent": object(nil, obj{"quota_id": str(), "wallet_id": str(), "period": str(), "period_start": dateTime(),
+		"metric": enum("node_hours", "gpu_core_hours"), "threshold": integer(), "used": number(), "quota": number(), "created_at": dateTime()}),
+	"QuotaEventList": items("QuotaEvent"),
+	"Charge": object(nil, obj{"id": integer(), "wallet_id": str(), "points": integer(), "records": integer(),
+		"node_hours": number(), "gpu_core_hours": number(), "origin": str(), "status": enum("pending", "charged", "unpaid"),
+		"charged_points": integer(), "transaction_id": str(), "created_at": dateTime(), "settled_at": dateTime()}),
+	"ChargeList":      items("Charge"),
+	"ClusterUser":     object(nil, obj{"cluster": str(), "login": str(), "user_id": str(), "email": str(), "first_seen": dateTime()}),
+	"ClusterUserList": items("ClusterUser"),
+	"ClusterUserLink": object([]string{"user_id"}, obj{"user_id": obj{"type": "string", "description": "a user id, or \"\" to unlink"}}),
+	"UsageSum": object(nil, obj{"bucket": obj{"type": "string", "description": "YYYY-MM-DD: the first day of the bucket"},
+		"key":  obj{"type": "string", "description": "the dimension's value; for wallets an id, \"\" (unassigned) or excluded"},
+		"name": str(), "jobs": integer(), "cpu_jobs": integer(), "gpu_jobs": integer(),
+		"node_hours": number(), "core_hours": number(), "points": number()}),
+	"Overview": object(nil, obj{"from": dateTime(), "to": dateTime(), "total_node_hours": number(), "total_core_hours": number(),
+		"jobs": integer(), "cpu_jobs": integer(), "gpu_jobs": integer(), "points": number(), "unassigned": ref("UsageSum"),
+		"top_wallets": arrayOf("UsageSum"), "top_users": arrayOf("UsageSum"), "top_partitions": arrayOf("UsageSum")}),
+	"UsageReport": object(nil, obj{"group_by": enum("wallet", "user", "group", "account", "partition", "cluster"),
+		"bucket": obj{"type": "string", "enum": []string{"", "day", "week", "month"}}, "from": dateTime(), "to": dateTime(),
+		"rows": arrayOf("UsageSum")}),
 }
 
 var (
@@ -119,8 +203,10 @@ func openAPI() obj {
 			for _, m := range pathParam.FindAllStringSubmatch(r.path, -1) {
 				params = append(params, obj{"name": m[1], "in": "path", "required": true, "schema": str()})
 			}
-			for _, q := range routeQueries[r.path] {
-				params = append(params, obj{"name": q, "in": "query", "schema": str()})
+			if r.method == "GET" { // a list route's path may be shared with its create route
+				for _, q := range routeQueries[r.path] {
+					params = append(params, obj{"name": q, "in": "query", "schema": str()})
+				}
 			}
 			if r.idempotent {
 				params = append(params, obj{"name": "Idempotency-Key", "in": "header", "schema": str(),

@@ -19,6 +19,7 @@ var (
 	signedIn = []string{"admin", "operator", "service", "user"}
 	movers   = []string{"admin", "service"}
 	admins   = []string{"admin"}
+	opers    = []string{"admin", "operator"}
 )
 
 // rbacTable is who may call each route, written independently of the gateway's route table:
@@ -62,6 +63,32 @@ var rbacTable = map[string][]string{
 	"GET /api/v1/jobs/{id}/result":           signedIn,
 	"GET /api/v1/jobs/{id}/events":           signedIn,
 	"GET /api/v1/ws":                         signedIn,
+
+	"POST /api/v1/wallets":                           opers,
+	"GET /api/v1/wallets/{id}/quotas":                signedIn,
+	"GET /api/v1/accounting/sources":                 opers,
+	"POST /api/v1/accounting/sources":                opers,
+	"GET /api/v1/accounting/sources/{id}":            opers,
+	"PATCH /api/v1/accounting/sources/{id}":          opers,
+	"DELETE /api/v1/accounting/sources/{id}":         opers,
+	"POST /api/v1/accounting/sources/{id}/scan":      opers,
+	"GET /api/v1/accounting/sources/{id}/files":      opers,
+	"GET /api/v1/accounting/errors":                  opers,
+	"GET /api/v1/accounting/mappings":                opers,
+	"POST /api/v1/accounting/mappings":               opers,
+	"DELETE /api/v1/accounting/mappings/{id}":        opers,
+	"GET /api/v1/accounting/rates":                   opers,
+	"POST /api/v1/accounting/rates":                  opers,
+	"DELETE /api/v1/accounting/rates/{id}":           opers,
+	"GET /api/v1/accounting/quotas":                  opers,
+	"PUT /api/v1/accounting/quotas":                  opers,
+	"DELETE /api/v1/accounting/quotas/{id}":          opers,
+	"GET /api/v1/accounting/quota-events":            opers,
+	"GET /api/v1/accounting/charges":                 opers,
+	"GET /api/v1/accounting/users":                   opers,
+	"PUT /api/v1/accounting/users/{cluster}/{login}": admins,
+	"GET /api/v1/accounting/overview":                opers,
+	"GET /api/v1/accounting/usage":                   opers,
 }
 
 // openAPIOp is the part of an OpenAPI operation the tests read.

@@ -70,6 +70,7 @@ type route struct {
 var (
 	admins       = []string{account.RoleAdmin}
 	moneyMovers  = []string{account.RoleAdmin, account.RoleService}
+	operators    = []string{account.RoleAdmin, account.RoleOperator}
 	signedIn     = []string{roleAny}
 	apiRoutes    []route
 	routeQueries = map[string][]string{
@@ -79,6 +80,15 @@ var (
 		"/api/v1/draws":                    {"set", "from", "to", "sort", "page_size", "cursor"},
 		"/api/v1/jobs":                     {"status", "type", "from", "to", "sort", "page_size", "cursor"},
 		"/api/v1/ws":                       {"access_token"},
+
+		"/api/v1/accounting/errors":       {"source", "limit"},
+		"/api/v1/accounting/quotas":       {"wallet_id"},
+		"/api/v1/accounting/quota-events": {"wallet_id", "limit"},
+		"/api/v1/accounting/charges":      {"wallet_id", "status", "limit"},
+		"/api/v1/accounting/users":        {"cluster", "q", "limit"},
+		"/api/v1/accounting/overview":     {"from", "to", "top"},
+		"/api/v1/accounting/usage": {"group_by", "bucket", "from", "to", "format",
+			"wallet", "user", "group", "account", "partition", "cluster"},
 	}
 )
 
@@ -102,6 +112,33 @@ func init() {
 		{method: "GET", path: "/api/v1/admin/users", roles: admins, summary: "Search, filter, sort and page users", status: 200, result: "UserPage", handler: (*Server).listUsers},
 		{method: "PATCH", path: "/api/v1/admin/users/:id", roles: admins, summary: "Change a user's role or status", body: "UserPatch", status: 200, result: "User", handler: (*Server).patchUser},
 		{method: "GET", path: "/api/v1/admin/audit-logs", roles: admins, summary: "The audit log, newest first", status: 200, result: "AuditPage", handler: (*Server).listAudit},
+
+		// Compute accounting.
+		{method: "POST", path: "/api/v1/wallets", roles: operators, summary: "Create a shared wallet (409 wallet_name_taken)", body: "SharedWalletRequest", status: 201, result: "SharedWallet", handler: (*Server).createSharedWallet},
+		{method: "GET", path: "/api/v1/wallets/:id/quotas", roles: signedIn, summary: "A wallet's quotas with the usage of their current period (owner, members, admin, service)", status: 200, result: "QuotaList", handler: (*Server).walletQuotas},
+		{method: "GET", path: "/api/v1/accounting/sources", roles: operators, summary: "Ingest sources", status: 200, result: "SourceList", handler: (*Server).listSources},
+		{method: "POST", path: "/api/v1/accounting/sources", roles: operators, summary: "Add an ingest source (validated; the directory must exist on the node)", body: "SourceRequest", status: 201, result: "Source", handler: (*Server).createSource},
+		{method: "GET", path: "/api/v1/accounting/sources/:id", roles: operators, summary: "An ingest source", status: 200, result: "Source", handler: (*Server).getSource},
+		{method: "PATCH", path: "/api/v1/accounting/sources/:id", roles: operators, summary: "Change a source's interval, enabled, glob, timezone or dir", body: "SourcePatch", status: 200, result: "Source", handler: (*Server).patchSource},
+		{method: "DELETE", path: "/api/v1/accounting/sources/:id", roles: operators, summary: "Remove a source with its file and error rows (the usage it read stays)", status: 204, handler: (*Server).deleteSource},
+		{method: "POST", path: "/api/v1/accounting/sources/:id/scan", roles: operators, summary: "Ask the source's ingest grain to scan now (503 scan_unavailable when this node cannot)", bodyOptional: true, status: 202, result: "ScanRequested", handler: (*Server).scanSource},
+		{method: "GET", path: "/api/v1/accounting/sources/:id/files", roles: operators, summary: "The files a source has read, by path", status: 200, result: "ProcessedFileList", handler: (*Server).sourceFiles},
+		{method: "GET", path: "/api/v1/accounting/errors", roles: operators, summary: "Ingest line errors, newest first (of one source by name)", status: 200, result: "IngestErrorList", handler: (*Server).ingestErrors},
+		{method: "GET", path: "/api/v1/accounting/mappings", roles: operators, summary: "Group-mapping rules, oldest first", status: 200, result: "MappingList", handler: (*Server).listMappings},
+		{method: "POST", path: "/api/v1/accounting/mappings", roles: operators, summary: "Add a group-mapping rule (or an exclusion) and charge the unassigned usage it covers", body: "MappingRequest", status: 201, result: "MappingCreated", handler: (*Server).createMapping},
+		{method: "DELETE", path: "/api/v1/accounting/mappings/:id", roles: operators, summary: "Remove a group-mapping rule (usage already charged stays charged)", status: 204, handler: (*Server).deleteMapping},
+		{method: "GET", path: "/api/v1/accounting/rates", roles: operators, summary: "Charge rates by cluster, partition and date", status: 200, result: "RateList", handler: (*Server).listRates},
+		{method: "POST", path: "/api/v1/accounting/rates", roles: operators, summary: "Add a charge rate (prices jobs stored from now on)", body: "RateRequest", status: 201, result: "Rate", handler: (*Server).createRate},
+		{method: "DELETE", path: "/api/v1/accounting/rates/:id", roles: operators, summary: "Remove a charge rate", status: 204, handler: (*Server).deleteRate},
+		{method: "GET", path: "/api/v1/accounting/quotas", roles: operators, summary: "Quotas with the usage of their current period", status: 200, result: "QuotaList", handler: (*Server).listQuotas},
+		{method: "PUT", path: "/api/v1/accounting/quotas", roles: operators, summary: "Create or replace a wallet's quota for a period", body: "QuotaRequest", status: 200, result: "Quota", handler: (*Server).putQuota},
+		{method: "DELETE", path: "/api/v1/accounting/quotas/:id", roles: operators, summary: "Remove a quota", status: 204, handler: (*Server).deleteQuota},
+		{method: "GET", path: "/api/v1/accounting/quota-events", roles: operators, summary: "Quota thresholds crossed, newest first", status: 200, result: "QuotaEventList", handler: (*Server).listQuotaEvents},
+		{method: "GET", path: "/api/v1/accounting/charges", roles: operators, summary: "Usage charges, newest first", status: 200, result: "ChargeList", handler: (*Server).listCharges},
+		{method: "GET", path: "/api/v1/accounting/users", roles: operators, summary: "Cluster logins seen in the logs (q: login prefix)", status: 200, result: "ClusterUserList", handler: (*Server).listClusterUsers},
+		{method: "PUT", path: "/api/v1/accounting/users/:cluster/:login", roles: admins, summary: "Link a cluster login to a platform user (\"\" unlinks)", body: "ClusterUserLink", status: 200, result: "ClusterUser", handler: (*Server).linkClusterUser},
+		{method: "GET", path: "/api/v1/accounting/overview", roles: operators, summary: "Usage headline over UTC days [from, to): from and to are dates or RFC 3339 times counted by their UTC day, to exclusive (to=2026-02-01 ends with January 31); default from 1970-01-01 to tomorrow", status: 200, result: "Overview", handler: (*Server).overview},
+		{method: "GET", path: "/api/v1/accounting/usage", roles: operators, summary: "Usage grouped by a dimension and an optional day, week or month bucket, over UTC days [from, to) as for the overview; filters on any dimension (wallet: an id, a shared wallet's name, unassigned or excluded); JSON, or CSV with format=csv or Accept: text/csv", status: 200, result: "UsageReport", handler: (*Server).usage},
 
 		{method: "GET", path: "/api/v1/poem-sets", summary: "Poem sets", status: 200, result: "PoemSetList", handler: (*Server).listSets},
 		{method: "GET", path: "/api/v1/poem-sets/:set/poems", summary: "A poem set with all its poems", status: 200, result: "PoemSet", handler: (*Server).getSet},

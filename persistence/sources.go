@@ -39,9 +39,6 @@ func (s *Store) AddSource(ctx context.Context, src IngestSource, audit AuditEntr
 		audit.Detail, _ = json.Marshal(sourceDetail(out))
 		return insertAudit(ctx, tx, audit)
 	})
-	if dw.KindOf(err) == dw.KindConflict { // already classified: mapError would make it internal
-		return IngestSource{}, err
-	}
 	if err != nil {
 		return IngestSource{}, mapError(err, "ingest source")
 	}
