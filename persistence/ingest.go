@@ -5,10 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	dw "github.com/divinewhispers/dw"
 	"github.com/divinewhispers/dw/accounting"
 )
 
@@ -36,29 +34,9 @@ func scanSource(row pgx.Row) (IngestSource, error) {
 	return src, err
 }
 
-// CreateSource stores a new source (the caller validates it) and returns it with its id.
-// Errors: conflict when the name is taken.
+// CreateSource stores a new source without an audit row (tests, benchmarks); see AddSource.
 func (s *Store) CreateSource(ctx context.Context, src IngestSource) (IngestSource, error) {
-	if src.ID == "" {
-		src.ID = uuid.NewString()
-	}
-	if src.Glob == "" {
-		src.Glob = "*"
-	}
-	if src.Timezone == "" {
-		src.Timezone = "UTC"
-	}
-	row := s.pool.QueryRow(ctx, `INSERT INTO ingest_sources (id, name, dir, glob, format, cluster, interval_seconds, timezone, enabled)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+sourceColumns,
-		src.ID, src.Name, src.Dir, src.Glob, src.Format, src.Cluster, int(src.Interval/time.Second), src.Timezone, src.Enabled)
-	out, err := scanSource(row)
-	if err != nil {
-		if isUniqueViolation(err, "") {
-			return IngestSource{}, dw.Coded(dw.KindConflict, "conflict", "a source named %q already exists", src.Name)
-		}
-		return IngestSource{}, mapError(err, "ingest source")
-	}
-	return out, nil
+	return s.AddSource(ctx, src, AuditEntry{})
 }
 
 // Sources lists every source by name.
@@ -78,19 +56,6 @@ func (s *Store) SourceByName(ctx context.Context, name string) (IngestSource, er
 		return IngestSource{}, mapError(err, "ingest source "+name)
 	}
 	return src, nil
-}
-
-// RemoveSource deletes a source with its processed-file and error rows; the usage records it
-// read are kept. Errors: not_found.
-func (s *Store) RemoveSource(ctx context.Context, name string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM ingest_sources WHERE name = $1`, name)
-	if err != nil {
-		return mapError(err, "ingest source")
-	}
-	if tag.RowsAffected() == 0 {
-		return dw.Errorf(dw.KindNotFound, "ingest source %s not found", name)
-	}
-	return nil
 }
 
 // Processed-file statuses.

@@ -10,13 +10,14 @@ import (
 	dw "github.com/divinewhispers/dw"
 )
 
-// The API's writes of ingest sources: like CreateSource and RemoveSource, but each with its
-// audit row in the same transaction, and by id.
+// Writes of ingest sources, each with its audit row in the same transaction.
 
 // AddSource stores a new source (the caller validates it) with an audit row, and returns it
 // with its id. Errors: conflict (code source_name_taken) when the name is taken.
 func (s *Store) AddSource(ctx context.Context, src IngestSource, audit AuditEntry) (IngestSource, error) {
-	src.ID = newUUID()
+	if src.ID == "" {
+		src.ID = newUUID()
+	}
 	if src.Glob == "" {
 		src.Glob = "*"
 	}

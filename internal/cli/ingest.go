@@ -41,7 +41,7 @@ are read in --timezone. Files may be gzip-compressed.`}
 			return err
 		}
 		return withDB(cmd, cfgA, fA, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			out, err := db.Store.CreateSource(ctx, src)
+			out, err := db.Store.AddSource(ctx, src, cliAudit())
 			if err != nil {
 				return err
 			}
@@ -74,7 +74,11 @@ are read in --timezone. Files may be gzip-compressed.`}
 	fR := dbFlags(remove, &cfgR)
 	remove.RunE = func(cmd *cobra.Command, args []string) error {
 		return withDB(cmd, cfgR, fR, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			if err := db.Store.RemoveSource(ctx, args[0]); err != nil {
+			src, err := db.Store.SourceByName(ctx, args[0])
+			if err == nil {
+				err = db.Store.RemoveSourceByID(ctx, src.ID, cliAudit())
+			}
+			if err != nil {
 				if dw.KindOf(err) != dw.KindNotFound {
 					return err
 				}
