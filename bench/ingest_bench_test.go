@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,6 +56,10 @@ var ingestRate, baselineRate float64
 //     over them, all unchanged (skipped without being read); ms/rescan.
 func BenchmarkIngest(b *testing.B) {
 	setup(b)
+	ingestRulesOnce.Do(func() { ingestRulesErr = ingestRules() })
+	if ingestRulesErr != nil {
+		b.Fatal(ingestRulesErr)
+	}
 	b.Run("files", benchIngestFiles)
 	b.Run("baseline", benchIngestBaseline)
 	if ingestRate > 0 && baselineRate > 0 {
@@ -64,6 +69,31 @@ func BenchmarkIngest(b *testing.B) {
 	var rescan rescanSet
 	b.Cleanup(rescan.remove)
 	b.Run("rescan10k", rescan.bench)
+}
+
+var (
+	ingestRulesOnce sync.Once
+	ingestRulesErr  error
+)
+
+// ingestRules makes the ingest do all its work: every group but the last is mapped to a wallet
+// of its own (the last group's usage stays unassigned), and a rate prices CPU and GPU hours, so
+// every file creates a charge per wallet besides its rollups.
+func ingestRules() error {
+	ctx := context.Background()
+	ids, err := store.CreateWallets(ctx, genGroups-1, "ingest-bench")
+	if err != nil {
+		return err
+	}
+	for g, id := range ids {
+		if _, _, err := store.AddMapping(ctx, accounting.Mapping{Group: fmt.Sprintf("g%02d", g), WalletID: id},
+			persistence.AuditEntry{}, time.Now()); err != nil {
+			return err
+		}
+	}
+	_, err = store.AddRate(ctx, accounting.Rate{NodeHourMillipoints: 1500, GPUHourMillipoints: 8000, EffectiveFrom: genStart.AddDate(-1, 0, 0)},
+		persistence.AuditEntry{}, time.Now())
+	return err
 }
 
 func benchIngestFiles(b *testing.B) {

@@ -157,6 +157,7 @@ func Run(ctx context.Context, store *persistence.Store, src persistence.IngestSo
 	r := &runner{store: store, src: src, format: format, loc: loc, now: now, known: known, byHash: byHash, rep: &rep}
 	for _, path := range paths {
 		if err := ctx.Err(); err != nil {
+			_ = r.wait()
 			return rep, err
 		}
 		fi, err := os.Stat(path)
@@ -165,10 +166,11 @@ func Run(ctx context.Context, store *persistence.Store, src persistence.IngestSo
 		}
 		rep.Files++
 		if err := r.file(ctx, path, fi); err != nil {
+			_ = r.wait()
 			return rep, err
 		}
 	}
-	return rep, nil
+	return rep, r.wait()
 }
 
 type runner struct {
@@ -180,6 +182,9 @@ type runner struct {
 	known  map[string]persistence.ProcessedFile
 	byHash map[string]persistence.ProcessedFile
 	rep    *Report
+
+	inflight chan error        // the file being stored, or nil
+	saved    persistence.Saved // what it stored, once inflight has answered
 }
 
 // file handles one file; it returns only errors that should stop the run (database, context).
@@ -276,18 +281,39 @@ func (r *runner) file(ctx context.Context, path string, fi os.FileInfo) error {
 		}
 		row.PrefixSHA256 = ph.Sum(nil)
 	}
-	saved, err := r.store.SaveFile(ctx, persistence.FileResult{
-		File: row, Records: accounting.Dedupe(res.Records), Errors: res.Errors, Reset: reset,
-	}, r.now)
+	// The file is stored while the next one is read and parsed: the database and the parser
+	// work at the same time. Its row is remembered now, so that a copy of it later in this run
+	// is recognised; a failed store ends the run.
+	if err := r.wait(); err != nil {
+		return err
+	}
+	fr := persistence.FileResult{File: row, Records: accounting.Dedupe(res.Records), Errors: res.Errors, Reset: reset}
+	r.rep.Records += len(res.Records)
+	r.rep.Errors += len(res.Errors)
+	r.remember(row)
+	stored := make(chan error, 1)
+	r.inflight = stored
+	go func() {
+		saved, err := r.store.SaveFile(ctx, fr, r.now)
+		r.saved = saved
+		stored <- err
+	}()
+	return nil
+}
+
+// wait waits for the file being stored, if any, and counts what it stored.
+func (r *runner) wait() error {
+	if r.inflight == nil {
+		return nil
+	}
+	err := <-r.inflight
+	r.inflight = nil
 	if err != nil {
 		return err
 	}
-	r.rep.Records += len(res.Records)
-	r.rep.NewRecords += saved.Added
-	r.rep.Charges += saved.Charges
-	r.rep.QuotaEvents = append(r.rep.QuotaEvents, saved.Events...)
-	r.rep.Errors += len(res.Errors)
-	r.remember(row)
+	r.rep.NewRecords += r.saved.Added
+	r.rep.Charges += r.saved.Charges
+	r.rep.QuotaEvents = append(r.rep.QuotaEvents, r.saved.Events...)
 	return nil
 }
 
@@ -310,6 +336,9 @@ func (r *runner) fail(ctx context.Context, row persistence.ProcessedFile, cause 
 }
 
 func (r *runner) save(ctx context.Context, row persistence.ProcessedFile, failure string) error {
+	if err := r.wait(); err != nil {
+		return err
+	}
 	if err := r.store.SaveFileState(ctx, row, failure, r.now); err != nil {
 		return err
 	}

@@ -130,17 +130,16 @@ func (s *Store) AddMapping(ctx context.Context, m accounting.Mapping, audit Audi
 // reassign gives the unassigned jobs that rule m matches to the rule that now wins for them.
 func reassign(ctx context.Context, tx pgx.Tx, rules *accounting.Resolver, m accounting.Mapping, now time.Time) (Reassigned, error) {
 	var re Reassigned
-	rows, err := tx.Query(ctx, `SELECT id, cluster, user_name, account, group_name FROM usage_records
+	rows, err := tx.Query(ctx, `SELECT key, cluster, user_name, account, group_name FROM usage_records
 		WHERE mapping_id IS NULL AND ($1 = '' OR cluster = $1) AND ($2 = '' OR user_name = $2)
 			AND ($3 = '' OR account = $3) AND ($4 = '' OR group_name = $4)
 		FOR UPDATE`, m.Cluster, m.User, m.Account, m.Group)
 	if err != nil {
 		return re, err
 	}
-	var ids []int64
-	var wallets, mappings []string
+	var ids, wallets, mappings []string
 	for rows.Next() {
-		var id int64
+		var id string
 		var cluster, user, account, group string
 		if err := rows.Scan(&id, &cluster, &user, &account, &group); err != nil {
 			rows.Close()
@@ -156,8 +155,8 @@ func reassign(ctx context.Context, tx pgx.Tx, rules *accounting.Resolver, m acco
 	}
 	q, err := tx.Query(ctx, `WITH upd AS (
 			UPDATE usage_records r SET wallet_id = NULLIF(v.wallet, '')::uuid, mapping_id = v.mapping::uuid, charged = v.wallet <> ''
-			FROM unnest($1::bigint[], $2::text[], $3::text[]) v (id, wallet, mapping)
-			WHERE r.id = v.id
+			FROM unnest($1::text[], $2::text[], $3::text[]) v (key, wallet, mapping)
+			WHERE r.key = v.key
 			RETURNING r.wallet_id, r.mapping_id, r.gpus, r.node_milli_hours, r.gpu_milli_hours, r.charge_micropoints,
 				COALESCE(r.end_at, r.start_at, r.ingested_at) AS at
 		), moved AS (

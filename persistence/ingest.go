@@ -2,9 +2,11 @@ package persistence
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/divinewhispers/dw/accounting"
@@ -213,81 +215,301 @@ var usageColumns = []string{"key", "cluster", "job_id", "user_name", "group_name
 	"gpu_milli_hours", "source_id", "file", "line", "ingested_at", "wallet_id", "mapping_id", "charge_micropoints", "charged"}
 
 // insertUsage stores the records whose key is new, with the wallet the mapping rules give them
-// and their price, and in the same statement adds them to the rollups, creates one charge per
-// wallet and records the cluster users seen. It holds the rules lock shared, so a mapping added
-// meanwhile either sees these records (and charges them) or is seen by them.
+// and their price, adds them to the rollups, creates one charge per wallet and records the
+// cluster users seen. It holds the rules lock shared, so a mapping added meanwhile either sees
+// these records (and charges them) or is seen by them.
+//
+// The records are copied straight into usage_records (the fast path: no job of the file was
+// stored before); when one was, the copy fails on the unique key, is rolled back to a savepoint,
+// and the records go through a temporary table and INSERT … ON CONFLICT DO NOTHING, which says
+// which keys were new. Rollups, charges and cluster users are then summed here, from the new
+// records only, and written as a few thousand rows at most.
 func insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin string, recs []accounting.Record, now time.Time) (Saved, error) {
 	var saved Saved
 	rules, rates, err := loadRules(ctx, tx, false)
 	if err != nil {
 		return saved, err
 	}
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS usage_import (LIKE usage_records INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`); err != nil {
-		return saved, err
-	}
 	var src any
-	if sourceID != "" {
-		src = sourceID
+	if id, err := uuid.Parse(sourceID); err == nil {
+		src = [16]byte(id)
 	}
-	rows := make([][]any, len(recs))
+	ids := uuidCache{}
+	rows := make([]usageRow, len(recs))
 	for i := range recs {
 		r := &recs[i]
-		var walletID, mappingID any
-		charged := false
+		u := &rows[i]
+		u.key, u.micro = r.Key(), rates.Price(r)
 		if m, ok := rules.Resolve(r.Cluster, r.User, r.Account, r.Group); ok {
-			mappingID = m.ID
+			u.mapping = ids.get(m.ID)
 			if m.WalletID != "" {
-				walletID, charged = m.WalletID, true
+				u.walletID, u.wallet = m.WalletID, ids.get(m.WalletID)
 			}
 		}
-		rows[i] = []any{r.Key(), r.Cluster, r.JobID, r.User, r.Group, r.Account, r.Partition, r.QOS, r.State,
+	}
+	values := func(i int) ([]any, error) {
+		r, u := &recs[i], &rows[i]
+		return []any{u.key, r.Cluster, r.JobID, r.User, r.Group, r.Account, r.Partition, r.QOS, r.State,
 			r.ExitCode, r.Nodes, r.CPUs, r.GPUs, r.Elapsed.Milliseconds(), zeroNull(r.Submit), zeroNull(r.Start),
 			zeroNull(r.End), r.NodeMilliHours(), r.GPUMilliHours(), src, r.File, r.Line, now,
-			walletID, mappingID, rates.Price(r), charged}
+			u.wallet, u.mapping, u.micro, u.wallet != nil}, nil
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"usage_import"}, usageColumns, pgx.CopyFromRows(rows)); err != nil {
-		return saved, err
-	}
-	// ORDER BY id keeps the file's order; a key repeated within the batch keeps its first row.
-	cols := strings.Join(usageColumns, ", ")
-	q, err := tx.Query(ctx, `WITH ins AS (
-			INSERT INTO usage_records (`+cols+`)
-			SELECT `+cols+` FROM usage_import ORDER BY id
-			ON CONFLICT (key) DO NOTHING
-			RETURNING wallet_id, mapping_id, cluster, user_name, group_name, account, partition, gpus,
-				node_milli_hours, gpu_milli_hours, charge_micropoints, COALESCE(end_at, start_at, ingested_at) AS at
-		), roll AS (`+rollupInsert("ins")+`
-		), charge AS (
-			INSERT INTO usage_charges (wallet_id, points, records, node_milli_hours, gpu_milli_hours, origin, created_at)
-			SELECT wallet_id, (sum(charge_micropoints)::bigint + 500000) / 1000000, count(*), sum(node_milli_hours),
-				sum(gpu_milli_hours), $1, $2
-			FROM ins WHERE wallet_id IS NOT NULL GROUP BY wallet_id
-			HAVING (sum(charge_micropoints)::bigint + 500000) / 1000000 > 0
-			ORDER BY wallet_id
-			RETURNING id
-		), users AS (
-			INSERT INTO cluster_users (cluster, login, first_seen)
-			SELECT DISTINCT cluster, user_name, $2::timestamptz FROM ins WHERE user_name <> '' ORDER BY 1, 2
-			ON CONFLICT DO NOTHING
-		)
-		SELECT COALESCE(wallet_id::text, ''), count(*), min(at), max(at), (SELECT count(*) FROM charge)
-		FROM ins GROUP BY wallet_id`, origin, now)
+
+	fresh := make([]bool, len(recs))
+	sp, err := tx.Begin(ctx) // a savepoint
 	if err != nil {
 		return saved, err
 	}
-	defer q.Close()
-	for q.Next() {
-		var w WalletSpan
-		var n int64
-		if err := q.Scan(&w.WalletID, &n, &w.From, &w.To, &saved.Charges); err != nil {
+	_, err = sp.CopyFrom(ctx, pgx.Identifier{"usage_records"}, usageColumns, pgx.CopyFromSlice(len(recs), values))
+	switch {
+	case err == nil:
+		if err := sp.Commit(ctx); err != nil {
 			return saved, err
 		}
-		saved.Added += n
-		if w.WalletID != "" {
-			saved.Touched = append(saved.Touched, w)
+		for i := range fresh {
+			fresh[i] = true
+		}
+	case isUniqueViolation(err, ""):
+		if err := sp.Rollback(ctx); err != nil {
+			return saved, err
+		}
+		if err := insertNew(ctx, tx, recs, rows, values, fresh); err != nil {
+			return saved, err
+		}
+	default:
+		_ = sp.Rollback(ctx)
+		return saved, err
+	}
+	return sumNew(ctx, tx, recs, rows, fresh, origin, now)
+}
+
+// usageRow is what insertUsage computed for one record.
+type usageRow struct {
+	key             string
+	micro           int64
+	walletID        string
+	wallet, mapping any // [16]byte or nil
+}
+
+// uuidCache parses each id once (pgx encodes a [16]byte into a uuid column far faster than a
+// string).
+type uuidCache map[string]any
+
+func (c uuidCache) get(id string) any {
+	if v, ok := c[id]; ok {
+		return v
+	}
+	var v any
+	if u, err := uuid.Parse(id); err == nil {
+		v = [16]byte(u)
+	}
+	c[id] = v
+	return v
+}
+
+// insertNew stores the records whose key is new through a temporary table and marks them in
+// fresh. A key repeated within the records keeps its first row.
+func insertNew(ctx context.Context, tx pgx.Tx, recs []accounting.Record, rows []usageRow, values func(int) ([]any, error), fresh []bool) error {
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS usage_import
+		(LIKE usage_records INCLUDING DEFAULTS, ord int) ON COMMIT DELETE ROWS`); err != nil {
+		return err
+	}
+	cols := append(append([]string{}, usageColumns...), "ord")
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"usage_import"}, cols, pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
+		v, err := values(i)
+		return append(v, i), err
+	})); err != nil {
+		return err
+	}
+	list := strings.Join(usageColumns, ", ")
+	q, err := tx.Query(ctx, `INSERT INTO usage_records (`+list+`) SELECT `+list+` FROM usage_import ORDER BY ord
+		ON CONFLICT (key) DO NOTHING RETURNING key`)
+	if err != nil {
+		return err
+	}
+	added := map[string]bool{}
+	for q.Next() {
+		var k string
+		if err := q.Scan(&k); err != nil {
+			q.Close()
+			return err
+		}
+		added[k] = true
+	}
+	q.Close()
+	if err := q.Err(); err != nil {
+		return err
+	}
+	for i := range rows {
+		if added[rows[i].key] {
+			fresh[i] = true
+			delete(added, rows[i].key) // a repeated key counts once
 		}
 	}
-	return saved, q.Err()
+	_, err = tx.Exec(ctx, `TRUNCATE usage_import`)
+	return err
+}
+
+// rollupKey is one row of usage_rollups.
+type rollupKey struct {
+	dim    string
+	grain  string // "d" or "m"
+	bucket time.Time
+	key    string
+}
+
+type rollupSum struct{ jobs, gpuJobs, node, gpu, micro int64 }
+
+func (a *rollupSum) add(b rollupSum) {
+	a.jobs += b.jobs
+	a.gpuJobs += b.gpuJobs
+	a.node += b.node
+	a.gpu += b.gpu
+	a.micro += b.micro
+}
+
+// combo is a record's place in every dimension on one day: records of one combo are summed
+// once, then spread over the dimensions.
+type combo struct {
+	wallet, user, group, account, partition, cluster string
+	day                                              time.Time
+}
+
+// sumNew adds the new records to the rollups, creates one charge per wallet for them and
+// records the cluster users they name.
+func sumNew(ctx context.Context, tx pgx.Tx, recs []accounting.Record, rows []usageRow, fresh []bool, origin string, now time.Time) (Saved, error) {
+	var saved Saved
+	combos := map[combo]*rollupSum{}
+	type charge struct {
+		rollupSum
+		from, to time.Time
+	}
+	charges := map[string]*charge{}
+	users := map[[2]string]bool{}
+	for i := range recs {
+		if !fresh[i] {
+			continue
+		}
+		saved.Added++
+		r, u := &recs[i], &rows[i]
+		at := r.End
+		if at.IsZero() {
+			at = r.Start
+		}
+		if at.IsZero() {
+			at = now
+		}
+		at = at.UTC()
+		sum := rollupSum{jobs: 1, node: r.NodeMilliHours(), gpu: r.GPUMilliHours(), micro: u.micro}
+		if r.GPUs > 0 {
+			sum.gpuJobs = 1
+		}
+		wallet := u.walletID
+		if wallet == "" && u.mapping != nil {
+			wallet = "excluded"
+		}
+		y, m, d := at.Date()
+		c := combo{wallet: wallet, user: r.User, group: r.Group, account: r.Account, partition: r.Partition, cluster: r.Cluster,
+			day: time.Date(y, m, d, 0, 0, 0, 0, time.UTC)}
+		if s := combos[c]; s != nil {
+			s.add(sum)
+		} else {
+			combos[c] = &sum
+		}
+		if u.walletID != "" {
+			ch := charges[u.walletID]
+			if ch == nil {
+				ch = &charge{from: at, to: at}
+				charges[u.walletID] = ch
+			}
+			ch.add(sum)
+			if at.Before(ch.from) {
+				ch.from = at
+			}
+			if at.After(ch.to) {
+				ch.to = at
+			}
+		}
+		if r.User != "" {
+			users[[2]string{r.Cluster, r.User}] = true
+		}
+	}
+	if saved.Added == 0 {
+		return saved, nil
+	}
+
+	rollups := map[rollupKey]*rollupSum{}
+	for c, s := range combos {
+		month := time.Date(c.day.Year(), c.day.Month(), 1, 0, 0, 0, 0, time.UTC)
+		for _, dk := range [...][2]string{{"all", ""}, {"wallet", c.wallet}, {"user", c.user}, {"group", c.group},
+			{"account", c.account}, {"partition", c.partition}, {"cluster", c.cluster}} {
+			for _, g := range [...]struct {
+				grain  string
+				bucket time.Time
+			}{{"d", c.day}, {"m", month}} {
+				k := rollupKey{dim: dk[0], grain: g.grain, bucket: g.bucket, key: dk[1]}
+				if t := rollups[k]; t != nil {
+					t.add(*s)
+				} else {
+					v := *s
+					rollups[k] = &v
+				}
+			}
+		}
+	}
+	n := len(rollups)
+	dims, grains, keys := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	buckets := make([]time.Time, 0, n)
+	jobs, gpuJobs, node, gpu, micro := make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+	for k, s := range rollups {
+		dims, grains, buckets, keys = append(dims, k.dim), append(grains, k.grain), append(buckets, k.bucket), append(keys, k.key)
+		jobs, gpuJobs, node, gpu, micro = append(jobs, s.jobs), append(gpuJobs, s.gpuJobs), append(node, s.node), append(gpu, s.gpu), append(micro, s.micro)
+	}
+	// In key order, so that concurrent writers lock rollup rows in one order and never deadlock.
+	if _, err := tx.Exec(ctx, `INSERT INTO usage_rollups AS u (dim, grain, bucket, key, jobs, gpu_jobs, node_milli_hours, gpu_milli_hours, charge_micropoints)
+		SELECT d, g::"char", b, k, j, gj, n, gp, m
+		FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
+			AS v (d, g, b, k, j, gj, n, gp, m)
+		ORDER BY 1, 2, 3, 4
+		ON CONFLICT (dim, grain, bucket, key) DO UPDATE SET jobs = u.jobs + EXCLUDED.jobs,
+			gpu_jobs = u.gpu_jobs + EXCLUDED.gpu_jobs, node_milli_hours = u.node_milli_hours + EXCLUDED.node_milli_hours,
+			gpu_milli_hours = u.gpu_milli_hours + EXCLUDED.gpu_milli_hours,
+			charge_micropoints = u.charge_micropoints + EXCLUDED.charge_micropoints`,
+		dims, grains, buckets, keys, jobs, gpuJobs, node, gpu, micro); err != nil {
+		return saved, err
+	}
+
+	var wallets []string
+	var points, records, cnode, cgpu []int64
+	for w, ch := range charges {
+		saved.Touched = append(saved.Touched, WalletSpan{WalletID: w, From: ch.from, To: ch.to})
+		if p := accounting.Points(ch.micro); p > 0 {
+			wallets, points, records = append(wallets, w), append(points, p), append(records, ch.jobs)
+			cnode, cgpu = append(cnode, ch.node), append(cgpu, ch.gpu)
+		}
+	}
+	sort.Slice(saved.Touched, func(i, j int) bool { return saved.Touched[i].WalletID < saved.Touched[j].WalletID })
+	if len(wallets) > 0 {
+		tag, err := tx.Exec(ctx, `INSERT INTO usage_charges (wallet_id, points, records, node_milli_hours, gpu_milli_hours, origin, created_at)
+			SELECT w, p, r, n, g, $6, $7 FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS v (w, p, r, n, g)
+			ORDER BY w`, wallets, points, records, cnode, cgpu, origin, now)
+		if err != nil {
+			return saved, err
+		}
+		saved.Charges = int(tag.RowsAffected())
+	}
+	if len(users) > 0 {
+		clusters, logins := make([]string, 0, len(users)), make([]string, 0, len(users))
+		for u := range users {
+			clusters, logins = append(clusters, u[0]), append(logins, u[1])
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO cluster_users (cluster, login, first_seen)
+			SELECT c, l, $3 FROM unnest($1::text[], $2::text[]) AS v (c, l) ORDER BY 1, 2 ON CONFLICT DO NOTHING`,
+			clusters, logins, now); err != nil {
+			return saved, err
+		}
+	}
+	return saved, nil
 }
 
 // rollupInsert adds the rows of the CTE src (columns of usage_records, with at = the job's
