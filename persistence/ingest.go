@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"bytes"
 	"context"
 	"sort"
 	"strings"
@@ -230,9 +231,9 @@ func insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin string, recs [
 	if err != nil {
 		return saved, err
 	}
-	var src any
+	var src *[16]byte
 	if id, err := uuid.Parse(sourceID); err == nil {
-		src = [16]byte(id)
+		src = (*[16]byte)(&id)
 	}
 	ids := uuidCache{}
 	rows := make([]usageRow, len(recs))
@@ -247,12 +248,41 @@ func insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin string, recs [
 			}
 		}
 	}
-	values := func(i int) ([]any, error) {
-		r, u := &recs[i], &rows[i]
-		return []any{u.key, r.Cluster, r.JobID, r.User, r.Group, r.Account, r.Partition, r.QOS, r.State,
-			r.ExitCode, r.Nodes, r.CPUs, r.GPUs, r.Elapsed.Milliseconds(), zeroNull(r.Submit), zeroNull(r.Start),
-			zeroNull(r.End), r.NodeMilliHours(), r.GPUMilliHours(), src, r.File, r.Line, now,
-			u.wallet, u.mapping, u.micro, u.wallet != nil}, nil
+	// encode writes the records as COPY data, with their position as a last column when ord.
+	encode := func(ord bool) []byte {
+		fields := len(usageColumns)
+		if ord {
+			fields++
+		}
+		c := newCopyBuf(len(recs), 400)
+		for i := range recs {
+			r, u := &recs[i], &rows[i]
+			c.row(fields)
+			for _, s := range [...]string{u.key, r.Cluster, r.JobID, r.User, r.Group, r.Account, r.Partition, r.QOS, r.State, r.ExitCode} {
+				c.text(s)
+			}
+			c.int4(r.Nodes)
+			c.int4(r.CPUs)
+			c.int4(r.GPUs)
+			c.int8(r.Elapsed.Milliseconds())
+			c.timestamptz(r.Submit)
+			c.timestamptz(r.Start)
+			c.timestamptz(r.End)
+			c.int8(r.NodeMilliHours())
+			c.int8(r.GPUMilliHours())
+			c.uuid(src)
+			c.text(r.File)
+			c.int4(r.Line)
+			c.timestamptz(now)
+			c.uuid(u.wallet)
+			c.uuid(u.mapping)
+			c.int8(u.micro)
+			c.boolean(u.wallet != nil)
+			if ord {
+				c.int4(i)
+			}
+		}
+		return c.bytes()
 	}
 
 	fresh := make([]bool, len(recs))
@@ -260,7 +290,8 @@ func insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin string, recs [
 	if err != nil {
 		return saved, err
 	}
-	_, err = sp.CopyFrom(ctx, pgx.Identifier{"usage_records"}, usageColumns, pgx.CopyFromSlice(len(recs), values))
+	_, err = sp.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(encode(false)),
+		`COPY usage_records (`+strings.Join(usageColumns, ", ")+`) FROM STDIN (FORMAT binary)`)
 	switch {
 	case err == nil:
 		if err := sp.Commit(ctx); err != nil {
@@ -273,7 +304,7 @@ func insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin string, recs [
 		if err := sp.Rollback(ctx); err != nil {
 			return saved, err
 		}
-		if err := insertNew(ctx, tx, recs, rows, values, fresh); err != nil {
+		if err := insertNew(ctx, tx, rows, encode(true), fresh); err != nil {
 			return saved, err
 		}
 	default:
@@ -288,20 +319,19 @@ type usageRow struct {
 	key             string
 	micro           int64
 	walletID        string
-	wallet, mapping any // [16]byte or nil
+	wallet, mapping *[16]byte // nil: none
 }
 
-// uuidCache parses each id once (pgx encodes a [16]byte into a uuid column far faster than a
-// string).
-type uuidCache map[string]any
+// uuidCache parses each id once.
+type uuidCache map[string]*[16]byte
 
-func (c uuidCache) get(id string) any {
+func (c uuidCache) get(id string) *[16]byte {
 	if v, ok := c[id]; ok {
 		return v
 	}
-	var v any
+	var v *[16]byte
 	if u, err := uuid.Parse(id); err == nil {
-		v = [16]byte(u)
+		v = (*[16]byte)(&u)
 	}
 	c[id] = v
 	return v
@@ -309,19 +339,15 @@ func (c uuidCache) get(id string) any {
 
 // insertNew stores the records whose key is new through a temporary table and marks them in
 // fresh. A key repeated within the records keeps its first row.
-func insertNew(ctx context.Context, tx pgx.Tx, recs []accounting.Record, rows []usageRow, values func(int) ([]any, error), fresh []bool) error {
+func insertNew(ctx context.Context, tx pgx.Tx, rows []usageRow, data []byte, fresh []bool) error {
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS usage_import
 		(LIKE usage_records INCLUDING DEFAULTS, ord int) ON COMMIT DELETE ROWS`); err != nil {
 		return err
 	}
-	cols := append(append([]string{}, usageColumns...), "ord")
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"usage_import"}, cols, pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
-		v, err := values(i)
-		return append(v, i), err
-	})); err != nil {
+	list := strings.Join(usageColumns, ", ")
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), `COPY usage_import (`+list+`, ord) FROM STDIN (FORMAT binary)`); err != nil {
 		return err
 	}
-	list := strings.Join(usageColumns, ", ")
 	q, err := tx.Query(ctx, `INSERT INTO usage_records (`+list+`) SELECT `+list+` FROM usage_import ORDER BY ord
 		ON CONFLICT (key) DO NOTHING RETURNING key`)
 	if err != nil {
@@ -350,14 +376,6 @@ func insertNew(ctx context.Context, tx pgx.Tx, recs []accounting.Record, rows []
 	return err
 }
 
-// rollupKey is one row of usage_rollups.
-type rollupKey struct {
-	dim    string
-	grain  string // "d" or "m"
-	bucket time.Time
-	key    string
-}
-
 type rollupSum struct{ jobs, gpuJobs, node, gpu, micro int64 }
 
 func (a *rollupSum) add(b rollupSum) {
@@ -368,18 +386,23 @@ func (a *rollupSum) add(b rollupSum) {
 	a.micro += b.micro
 }
 
-// combo is a record's place in every dimension on one day: records of one combo are summed
-// once, then spread over the dimensions.
-type combo struct {
-	wallet, user, group, account, partition, cluster string
-	day                                              time.Time
+// rollupDims are the dimensions of usage_rollups, in the order sumNew keys them.
+var rollupDims = [...]string{"all", "wallet", "user", "group", "account", "partition", "cluster"}
+
+// dayKey is a dimension's value on one UTC day (days since 1970-01-01).
+type dayKey struct {
+	key string
+	day int32
 }
 
 // sumNew adds the new records to the rollups, creates one charge per wallet for them and
 // records the cluster users they name.
 func sumNew(ctx context.Context, tx pgx.Tx, recs []accounting.Record, rows []usageRow, fresh []bool, origin string, now time.Time) (Saved, error) {
 	var saved Saved
-	combos := map[combo]*rollupSum{}
+	var days [len(rollupDims)]map[dayKey]*rollupSum
+	for d := range days {
+		days[d] = map[dayKey]*rollupSum{}
+	}
 	type charge struct {
 		rollupSum
 		from, to time.Time
@@ -399,7 +422,6 @@ func sumNew(ctx context.Context, tx pgx.Tx, recs []accounting.Record, rows []usa
 		if at.IsZero() {
 			at = now
 		}
-		at = at.UTC()
 		sum := rollupSum{jobs: 1, node: r.NodeMilliHours(), gpu: r.GPUMilliHours(), micro: u.micro}
 		if r.GPUs > 0 {
 			sum.gpuJobs = 1
@@ -408,13 +430,18 @@ func sumNew(ctx context.Context, tx pgx.Tx, recs []accounting.Record, rows []usa
 		if wallet == "" && u.mapping != nil {
 			wallet = "excluded"
 		}
-		y, m, d := at.Date()
-		c := combo{wallet: wallet, user: r.User, group: r.Group, account: r.Account, partition: r.Partition, cluster: r.Cluster,
-			day: time.Date(y, m, d, 0, 0, 0, 0, time.UTC)}
-		if s := combos[c]; s != nil {
-			s.add(sum)
-		} else {
-			combos[c] = &sum
+		day := int32(at.Unix() / 86400)
+		if at.Unix() < 0 && at.Unix()%86400 != 0 {
+			day-- // floor, for times before 1970
+		}
+		for d, key := range [...]string{"", wallet, r.User, r.Group, r.Account, r.Partition, r.Cluster} {
+			k := dayKey{key, day}
+			if t := days[d][k]; t != nil {
+				t.add(sum)
+			} else {
+				v := sum
+				days[d][k] = &v
+			}
 		}
 		if u.walletID != "" {
 			ch := charges[u.walletID]
@@ -438,32 +465,33 @@ func sumNew(ctx context.Context, tx pgx.Tx, recs []accounting.Record, rows []usa
 		return saved, nil
 	}
 
-	rollups := map[rollupKey]*rollupSum{}
-	for c, s := range combos {
-		month := time.Date(c.day.Year(), c.day.Month(), 1, 0, 0, 0, 0, time.UTC)
-		for _, dk := range [...][2]string{{"all", ""}, {"wallet", c.wallet}, {"user", c.user}, {"group", c.group},
-			{"account", c.account}, {"partition", c.partition}, {"cluster", c.cluster}} {
-			for _, g := range [...]struct {
-				grain  string
-				bucket time.Time
-			}{{"d", c.day}, {"m", month}} {
-				k := rollupKey{dim: dk[0], grain: g.grain, bucket: g.bucket, key: dk[1]}
-				if t := rollups[k]; t != nil {
-					t.add(*s)
-				} else {
-					v := *s
-					rollups[k] = &v
-				}
+	var dims, grains, keys []string
+	var buckets []time.Time
+	var jobs, gpuJobs, node, gpu, micro []int64
+	emit := func(dim, grain string, bucket time.Time, key string, s *rollupSum) {
+		dims, grains, buckets, keys = append(dims, dim), append(grains, grain), append(buckets, bucket), append(keys, key)
+		jobs, gpuJobs, node, gpu, micro = append(jobs, s.jobs), append(gpuJobs, s.gpuJobs), append(node, s.node), append(gpu, s.gpu), append(micro, s.micro)
+	}
+	for d, m := range days {
+		type monthKey struct {
+			key   string
+			month time.Time
+		}
+		months := map[monthKey]*rollupSum{}
+		for k, s := range m {
+			date := time.Unix(int64(k.day)*86400, 0).UTC()
+			emit(rollupDims[d], "d", date, k.key, s)
+			mk := monthKey{k.key, time.Date(date.Year(), date.Month(), 1, 0, 0, 0, 0, time.UTC)}
+			if t := months[mk]; t != nil {
+				t.add(*s)
+			} else {
+				v := *s
+				months[mk] = &v
 			}
 		}
-	}
-	n := len(rollups)
-	dims, grains, keys := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	buckets := make([]time.Time, 0, n)
-	jobs, gpuJobs, node, gpu, micro := make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
-	for k, s := range rollups {
-		dims, grains, buckets, keys = append(dims, k.dim), append(grains, k.grain), append(buckets, k.bucket), append(keys, k.key)
-		jobs, gpuJobs, node, gpu, micro = append(jobs, s.jobs), append(gpuJobs, s.gpuJobs), append(node, s.node), append(gpu, s.gpu), append(micro, s.micro)
+		for k, s := range months {
+			emit(rollupDims[d], "m", k.month, k.key, s)
+		}
 	}
 	// In key order, so that concurrent writers lock rollup rows in one order and never deadlock.
 	if _, err := tx.Exec(ctx, `INSERT INTO usage_rollups AS u (dim, grain, bucket, key, jobs, gpu_jobs, node_milli_hours, gpu_milli_hours, charge_micropoints)
