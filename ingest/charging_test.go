@@ -306,3 +306,27 @@ func gzipBytes(t *testing.T, s string) []byte {
 	}
 	return b.Bytes()
 }
+
+// A log line with bytes PostgreSQL refuses in text (invalid UTF-8, NUL) is stored, with U+FFFD
+// in their place; the file is not lost.
+func TestBadTextIsStored(t *testing.T) {
+	e := newEnv(t, "slurm-sacct", "alpha", "*")
+	bad := sacctHeader +
+		"1|1|b\xffob|ph\x00ys|phys|cpu|normal|alpha|COMPLETED|2026-01-10T08:00:00|2026-01-10T08:00:00|2026-01-10T10:00:00|02:00:00|7200|2|64|billing=64,cpu=64,node=2|n[01-02]\n" +
+		"2|2|x|y|z|cpu|normal|alpha|COMPLETED|2026-01-10T08:00:00|2026-01-10T08:00:00|2026-01-10T10:00:00|\xff\x00:00|bad\xfe|2|64|cpu=64|n1\n"
+	e.write("bad.txt", []byte(bad))
+	if rep := e.run(); rep.NewRecords != 1 || rep.Errors != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	errs, err := e.store.IngestErrors(e.ctx, "", 10)
+	if err != nil || len(errs) != 1 || errs[0].Line != 3 {
+		t.Fatalf("ingest errors %+v, %v", errs, err)
+	}
+	var user, group string
+	if err := e.store.Pool().QueryRow(e.ctx, `SELECT user_name, group_name FROM usage_records`).Scan(&user, &group); err != nil {
+		t.Fatal(err)
+	}
+	if user != "b\uFFFDob" || group != "ph\uFFFDys" {
+		t.Errorf("stored %q, %q", user, group)
+	}
+}

@@ -28,12 +28,18 @@ func (c *copyBuf) row(fields int) { c.b = binary.BigEndian.AppendUint16(c.b, uin
 
 func (c *copyBuf) null() { c.b = binary.BigEndian.AppendUint32(c.b, 0xFFFFFFFF) }
 
-// text writes s; invalid UTF-8 and NUL bytes, which PostgreSQL refuses in text, become U+FFFD
-// (a log line is never a reason to lose a job).
-func (c *copyBuf) text(s string) {
-	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
-		s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+// validText replaces what PostgreSQL refuses in text — invalid UTF-8 and NUL bytes — by U+FFFD:
+// a strange byte in a log line is never a reason to lose a job.
+func validText(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
 	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+// text writes s (see validText).
+func (c *copyBuf) text(s string) {
+	s = validText(s)
 	c.b = binary.BigEndian.AppendUint32(c.b, uint32(len(s)))
 	c.b = append(c.b, s...)
 }

@@ -163,7 +163,7 @@ func (s *Store) SaveFile(ctx context.Context, fr FileResult, now time.Time) (Sav
 				if file == "" {
 					file = f.Path
 				}
-				rows[i] = []any{f.SourceID, file, e.Line, e.Err, now}
+				rows[i] = []any{f.SourceID, validText(file), e.Line, validText(e.Err), now}
 			}
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ingest_errors"}, []string{"source_id", "file", "line", "message", "created_at"},
 				pgx.CopyFromRows(rows)); err != nil {
@@ -239,6 +239,9 @@ func insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin string, recs [
 	rows := make([]usageRow, len(recs))
 	for i := range recs {
 		r := &recs[i]
+		for _, f := range [...]*string{&r.Cluster, &r.JobID, &r.User, &r.Group, &r.Account, &r.Partition, &r.QOS, &r.State, &r.ExitCode, &r.File} {
+			*f = validText(*f)
+		}
 		u := &rows[i]
 		u.key, u.micro = r.Key(), rates.Price(r)
 		if m, ok := rules.Resolve(r.Cluster, r.User, r.Account, r.Group); ok {
