@@ -58,7 +58,7 @@ func setup(b *testing.B) {
 		_ = os.Chmod(dir, 0o711) // the postgres user must reach it when we run as root
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		ctx := context.Background()
-		srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: dir, Logger: log})
+		srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: dir, Logger: log, SharedBuffers: pgserver.DefaultSharedBuffers()})
 		if err != nil {
 			setupErr = err
 			return

@@ -6,12 +6,14 @@ package node
 import (
 	"errors"
 	"fmt"
-	"github.com/divinewhispers/dw/auth"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/divinewhispers/dw/auth"
+	"github.com/divinewhispers/dw/persistence/pgserver"
 )
 
 // Config is every setting of a node. Each has a flag and a DW_* environment variable.
@@ -34,7 +36,9 @@ type Config struct {
 	SecureCookies bool
 	CommitWorkers int
 	DBMaxConns    int
-	Demo          bool // create demo accounts
+	// DBSharedBuffers is the embedded PostgreSQL's shared_buffers, e.g. 2GB; "" = 128MB.
+	DBSharedBuffers string
+	Demo            bool // create demo accounts
 
 	PriceInterpretation int           // points per interpretation job
 	JobMaxAttempts      int           // attempts per job before it fails
@@ -60,7 +64,8 @@ func Defaults() Config {
 		DataDir: "./var", HTTP: "127.0.0.1:8080", NodeName: host, ClusterName: "dw",
 		Bind: "127.0.0.1:7946", Remote: "127.0.0.1:8090", AccessTTL: 15 * time.Minute,
 		RefreshTTL: 30 * 24 * time.Hour, SecureCookies: true, CommitWorkers: 2, DBMaxConns: 20,
-		LogLevel: "info", LogFormat: "json",
+		DBSharedBuffers: pgserver.DefaultSharedBuffers(),
+		LogLevel:        "info", LogFormat: "json",
 		PriceInterpretation: 10, JobMaxAttempts: 3, JobWorkers: 64, JobAttemptTimeout: 2 * time.Minute,
 		JobExpiry: time.Hour, JobLease: 15 * time.Second, ResultRetention: 30 * 24 * time.Hour, LLMModel: "gpt-4o-mini",
 	}

@@ -48,7 +48,7 @@ func OpenDatabase(ctx context.Context, cfg Config, own bool, log *slog.Logger) (
 		if url, ok := pgserver.RunningURL(cfg.DataDir); ok && !own {
 			d.URL = url
 		} else {
-			srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: cfg.DataDir, Logger: log})
+			srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: cfg.DataDir, Logger: log, SharedBuffers: cfg.DBSharedBuffers})
 			if err != nil {
 				return nil, err
 			}

@@ -169,6 +169,7 @@ func dbFlags(cmd *cobra.Command, cfg *node.Config) *flags {
 	f.str(&cfg.DataDir, "data-dir", "data directory of the embedded PostgreSQL and the generated JWT key")
 	f.secret(&cfg.DatabaseURL, "database-url", "PostgreSQL URL to use instead of the embedded server")
 	f.num(&cfg.DBMaxConns, "db-max-conns", "database connection pool size")
+	f.str(&cfg.DBSharedBuffers, "db-shared-buffers", "shared_buffers of the embedded PostgreSQL (default: a quarter of the memory, at most 8GB)")
 	f.str(&cfg.LogLevel, "log-level", "debug, info, warn or error")
 	f.str(&cfg.LogFormat, "log-format", "json or text")
 	return f

@@ -59,6 +59,22 @@ type Options struct {
 	Logger  *slog.Logger // nil = slog.Default()
 	NoFsync bool         // tests only: fsync=off, synchronous_commit=off, full_page_writes=off
 	Port    int          // 0 = choose a free 127.0.0.1 port at first init, persist it, reuse later
+	// SharedBuffers is PostgreSQL's shared_buffers for this start, e.g. "2GB"; "" = 128MB
+	// (PostgreSQL's default, right for tests that run many servers).
+	SharedBuffers string
+}
+
+// DefaultSharedBuffers is the shared_buffers `dw serve` gives its embedded server: a quarter of
+// the machine's memory (PostgreSQL's usual advice), between 128MB and 8GB.
+func DefaultSharedBuffers() string {
+	mb := 128
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int
+		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
+			mb = min(max(kb/1024/4, 128), 8192)
+		}
+	}
+	return strconv.Itoa(mb) + "MB"
 }
 
 // Server is a running embedded PostgreSQL server.
@@ -652,6 +668,12 @@ func (s *Server) start(ctx context.Context, o Options) error {
 	if o.NoFsync {
 		opts = append(opts, "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
 	}
+	if o.SharedBuffers != "" {
+		if !validSize(o.SharedBuffers) {
+			return fmt.Errorf("pgserver: shared_buffers %q is not a size like 512MB or 2GB", o.SharedBuffers)
+		}
+		opts = append(opts, "-c shared_buffers="+o.SharedBuffers)
+	}
 
 	admin := s.urlFor("postgres")
 	var lastErr error
@@ -873,4 +895,15 @@ func tail(b []byte, max int) string {
 		b = b[len(b)-max:]
 	}
 	return string(b)
+}
+
+// validSize reports whether s is a PostgreSQL memory size: digits and kB, MB, GB or TB.
+func validSize(s string) bool {
+	for _, unit := range []string{"kB", "MB", "GB", "TB"} {
+		if n, ok := strings.CutSuffix(s, unit); ok {
+			v, err := strconv.Atoi(n)
+			return err == nil && v > 0
+		}
+	}
+	return false
 }
