@@ -301,22 +301,33 @@ already charged keeps its wallet.`}
 		})
 	}
 
-	remove := &cobra.Command{Use: "remove ID", Short: "Remove a mapping rule (usage charged through it stays charged)", Args: cobra.ExactArgs(1)}
-	cfgR := cliDefaults()
-	fR := dbFlags(remove, &cfgR)
-	remove.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkID(args[0], "mapping", "dw mappings list"); err != nil {
+	remove := removeCmd("mapping", "Remove a mapping rule (usage charged through it stays charged)", "dw mappings list",
+		func(ctx context.Context, st *persistence.Store, id string) error {
+			return st.RemoveMapping(ctx, id, cliAudit())
+		},
+		": usage charged through it stays charged; later usage is resolved without it")
+	cmd.AddCommand(add, list, remove)
+	return cmd
+}
+
+// removeCmd is `dw <what>s remove ID`: it checks the id, removes the row and says so (with
+// note after the id).
+func removeCmd(what, short, list string, remove func(ctx context.Context, st *persistence.Store, id string) error, note string) *cobra.Command {
+	cmd := &cobra.Command{Use: "remove ID", Short: short, Args: cobra.ExactArgs(1)}
+	cfg := cliDefaults()
+	f := dbFlags(cmd, &cfg)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkID(args[0], what, list); err != nil {
 			return err
 		}
-		return withDB(cmd, cfgR, fR, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			if err := db.Store.RemoveMapping(ctx, args[0], cliAudit()); err != nil {
-				return notFound(err, "no mapping %s (see `dw mappings list`)", args[0])
+		return withDB(cmd, cfg, f, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
+			if err := remove(ctx, db.Store, args[0]); err != nil {
+				return notFound(err, "no %s %s (see `%s`)", what, args[0], list)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "removed mapping %s: usage charged through it stays charged; later usage is resolved without it\n", args[0])
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %s %s%s\n", what, args[0], note)
 			return nil
 		})
 	}
-	cmd.AddCommand(add, list, remove)
 	return cmd
 }
 
@@ -435,21 +446,10 @@ once). Prices are points with at most 3 decimals.`}
 		})
 	}
 
-	remove := &cobra.Command{Use: "remove ID", Short: "Remove a rate (jobs it priced keep their price)", Args: cobra.ExactArgs(1)}
-	cfgR := cliDefaults()
-	fR := dbFlags(remove, &cfgR)
-	remove.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkID(args[0], "rate", "dw rates list"); err != nil {
-			return err
-		}
-		return withDB(cmd, cfgR, fR, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			if err := db.Store.RemoveRate(ctx, args[0], cliAudit()); err != nil {
-				return notFound(err, "no rate %s (see `dw rates list`)", args[0])
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "removed rate %s\n", args[0])
-			return nil
-		})
-	}
+	remove := removeCmd("rate", "Remove a rate (jobs it priced keep their price)", "dw rates list",
+		func(ctx context.Context, st *persistence.Store, id string) error {
+			return st.RemoveRate(ctx, id, cliAudit())
+		}, "")
 	cmd.AddCommand(add, list, remove)
 	return cmd
 }
@@ -555,21 +555,10 @@ never refused: a quota warns.`}
 		})
 	}
 
-	remove := &cobra.Command{Use: "remove ID", Short: "Remove a quota and its recorded threshold events", Args: cobra.ExactArgs(1)}
-	cfgR := cliDefaults()
-	fR := dbFlags(remove, &cfgR)
-	remove.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkID(args[0], "quota", "dw quotas list"); err != nil {
-			return err
-		}
-		return withDB(cmd, cfgR, fR, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			if err := db.Store.RemoveQuota(ctx, args[0], cliAudit()); err != nil {
-				return notFound(err, "no quota %s (see `dw quotas list`)", args[0])
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "removed quota %s\n", args[0])
-			return nil
-		})
-	}
+	remove := removeCmd("quota", "Remove a quota and its recorded threshold events", "dw quotas list",
+		func(ctx context.Context, st *persistence.Store, id string) error {
+			return st.RemoveQuota(ctx, id, cliAudit())
+		}, "")
 
 	events := &cobra.Command{Use: "events", Short: "List the quota thresholds crossed, newest first", Args: cobra.NoArgs}
 	cfgE := cliDefaults()
