@@ -43,9 +43,11 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
 	  done; done
 
 .PHONY: bench
-bench: deps build ## the benchmarks of the README (wallet ops vs plain SQL, HTTP vs bare fiber)
+bench: deps build ## the benchmarks of the README (wallet ops vs plain SQL, HTTP vs bare fiber, ingest vs one INSERT per record, overview over 10M records)
 	$(GO) test -run '^$$' -bench 'WalletDeposit|Commit' -benchtime $${BENCHTIME:-5s} -count 1 -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'Jobs' -benchtime $${JOBS:-4000}x -count 1 -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench 'Ingest' -benchtime $${INGEST:-1}x -count 1 -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench 'Overview' -benchtime 20x -count 1 -timeout 30m ./bench/
 	scripts/bench-http.sh
 
 .PHONY: lint
