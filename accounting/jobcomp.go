@@ -8,18 +8,119 @@ import (
 	"time"
 )
 
-// jobcompKeys are the keys of a jobcomp/filetxt line in the order Slurm prints them (Tres in
-// current versions, Gres in legacy ones).
-var jobcompKeys = []string{
-	"JobId", "UserId", "GroupId", "Name", "JobState", "Partition", "TimeLimit", "StartTime",
-	"EndTime", "NodeList", "NodeCnt", "ProcCnt", "WorkDir", "ReservationName", "Tres", "Gres",
-	"Account", "QOS", "WcKey", "Cluster", "SubmitTime", "EligibleTime", "ArrayJobId",
-	"ArrayTaskId", "HetJobId", "HetJobOffset", "DerivedExitCode", "ExitCode",
+// The keys of a jobcomp/filetxt line in the order Slurm prints them (Tres in current versions,
+// Gres in legacy ones), as indexes of jobcompFields.
+const (
+	keyJobID = iota
+	keyUserID
+	keyGroupID
+	keyName
+	keyJobState
+	keyPartition
+	keyTimeLimit
+	keyStartTime
+	keyEndTime
+	keyNodeList
+	keyNodeCnt
+	keyProcCnt
+	keyWorkDir
+	keyReservationName
+	keyTres
+	keyGres
+	keyAccount
+	keyQOS
+	keyWcKey
+	keyCluster
+	keySubmitTime
+	keyEligibleTime
+	keyArrayJobID
+	keyArrayTaskID
+	keyHetJobID
+	keyHetJobOffset
+	keyDerivedExitCode
+	keyExitCode
+	numJobcompKeys
+)
+
+// jobcompKey is the index of a key, or -1 for a word that is not one. (A switch: this runs for
+// every key of every line, and is several times faster than a map.)
+func jobcompKey(k string) int {
+	switch k {
+	case "JobId":
+		return keyJobID
+	case "UserId":
+		return keyUserID
+	case "GroupId":
+		return keyGroupID
+	case "Name":
+		return keyName
+	case "JobState":
+		return keyJobState
+	case "Partition":
+		return keyPartition
+	case "TimeLimit":
+		return keyTimeLimit
+	case "StartTime":
+		return keyStartTime
+	case "EndTime":
+		return keyEndTime
+	case "NodeList":
+		return keyNodeList
+	case "NodeCnt":
+		return keyNodeCnt
+	case "ProcCnt":
+		return keyProcCnt
+	case "WorkDir":
+		return keyWorkDir
+	case "ReservationName":
+		return keyReservationName
+	case "Tres":
+		return keyTres
+	case "Gres":
+		return keyGres
+	case "Account":
+		return keyAccount
+	case "QOS":
+		return keyQOS
+	case "WcKey":
+		return keyWcKey
+	case "Cluster":
+		return keyCluster
+	case "SubmitTime":
+		return keySubmitTime
+	case "EligibleTime":
+		return keyEligibleTime
+	case "ArrayJobId":
+		return keyArrayJobID
+	case "ArrayTaskId":
+		return keyArrayTaskID
+	case "HetJobId":
+		return keyHetJobID
+	case "HetJobOffset":
+		return keyHetJobOffset
+	case "DerivedExitCode":
+		return keyDerivedExitCode
+	case "ExitCode":
+		return keyExitCode
+	}
+	return -1
 }
 
-// freeText maps the keys whose values Slurm does not escape (they may hold spaces, even text
-// like " Key=") to the key that follows them: their value runs up to that key.
-var freeText = map[string]string{"Name": "JobState", "WorkDir": "ReservationName"}
+// freeTextEnd is, for the keys whose values Slurm does not escape (they may hold spaces, even
+// text like " Key="), the key that follows them: their value runs up to that key. It is -1
+// for the other keys.
+func freeTextEnd(key int) int {
+	switch key {
+	case keyName:
+		return keyJobState
+	case keyWorkDir:
+		return keyReservationName
+	}
+	return -1
+}
+
+// jobcompFields are the values of one line by key index; "" for a key the line lacks.
+type jobcompFields [numJobcompKeys]string
 
 // ParseJobcomp reads a Slurm jobcomp/filetxt log: one `JobId=… UserId=alice(1001) …` line per
 // finished job. Values are split at the known keys, so Name and WorkDir may contain spaces.
@@ -30,16 +131,19 @@ var freeText = map[string]string{"Name": "JobState", "WorkDir": "ReservationName
 func ParseJobcomp(r io.Reader, opts Options) (Result, error) {
 	var res Result
 	loc := location(opts)
-	err := scanLines(r, opts, &res, func(res *Result, line string, no int) error {
+	var marks []keyMark // reused from line to line
+	err := scanLines(r, opts, &res, func(res *Result, b []byte, no int) error {
+		line := string(b)
 		if strings.TrimSpace(line) == "" {
 			return nil
 		}
-		kv, err := splitJobcomp(line)
-		if err != nil {
+		var kv jobcompFields
+		var err error
+		if marks, err = splitJobcomp(line, &kv, marks[:0]); err != nil {
 			res.lineError(opts, no, "%v", err)
 			return nil
 		}
-		rec, skip, err := jobcompRecord(kv, opts, loc)
+		rec, skip, err := jobcompRecord(&kv, opts, loc)
 		switch {
 		case err != nil:
 			res.lineError(opts, no, "%v", err)
@@ -64,47 +168,80 @@ const (
 	skipUnfinished
 )
 
-// splitJobcomp splits a line at ` Key=` for the known keys.
-func splitJobcomp(line string) (map[string]string, error) {
+// keyMark is a ` Key=` of a known key in a line, from its space at pos to the value at val.
+type keyMark struct{ pos, val, key int }
+
+// splitJobcomp splits a line at ` Key=` for the known keys into kv. A value runs up to the
+// nearest ` Key=` of a key not yet seen, or for a free-text key up to the key that follows
+// it. marks is scratch space for the positions of every ` Key=`, found in one pass, and is
+// returned for reuse.
+func splitJobcomp(line string, kv *jobcompFields, marks []keyMark) ([]keyMark, error) {
 	line = strings.TrimSpace(line)
 	if !strings.HasPrefix(line, "JobId=") {
-		return nil, errors.New("not a jobcomp line: it does not start with JobId=")
+		return marks, errors.New("not a jobcomp line: it does not start with JobId=")
 	}
-	kv := map[string]string{}
-	key, rest := "JobId", line[len("JobId="):]
+	for i := indexByteFrom(line, ' ', 0); i >= 0; i = indexByteFrom(line, ' ', i+1) {
+		j := i + 1
+		for j < len(line) && ('a' <= line[j] && line[j] <= 'z' || 'A' <= line[j] && line[j] <= 'Z') {
+			j++
+		}
+		if j < len(line) && line[j] == '=' {
+			if k := jobcompKey(line[i+1 : j]); k >= 0 {
+				marks = append(marks, keyMark{i, j + 1, k})
+			}
+		}
+	}
+	var seen uint64 // bit k: key k has a value
+	key, from := keyJobID, len("JobId=")
+	ahead := marks // the marks inside the rest of the line, from offset from on
 	for {
-		end, next := len(rest), ""
-		if succ, ok := freeText[key]; ok {
-			if i := strings.Index(rest, " "+succ+"="); i >= 0 {
-				end, next = i, succ
-			}
+		for len(ahead) > 0 && ahead[0].pos < from {
+			ahead = ahead[1:]
 		}
-		if next == "" {
-			for _, k := range jobcompKeys {
-				if _, seen := kv[k]; seen || k == key {
-					continue
-				}
-				if i := strings.Index(rest, " "+k+"="); i >= 0 && i < end {
-					end, next = i, k
+		var next *keyMark
+		if succ := freeTextEnd(key); succ >= 0 {
+			for i := range ahead {
+				if ahead[i].key == succ {
+					next = &ahead[i]
+					break
 				}
 			}
 		}
-		kv[key] = rest[:end]
-		if next == "" {
-			return kv, nil
+		if next == nil {
+			for i := range ahead {
+				if seen&(1<<ahead[i].key) == 0 && ahead[i].key != key {
+					next = &ahead[i]
+					break
+				}
+			}
 		}
-		key, rest = next, rest[end+len(next)+2:]
+		if next == nil {
+			kv[key] = line[from:]
+			return marks, nil
+		}
+		kv[key] = line[from:next.pos]
+		seen |= 1 << key
+		key, from = next.key, next.val
 	}
 }
 
-func jobcompRecord(kv map[string]string, opts Options, loc *time.Location) (Record, skipKind, error) {
-	id := kv["JobId"]
-	if v := kv["ArrayJobId"]; v != "" && kv["ArrayTaskId"] != "" {
-		id = v + "_" + kv["ArrayTaskId"]
-	} else if v := kv["HetJobId"]; v != "" && v != "0" && kv["HetJobOffset"] != "" {
-		id = v + "+" + kv["HetJobOffset"]
+// indexByteFrom is the index of the first c in s at or after from, or -1.
+func indexByteFrom(s string, c byte, from int) int {
+	if i := strings.IndexByte(s[from:], c); i >= 0 {
+		return from + i
 	}
-	ids, step, err := slurmJobIDs(id)
+	return -1
+}
+
+func jobcompRecord(kv *jobcompFields, opts Options, loc *time.Location) (Record, skipKind, error) {
+	id := kv[keyJobID]
+	if v := kv[keyArrayJobID]; v != "" && kv[keyArrayTaskID] != "" {
+		id = v + "_" + kv[keyArrayTaskID]
+	} else if v := kv[keyHetJobID]; v != "" && v != "0" && kv[keyHetJobOffset] != "" {
+		id = v + "+" + kv[keyHetJobOffset]
+	}
+	var buf [1]string
+	ids, step, err := appendJobIDs(buf[:0], id)
 	switch {
 	case step:
 		return Record{}, skipStep, nil
@@ -113,21 +250,21 @@ func jobcompRecord(kv map[string]string, opts Options, loc *time.Location) (Reco
 	case len(ids) != 1:
 		return Record{}, keep, fmt.Errorf("bad job id %q", id)
 	}
-	state := normState(kv["JobState"])
+	state := normState(kv[keyJobState])
 	if unfinished(state) {
 		return Record{}, skipUnfinished, nil
 	}
 	rec := Record{
-		Cluster:   value(kv["Cluster"]),
+		Cluster:   value(kv[keyCluster]),
 		JobID:     ids[0],
-		User:      idName(kv["UserId"]),
-		Group:     idName(kv["GroupId"]),
-		Account:   value(kv["Account"]),
-		Partition: value(kv["Partition"]),
-		QOS:       value(kv["QOS"]),
+		User:      idName(kv[keyUserID]),
+		Group:     idName(kv[keyGroupID]),
+		Account:   value(kv[keyAccount]),
+		Partition: value(kv[keyPartition]),
+		QOS:       value(kv[keyQOS]),
 		State:     state,
-		ExitCode:  value(kv["ExitCode"]),
-		NodeList:  value(kv["NodeList"]),
+		ExitCode:  value(kv[keyExitCode]),
+		NodeList:  value(kv[keyNodeList]),
 	}
 	if rec.Cluster == "" {
 		rec.Cluster = opts.Cluster
@@ -135,13 +272,14 @@ func jobcompRecord(kv map[string]string, opts Options, loc *time.Location) (Reco
 	if rec.NodeList == "None assigned" {
 		rec.NodeList = ""
 	}
-	for _, f := range []struct {
-		key string
-		dst *time.Time
-	}{{"SubmitTime", &rec.Submit}, {"StartTime", &rec.Start}, {"EndTime", &rec.End}} {
-		if *f.dst, err = parseSlurmTime(kv[f.key], loc); err != nil {
-			return Record{}, keep, fmt.Errorf("%s: %w", f.key, err)
-		}
+	if rec.Submit, err = parseSlurmTime(kv[keySubmitTime], loc); err != nil {
+		return Record{}, keep, fmt.Errorf("SubmitTime: %w", err)
+	}
+	if rec.Start, err = parseSlurmTime(kv[keyStartTime], loc); err != nil {
+		return Record{}, keep, fmt.Errorf("StartTime: %w", err)
+	}
+	if rec.End, err = parseSlurmTime(kv[keyEndTime], loc); err != nil {
+		return Record{}, keep, fmt.Errorf("EndTime: %w", err)
 	}
 	if rec.End.IsZero() || state == "" {
 		return Record{}, skipUnfinished, nil
@@ -152,23 +290,23 @@ func jobcompRecord(kv map[string]string, opts Options, loc *time.Location) (Reco
 	if !rec.Start.IsZero() {
 		rec.Elapsed = rec.End.Sub(rec.Start)
 	}
-	for _, c := range []struct {
-		key string
-		dst *int
-	}{{"NodeCnt", &rec.Nodes}, {"ProcCnt", &rec.CPUs}} {
-		if v := value(kv[c.key]); v != "" {
-			if *c.dst, err = count(v); err != nil {
-				return Record{}, keep, fmt.Errorf("%s: %w", c.key, err)
-			}
+	if v := value(kv[keyNodeCnt]); v != "" {
+		if rec.Nodes, err = count(v); err != nil {
+			return Record{}, keep, fmt.Errorf("NodeCnt: %w", err)
 		}
 	}
-	t, err := parseTRES(value(kv["Tres"]))
+	if v := value(kv[keyProcCnt]); v != "" {
+		if rec.CPUs, err = count(v); err != nil {
+			return Record{}, keep, fmt.Errorf("ProcCnt: %w", err)
+		}
+	}
+	t, err := parseTRES(value(kv[keyTres]))
 	if err != nil {
 		return Record{}, keep, fmt.Errorf("Tres: %w", err)
 	}
 	rec.GPUs = t.gpus
 	if t.gpus < 0 {
-		if rec.GPUs, err = parseGRES(value(kv["Gres"])); err != nil {
+		if rec.GPUs, err = parseGRES(value(kv[keyGres])); err != nil {
 			return Record{}, keep, fmt.Errorf("Gres: %w", err)
 		}
 	}

@@ -1,9 +1,11 @@
 package accounting
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,66 +26,171 @@ import (
 func ParsePBS(r io.Reader, opts Options) (Result, error) {
 	var res Result
 	loc := location(opts)
-	err := scanLines(r, opts, &res, func(res *Result, line string, no int) error {
-		if strings.TrimSpace(line) == "" {
-			return nil
-		}
-		f := strings.SplitN(line, ";", 4)
-		if len(f) < 3 {
-			res.lineError(opts, no, "not a PBS accounting record")
-			return nil
-		}
-		stamp, err := time.ParseInLocation("01/02/2006 15:04:05", strings.TrimSpace(f[0]), loc)
-		if err != nil {
-			res.lineError(opts, no, "bad record time %q", f[0])
-			return nil
-		}
-		if f[1] != "E" {
+	err := scanLines(r, opts, &res, func(res *Result, b []byte, no int) error {
+		if pbsOther(b, loc) {
 			res.Skipped.Other++
 			return nil
 		}
-		msg := ""
-		if len(f) == 4 {
-			msg = f[3]
-		}
-		rec, skip, err := pbsRecord(strings.TrimSpace(f[2]), pbsFields(msg), stamp.UTC())
-		switch {
-		case err != nil:
-			res.lineError(opts, no, "%v", err)
-		case skip == skipStep:
-			res.Skipped.Steps++
-		default:
-			rec.Cluster, rec.File, rec.Line = opts.Cluster, opts.File, no
-			res.Records = append(res.Records, rec)
-		}
+		pbsLine(res, string(b), no, opts, loc)
 		return nil
 	})
 	return res, err
 }
 
-// pbsFields splits `key=value key=value`; a word without '=' belongs to the value before it.
-func pbsFields(msg string) map[string]string {
-	kv := map[string]string{}
-	last := ""
-	for _, w := range strings.Fields(msg) {
+func pbsLine(res *Result, line string, no int, opts Options, loc *time.Location) {
+	if strings.TrimSpace(line) == "" {
+		return
+	}
+	stampText, rest, ok1 := strings.Cut(line, ";")
+	kind, rest, ok2 := strings.Cut(rest, ";")
+	if !ok1 || !ok2 {
+		res.lineError(opts, no, "not a PBS accounting record")
+		return
+	}
+	id, msg, _ := strings.Cut(rest, ";")
+	stamp, err := pbsStamp(strings.TrimSpace(stampText), loc)
+	if err != nil {
+		res.lineError(opts, no, "bad record time %q", stampText)
+		return
+	}
+	if kind != "E" {
+		res.Skipped.Other++
+		return
+	}
+	var kv pbsValues
+	pbsFields(msg, &kv)
+	rec, skip, err := pbsRecord(strings.TrimSpace(id), &kv, stamp.UTC())
+	switch {
+	case err != nil:
+		res.lineError(opts, no, "%v", err)
+	case skip == skipStep:
+		res.Skipped.Steps++
+	default:
+		rec.Cluster, rec.File, rec.Line = opts.Cluster, opts.File, no
+		res.Records = append(res.Records, rec)
+	}
+}
+
+// pbsOther reports, before the line is copied, that pbsLine would count it in Skipped.Other:
+// a record with a valid time and a type other than E, like the Q and S records that come
+// before most E records. A false answer decides nothing.
+func pbsOther(line []byte, loc *time.Location) bool {
+	stamp, rest, ok1 := bytes.Cut(line, []byte(";"))
+	kind, _, ok2 := bytes.Cut(rest, []byte(";"))
+	if !ok1 || !ok2 || string(kind) == "E" {
+		return false
+	}
+	_, ok := parseClock(bytes.TrimSpace(stamp), pbsClock, loc)
+	return ok
+}
+
+const pbsTime = "01/02/2006 15:04:05"
+
+// pbsStamp reads the time of a record.
+func pbsStamp(s string, loc *time.Location) (time.Time, error) {
+	if t, ok := parseClock(s, pbsClock, loc); ok {
+		return t, nil
+	}
+	return time.ParseInLocation(pbsTime, s, loc)
+}
+
+// The keys of a PBS record that ParsePBS reads, as indexes of pbsValues (see pbsKey).
+const (
+	pbsUser = iota
+	pbsGroup
+	pbsAccount
+	pbsProject
+	pbsQueue
+	pbsExitStatus
+	pbsCtime
+	pbsStart
+	pbsEnd
+	pbsWalltimeUsed
+	pbsExecHost
+	pbsExecGPUs
+	pbsNCPUsUsed
+	pbsNCPUs
+	pbsNGPUs
+	pbsNodect
+	pbsNodes
+	pbsSelect
+	pbsRunCount
+	numPBSKeys
+)
+
+// pbsKey is the index of a key ParsePBS reads, or -1. (A switch: this runs for every word of
+// every record, and is several times faster than a map.)
+func pbsKey(k string) int {
+	switch k {
+	case "user":
+		return pbsUser
+	case "group":
+		return pbsGroup
+	case "account":
+		return pbsAccount
+	case "project":
+		return pbsProject
+	case "queue":
+		return pbsQueue
+	case "Exit_status":
+		return pbsExitStatus
+	case "ctime":
+		return pbsCtime
+	case "start":
+		return pbsStart
+	case "end":
+		return pbsEnd
+	case "resources_used.walltime":
+		return pbsWalltimeUsed
+	case "exec_host":
+		return pbsExecHost
+	case "exec_gpus":
+		return pbsExecGPUs
+	case "resources_used.ncpus":
+		return pbsNCPUsUsed
+	case "Resource_List.ncpus":
+		return pbsNCPUs
+	case "Resource_List.ngpus":
+		return pbsNGPUs
+	case "Resource_List.nodect":
+		return pbsNodect
+	case "Resource_List.nodes":
+		return pbsNodes
+	case "Resource_List.select":
+		return pbsSelect
+	case "run_count":
+		return pbsRunCount
+	}
+	return -1
+}
+
+// pbsValues are the values of one record by key index; "" for a key the record lacks.
+type pbsValues [numPBSKeys]string
+
+// pbsFields splits `key=value key=value` into kv, keeping the keys pbsKey knows; a word without
+// '=' belongs to the value before it, and a value in double quotes loses them.
+func pbsFields(msg string, kv *pbsValues) {
+	last := -1 // the key of the value before, -1 when it is not kept (or there is none)
+	for w := range strings.FieldsSeq(msg) {
 		k, v, ok := strings.Cut(w, "=")
 		if !ok || k == "" {
-			if last != "" {
+			if last >= 0 {
 				kv[last] += " " + w
 			}
 			continue
 		}
-		kv[k], last = v, k
+		if last = pbsKey(k); last >= 0 {
+			kv[last] = v
+		}
 	}
 	for k, v := range kv {
 		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 			kv[k] = v[1 : len(v)-1]
 		}
 	}
-	return kv
 }
 
-func pbsRecord(id string, kv map[string]string, stamp time.Time) (Record, skipKind, error) {
+func pbsRecord(id string, kv *pbsValues, stamp time.Time) (Record, skipKind, error) {
 	if id == "" {
 		return Record{}, keep, errors.New("empty job id")
 	}
@@ -92,27 +199,28 @@ func pbsRecord(id string, kv map[string]string, stamp time.Time) (Record, skipKi
 	}
 	rec := Record{
 		JobID:     id,
-		User:      kv["user"],
-		Group:     kv["group"],
-		Account:   kv["account"],
-		Partition: kv["queue"],
-		ExitCode:  kv["Exit_status"],
+		User:      kv[pbsUser],
+		Group:     kv[pbsGroup],
+		Account:   kv[pbsAccount],
+		Partition: kv[pbsQueue],
+		ExitCode:  kv[pbsExitStatus],
 		State:     "FAILED",
 	}
 	if rec.Account == "" {
-		rec.Account = kv["project"]
+		rec.Account = kv[pbsProject]
 	}
 	if rec.ExitCode == "0" {
 		rec.State = "COMPLETED"
 	}
 	var err error
-	for _, t := range []struct {
-		key string
-		dst *time.Time
-	}{{"ctime", &rec.Submit}, {"start", &rec.Start}, {"end", &rec.End}} {
-		if *t.dst, err = epoch(kv[t.key]); err != nil {
-			return Record{}, keep, fmt.Errorf("%s: %w", t.key, err)
-		}
+	if rec.Submit, err = epoch(kv[pbsCtime]); err != nil {
+		return Record{}, keep, fmt.Errorf("ctime: %w", err)
+	}
+	if rec.Start, err = epoch(kv[pbsStart]); err != nil {
+		return Record{}, keep, fmt.Errorf("start: %w", err)
+	}
+	if rec.End, err = epoch(kv[pbsEnd]); err != nil {
+		return Record{}, keep, fmt.Errorf("end: %w", err)
 	}
 	if rec.End.IsZero() {
 		rec.End = stamp
@@ -121,10 +229,10 @@ func pbsRecord(id string, kv map[string]string, stamp time.Time) (Record, skipKi
 		return Record{}, keep, fmt.Errorf("end %s before start %s", rec.End.Format(time.RFC3339), rec.Start.Format(time.RFC3339))
 	}
 	switch {
-	case !rec.Start.IsZero() && kv["end"] != "":
+	case !rec.Start.IsZero() && kv[pbsEnd] != "":
 		rec.Elapsed = rec.End.Sub(rec.Start)
-	case kv["resources_used.walltime"] != "":
-		d, err := ParseElapsed(kv["resources_used.walltime"])
+	case kv[pbsWalltimeUsed] != "":
+		d, err := ParseElapsed(kv[pbsWalltimeUsed])
 		if err != nil && !errors.Is(err, errNoValue) {
 			return Record{}, keep, fmt.Errorf("resources_used.walltime: %w", err)
 		}
@@ -133,33 +241,34 @@ func pbsRecord(id string, kv map[string]string, stamp time.Time) (Record, skipKi
 		rec.Elapsed = rec.End.Sub(rec.Start)
 	}
 
-	hosts, slots, err := execHost(kv["exec_host"])
+	var hostsBuf [16]string
+	hosts, slots, err := execHost(hostsBuf[:0], kv[pbsExecHost])
 	if err != nil {
 		return Record{}, keep, err
 	}
 	rec.NodeList = strings.Join(hosts, ",")
 	rec.Nodes = len(hosts)
-	if rec.Nodes == 0 && kv["Resource_List.nodect"] != "" {
-		if rec.Nodes, err = count(kv["Resource_List.nodect"]); err != nil {
+	if rec.Nodes == 0 && kv[pbsNodect] != "" {
+		if rec.Nodes, err = count(kv[pbsNodect]); err != nil {
 			return Record{}, keep, fmt.Errorf("Resource_List.nodect: %w", err)
 		}
 	}
 	switch {
-	case kv["resources_used.ncpus"] != "":
-		if rec.CPUs, err = count(kv["resources_used.ncpus"]); err != nil {
+	case kv[pbsNCPUsUsed] != "":
+		if rec.CPUs, err = count(kv[pbsNCPUsUsed]); err != nil {
 			return Record{}, keep, fmt.Errorf("resources_used.ncpus: %w", err)
 		}
 	case slots > 0:
 		rec.CPUs = slots
-	case kv["Resource_List.ncpus"] != "":
-		if rec.CPUs, err = count(kv["Resource_List.ncpus"]); err != nil {
+	case kv[pbsNCPUs] != "":
+		if rec.CPUs, err = count(kv[pbsNCPUs]); err != nil {
 			return Record{}, keep, fmt.Errorf("Resource_List.ncpus: %w", err)
 		}
 	}
 	if rec.GPUs, err = pbsGPUs(kv, rec.Nodes); err != nil {
 		return Record{}, keep, err
 	}
-	if v := kv["run_count"]; v != "" {
+	if v := kv[pbsRunCount]; v != "" {
 		if rec.RunCount, err = count(v); err != nil {
 			return Record{}, keep, fmt.Errorf("run_count: %w", err)
 		}
@@ -180,20 +289,32 @@ func epoch(s string) (time.Time, error) {
 }
 
 // execHost reads `n404/2+n404/3` (Torque), `c1/0*13+c2/0*13` or `c1/0-3` (PBS Pro) into the
-// distinct hosts, in order, and the number of CPU slots.
-func execHost(s string) (hosts []string, slots int, err error) {
+// distinct hosts, in order, appended to dst, and the number of CPU slots.
+func execHost(dst []string, s string) (hosts []string, slots int, err error) {
 	if s == "" {
-		return nil, 0, nil
+		return dst, 0, nil
 	}
-	seen := map[string]bool{}
-	for _, e := range strings.Split(s, "+") {
+	hosts = dst
+	var seen map[string]bool // once there are many hosts; until then hosts is searched
+	for e := range strings.SplitSeq(s, "+") {
 		host, spec, _ := strings.Cut(e, "/")
 		if host == "" {
 			return nil, 0, fmt.Errorf("bad exec_host entry %q", e)
 		}
-		if !seen[host] {
-			seen[host] = true
+		switch {
+		case seen != nil:
+			if !seen[host] {
+				seen[host] = true
+				hosts = append(hosts, host)
+			}
+		case !slices.Contains(hosts, host):
 			hosts = append(hosts, host)
+			if len(hosts) == 16 { // from here on a map is cheaper than a search
+				seen = make(map[string]bool)
+				for _, h := range hosts {
+					seen[h] = true
+				}
+			}
 		}
 		n := 1
 		switch {
@@ -205,7 +326,7 @@ func execHost(s string) (hosts []string, slots int, err error) {
 			}
 		default:
 			n = 0
-			for _, r := range strings.Split(spec, ",") {
+			for r := range strings.SplitSeq(spec, ",") {
 				a, b, isRange := strings.Cut(r, "-")
 				lo, err1 := count(a)
 				hi := lo
@@ -228,11 +349,11 @@ func execHost(s string) (hosts []string, slots int, err error) {
 
 // pbsGPUs reads the GPUs of a job: the exec_gpus entries (what it was given), else
 // Resource_List.ngpus (a total), else the per-node gpus=/ngpus= of its node or select chunks.
-func pbsGPUs(kv map[string]string, nodes int) (int, error) {
-	if v := kv["exec_gpus"]; v != "" {
-		return len(strings.Split(v, "+")), nil
+func pbsGPUs(kv *pbsValues, nodes int) (int, error) {
+	if v := kv[pbsExecGPUs]; v != "" {
+		return strings.Count(v, "+") + 1, nil
 	}
-	if v := kv["Resource_List.ngpus"]; v != "" {
+	if v := kv[pbsNGPUs]; v != "" {
 		n, err := count(v)
 		if err != nil {
 			return 0, fmt.Errorf("Resource_List.ngpus: %w", err)
@@ -240,28 +361,31 @@ func pbsGPUs(kv map[string]string, nodes int) (int, error) {
 		return n, nil
 	}
 	total := 0
-	for _, key := range []string{"Resource_List.nodes", "Resource_List.select"} {
-		spec := kv[key]
+	for _, key := range []struct {
+		name string
+		i    int
+	}{{"Resource_List.nodes", pbsNodes}, {"Resource_List.select", pbsSelect}} {
+		spec := kv[key.i]
 		if spec == "" {
 			continue
 		}
-		for _, chunk := range strings.Split(spec, "+") {
-			parts := strings.Split(chunk, ":")
+		for chunk := range strings.SplitSeq(spec, "+") {
+			first, rest, _ := strings.Cut(chunk, ":")
 			mult := 1
-			if n, err := count(parts[0]); err == nil {
+			if n, err := count(first); err == nil {
 				mult = n
 			}
-			for _, p := range parts[1:] {
+			for p := range strings.SplitSeq(rest, ":") {
 				k, v, ok := strings.Cut(p, "=")
 				if !ok || k != "gpus" && k != "ngpus" {
 					continue
 				}
 				n, err := count(v)
 				if err != nil {
-					return 0, fmt.Errorf("%s: %w", key, err)
+					return 0, fmt.Errorf("%s: %w", key.name, err)
 				}
 				if total += mult * n; mult > maxCount || total > maxCount {
-					return 0, fmt.Errorf("%s: too many GPUs", key)
+					return 0, fmt.Errorf("%s: too many GPUs", key.name)
 				}
 			}
 		}

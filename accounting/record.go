@@ -41,14 +41,20 @@ type Record struct {
 // files and formats, so a job seen twice is stored once. A record without a Submit time is
 // keyed by its End time instead (marked "end:" so the two never collide).
 func (r Record) Key() string {
+	// Built in a stack buffer for a single allocation, the string itself.
+	var buf [96]byte
+	k := append(buf[:0], r.Cluster...)
+	k = append(k, '|')
+	k = append(k, r.JobID...)
+	k = append(k, '|')
 	switch {
 	case !r.Submit.IsZero():
-		return r.Cluster + "|" + r.JobID + "|" + r.Submit.UTC().Format(time.RFC3339)
+		k = r.Submit.UTC().AppendFormat(k, time.RFC3339)
 	case !r.End.IsZero():
-		return r.Cluster + "|" + r.JobID + "|end:" + r.End.UTC().Format(time.RFC3339)
-	default:
-		return r.Cluster + "|" + r.JobID + "|"
+		k = append(k, "end:"...)
+		k = r.End.UTC().AppendFormat(k, time.RFC3339)
 	}
+	return string(k)
 }
 
 // IsGPU reports whether the job allocated at least one GPU.

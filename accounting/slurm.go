@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // errNoValue marks a field that is legitimately unknown (empty, Unknown, None, INVALID, …):
@@ -26,45 +27,49 @@ func ParseElapsed(s string) (time.Duration, error) {
 	case "UNLIMITED", "INVALID", "PARTITION_LIMIT":
 		return 0, errNoValue
 	}
-	bad := fmt.Errorf("bad duration %q", s)
+	bad := func() error { return fmt.Errorf("bad duration %q", s) }
 	var days int64
 	rest := s
 	d, r, hasDays := strings.Cut(s, "-")
 	if hasDays {
 		if !digits(d) || len(d) > 6 {
-			return 0, bad
+			return 0, bad()
 		}
 		days, _ = strconv.ParseInt(d, 10, 64)
 		rest = r
 	}
-	parts := strings.Split(rest, ":")
-	if len(parts) < 2 || len(parts) > 3 || hasDays && len(parts) != 3 {
-		return 0, bad
+	var parts [3]string
+	n := 0
+	for p := range strings.SplitSeq(rest, ":") {
+		if n == len(parts) {
+			return 0, bad()
+		}
+		parts[n], n = p, n+1
+	}
+	if n < 2 || hasDays && n != 3 {
+		return 0, bad()
 	}
 	// The seconds field may carry a fraction.
 	var frac time.Duration
-	if whole, f, ok := strings.Cut(parts[len(parts)-1], "."); ok {
+	if whole, f, ok := strings.Cut(parts[n-1], "."); ok {
 		if len(f) > 9 || !digits(f) {
-			return 0, bad
+			return 0, bad()
 		}
-		n, _ := strconv.ParseInt(f, 10, 64)
+		ns, _ := strconv.ParseInt(f, 10, 64)
 		for i := len(f); i < 9; i++ {
-			n *= 10
+			ns *= 10
 		}
-		frac, parts[len(parts)-1] = time.Duration(n), whole
-	}
-	vals := make([]int64, len(parts))
-	for i, p := range parts {
-		if !digits(p) || len(p) > 9 {
-			return 0, bad
-		}
-		vals[i], _ = strconv.ParseInt(p, 10, 64)
-		if i > 0 && vals[i] >= 60 || hasDays && i == 0 && vals[i] >= 24 {
-			return 0, bad
-		}
+		frac, parts[n-1] = time.Duration(ns), whole
 	}
 	var secs int64
-	for _, v := range vals {
+	for i, p := range parts[:n] {
+		if !digits(p) || len(p) > 9 {
+			return 0, bad()
+		}
+		v, _ := strconv.ParseInt(p, 10, 64)
+		if i > 0 && v >= 60 || hasDays && i == 0 && v >= 24 {
+			return 0, bad()
+		}
 		secs = secs*60 + v
 	}
 	secs += days * 86400
@@ -83,11 +88,18 @@ func digits(s string) bool {
 	return s != ""
 }
 
-// isNull reports the spellings of "no value" the schedulers print.
+// isNull reports the spellings of "no value" the schedulers print, in any case. EqualFold
+// matches exactly the strings whose strings.ToLower is one of them (TestIsNullFolding), without
+// allocating a lower-case copy of every field.
 func isNull(s string) bool {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "", "unknown", "none", "(null)", "n/a":
+	s = strings.TrimSpace(s)
+	if s == "" {
 		return true
+	}
+	switch s[0] { // the only bytes that start a string folding to one of them
+	case 'u', 'U', 'n', 'N', '(':
+		return strings.EqualFold(s, "unknown") || strings.EqualFold(s, "none") ||
+			strings.EqualFold(s, "(null)") || strings.EqualFold(s, "n/a")
 	}
 	return false
 }
@@ -100,6 +112,9 @@ func parseSlurmTime(s string, loc *time.Location) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if isNull(s) {
 		return time.Time{}, nil
+	}
+	if t, ok := parseClock(s, slurmClock, loc); ok {
+		return t.UTC(), nil
 	}
 	t, err := time.ParseInLocation(slurmTime, s, loc)
 	if err != nil {
@@ -139,11 +154,14 @@ func orderTimes(start, end time.Time, loc *time.Location) (time.Time, error) {
 // normState reduces a printed state to its first word: "CANCELLED by 102216" → "CANCELLED".
 // sacct truncates wide columns with a '+', which is dropped too.
 func normState(s string) string {
-	f := strings.Fields(s)
-	if len(f) == 0 {
+	s = strings.TrimLeftFunc(s, unicode.IsSpace)
+	if i := strings.IndexFunc(s, unicode.IsSpace); i >= 0 {
+		s = s[:i]
+	}
+	if s == "" {
 		return ""
 	}
-	return strings.TrimRight(strings.ToUpper(f[0]), "+")
+	return strings.TrimRight(strings.ToUpper(s), "+")
 }
 
 // unfinished reports the states of jobs that may still run or are still running.
@@ -160,10 +178,10 @@ func unfinished(state string) bool {
 // near four million, but a line asking for more than this is treated as garbage.
 const maxArrayTasks = 100_000
 
-// slurmJobIDs classifies a Slurm job id. A step (any id with a '.') returns step=true. An
-// unexpanded array `123_[1-3,7]` (optionally with a `%N` throttle) returns one id per task.
-// Anything else must be `N`, `N_M` or `N+M`.
-func slurmJobIDs(id string) (ids []string, step bool, err error) {
+// appendJobIDs classifies a Slurm job id and appends the job ids it stands for to dst. A step
+// (any id with a '.') returns step=true. An unexpanded array `123_[1-3,7]` (optionally with a
+// `%N` throttle) appends one id per task. Anything else must be `N`, `N_M` or `N+M`.
+func appendJobIDs(dst []string, id string) (ids []string, step bool, err error) {
 	id = strings.TrimSpace(id)
 	if strings.Contains(id, ".") {
 		return nil, true, nil
@@ -177,18 +195,18 @@ func slurmJobIDs(id string) (ids []string, step bool, err error) {
 	}
 	switch {
 	case sep == "":
-		return []string{id}, false, nil
+		return append(dst, id), false, nil
 	case digits(tail):
-		return []string{id}, false, nil
+		return append(dst, id), false, nil
 	case sep == "_" && strings.HasPrefix(tail, "[") && strings.HasSuffix(tail, "]"):
 		tasks, err := expandRanges(tail[1 : len(tail)-1])
 		if err != nil {
 			return nil, false, fmt.Errorf("bad array job id %q: %v", id, err)
 		}
 		for _, t := range tasks {
-			ids = append(ids, base+"_"+strconv.Itoa(t))
+			dst = append(dst, base+"_"+strconv.Itoa(t))
 		}
-		return ids, false, nil
+		return dst, false, nil
 	}
 	return nil, false, fmt.Errorf("bad job id %q", id)
 }
@@ -245,7 +263,7 @@ func parseTRES(s string) (tres, error) {
 		return t, nil
 	}
 	untyped, typed, anyTyped := -1, 0, false
-	for _, kv := range strings.Split(s, ",") {
+	for kv := range strings.SplitSeq(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok {
 			if kv == "" {

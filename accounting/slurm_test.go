@@ -85,7 +85,7 @@ func TestSlurmJobIDs(t *testing.T) {
 		{in: "123_[]", bad: true},
 		{in: "123+x", bad: true},
 	} {
-		got, step, err := slurmJobIDs(tc.in)
+		got, step, err := appendJobIDs(nil, tc.in)
 		if step != tc.step || (err != nil) != tc.bad || !slices.Equal(got, tc.want) {
 			t.Errorf("%q: %v step=%v err=%v; want %v step=%v bad=%v", tc.in, got, step, err, tc.want, tc.step, tc.bad)
 		}
