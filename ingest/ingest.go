@@ -183,8 +183,7 @@ type runner struct {
 	byHash map[string]persistence.ProcessedFile
 	rep    *Report
 
-	inflight chan error        // the file being stored, or nil
-	saved    persistence.Saved // what it stored, once inflight has answered
+	inflight []chan stored // files being stored, oldest first
 }
 
 // file handles one file; it returns only errors that should stop the run (database, context).
@@ -281,40 +280,66 @@ func (r *runner) file(ctx context.Context, path string, fi os.FileInfo) error {
 		}
 		row.PrefixSHA256 = ph.Sum(nil)
 	}
-	// The file is stored while the next one is read and parsed: the database and the parser
-	// work at the same time. Its row is remembered now, so that a copy of it later in this run
-	// is recognised; a failed store ends the run.
-	if err := r.wait(); err != nil {
-		return err
+	// The file is stored while the next ones are read and parsed, and up to two files are
+	// stored at once: the database and the parser work at the same time, on every core. Its
+	// row is remembered now, so that a copy of it later in this run is recognised; a failed
+	// store ends the run.
+	for len(r.inflight) >= MaxStoring {
+		if err := r.waitOldest(); err != nil {
+			return err
+		}
 	}
 	fr := persistence.FileResult{File: row, Records: accounting.Dedupe(res.Records), Errors: res.Errors, Reset: reset}
 	r.rep.Records += len(res.Records)
 	r.rep.Errors += len(res.Errors)
 	r.remember(row)
-	stored := make(chan error, 1)
-	r.inflight = stored
+	result := make(chan stored, 1)
+	r.inflight = append(r.inflight, result)
 	go func() {
-		saved, err := r.store.SaveFile(ctx, fr, r.now)
-		r.saved = saved
-		stored <- err
+		var s stored
+		for attempt := 0; ; attempt++ {
+			s.saved, s.err = r.store.SaveFile(ctx, fr, r.now)
+			// Two files stored at once that hold the same jobs in another order can deadlock
+			// in PostgreSQL, which cancels one of them: store that one again.
+			if s.err == nil || attempt == 3 || !persistence.IsRetryable(s.err) {
+				break
+			}
+		}
+		result <- s
 	}()
 	return nil
 }
 
-// wait waits for the file being stored, if any, and counts what it stored.
-func (r *runner) wait() error {
-	if r.inflight == nil {
-		return nil
+// MaxStoring is how many files of one run are stored at once.
+const MaxStoring = 2
+
+type stored struct {
+	saved persistence.Saved
+	err   error
+}
+
+// waitOldest waits for the oldest file being stored and counts what it stored.
+func (r *runner) waitOldest() error {
+	s := <-r.inflight[0]
+	r.inflight = r.inflight[1:]
+	if s.err != nil {
+		return s.err
 	}
-	err := <-r.inflight
-	r.inflight = nil
-	if err != nil {
-		return err
-	}
-	r.rep.NewRecords += r.saved.Added
-	r.rep.Charges += r.saved.Charges
-	r.rep.QuotaEvents = append(r.rep.QuotaEvents, r.saved.Events...)
+	r.rep.NewRecords += s.saved.Added
+	r.rep.Charges += s.saved.Charges
+	r.rep.QuotaEvents = append(r.rep.QuotaEvents, s.saved.Events...)
 	return nil
+}
+
+// wait waits for every file being stored; it returns the first error.
+func (r *runner) wait() error {
+	var first error
+	for len(r.inflight) > 0 {
+		if err := r.waitOldest(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // fail records a file that could not be read, with the reason as an error of line 0. It is

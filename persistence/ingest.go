@@ -125,6 +125,7 @@ type Saved struct {
 	Charges int          // usage charges created (one per wallet)
 	Touched []WalletSpan // wallets that got new usage
 	Events  []QuotaEvent // quota thresholds crossed by it
+	users   [][2]string  // cluster users recorded (known to the store once committed)
 }
 
 // WalletSpan is a wallet with new usage whose jobs ended between From and To.
@@ -143,7 +144,7 @@ func (s *Store) SaveFile(ctx context.Context, fr FileResult, now time.Time) (Sav
 		f := fr.File
 		if len(fr.Records) > 0 {
 			var err error
-			saved, err = insertUsage(ctx, tx, f.SourceID, "file "+f.Path, fr.Records, now)
+			saved, err = s.insertUsage(ctx, tx, f.SourceID, "file "+f.Path, fr.Records, now)
 			if err != nil {
 				return err
 			}
@@ -174,6 +175,9 @@ func (s *Store) SaveFile(ctx context.Context, fr FileResult, now time.Time) (Sav
 	})
 	if err != nil {
 		return Saved{}, mapError(err, "usage records")
+	}
+	for _, u := range saved.users {
+		s.seenUsers.Store(u, true)
 	}
 	return saved, nil
 }
@@ -225,7 +229,7 @@ var usageColumns = []string{"key", "cluster", "job_id", "user_name", "group_name
 // and the records go through a temporary table and INSERT … ON CONFLICT DO NOTHING, which says
 // which keys were new. Rollups, charges and cluster users are then summed here, from the new
 // records only, and written as a few thousand rows at most.
-func insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin string, recs []accounting.Record, now time.Time) (Saved, error) {
+func (s *Store) insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin string, recs []accounting.Record, now time.Time) (Saved, error) {
 	var saved Saved
 	rules, rates, err := loadRules(ctx, tx, false)
 	if err != nil {
@@ -288,9 +292,17 @@ func insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin string, recs [
 		return c.bytes()
 	}
 
+	// Sum the records as if all were new while PostgreSQL stores them; almost always they are.
 	fresh := make([]bool, len(recs))
+	for i := range fresh {
+		fresh[i] = true
+	}
+	optimistic := make(chan *usageSums, 1)
+	go func() { optimistic <- sumNew(recs, rows, fresh, now) }()
+	sums := func() *usageSums { return <-optimistic }
 	sp, err := tx.Begin(ctx) // a savepoint
 	if err != nil {
+		sums()
 		return saved, err
 	}
 	_, err = sp.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(encode(false)),
@@ -298,23 +310,27 @@ func insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin string, recs [
 	switch {
 	case err == nil:
 		if err := sp.Commit(ctx); err != nil {
+			sums()
+			return saved, err
+		}
+		return sums().write(ctx, s, tx, origin, now)
+	case isUniqueViolation(err, ""):
+		sums() // some were stored before: sum again, the new ones only
+		if err := sp.Rollback(ctx); err != nil {
 			return saved, err
 		}
 		for i := range fresh {
-			fresh[i] = true
-		}
-	case isUniqueViolation(err, ""):
-		if err := sp.Rollback(ctx); err != nil {
-			return saved, err
+			fresh[i] = false
 		}
 		if err := insertNew(ctx, tx, rows, encode(true), fresh); err != nil {
 			return saved, err
 		}
+		return sumNew(recs, rows, fresh, now).write(ctx, s, tx, origin, now)
 	default:
+		sums()
 		_ = sp.Rollback(ctx)
 		return saved, err
 	}
-	return sumNew(ctx, tx, recs, rows, fresh, origin, now)
 }
 
 // usageRow is what insertUsage computed for one record.
@@ -398,10 +414,24 @@ type dayKey struct {
 	day int32
 }
 
-// sumNew adds the new records to the rollups, creates one charge per wallet for them and
-// records the cluster users they name.
-func sumNew(ctx context.Context, tx pgx.Tx, recs []accounting.Record, rows []usageRow, fresh []bool, origin string, now time.Time) (Saved, error) {
-	var saved Saved
+// usageSums is what a file's new records add: rollup rows, one charge per wallet, cluster
+// users. Summing is plain Go, done while PostgreSQL stores the records.
+type usageSums struct {
+	added   int64
+	touched []WalletSpan
+	// rollup rows
+	dims, grains, keys            []string
+	buckets                       []time.Time
+	jobs, gpuJobs, node, gpu, mic []int64
+	// charges
+	wallets                      []string
+	points, records, cnode, cgpu []int64
+	users                        [][2]string // cluster, login
+}
+
+// sumNew sums the new records (fresh[i]).
+func sumNew(recs []accounting.Record, rows []usageRow, fresh []bool, now time.Time) *usageSums {
+	a := &usageSums{}
 	var days [len(rollupDims)]map[dayKey]*rollupSum
 	for d := range days {
 		days[d] = map[dayKey]*rollupSum{}
@@ -416,7 +446,7 @@ func sumNew(ctx context.Context, tx pgx.Tx, recs []accounting.Record, rows []usa
 		if !fresh[i] {
 			continue
 		}
-		saved.Added++
+		a.added++
 		r, u := &recs[i], &rows[i]
 		at := r.End
 		if at.IsZero() {
@@ -464,16 +494,9 @@ func sumNew(ctx context.Context, tx pgx.Tx, recs []accounting.Record, rows []usa
 			users[[2]string{r.Cluster, r.User}] = true
 		}
 	}
-	if saved.Added == 0 {
-		return saved, nil
-	}
-
-	var dims, grains, keys []string
-	var buckets []time.Time
-	var jobs, gpuJobs, node, gpu, micro []int64
 	emit := func(dim, grain string, bucket time.Time, key string, s *rollupSum) {
-		dims, grains, buckets, keys = append(dims, dim), append(grains, grain), append(buckets, bucket), append(keys, key)
-		jobs, gpuJobs, node, gpu, micro = append(jobs, s.jobs), append(gpuJobs, s.gpuJobs), append(node, s.node), append(gpu, s.gpu), append(micro, s.micro)
+		a.dims, a.grains, a.buckets, a.keys = append(a.dims, dim), append(a.grains, grain), append(a.buckets, bucket), append(a.keys, key)
+		a.jobs, a.gpuJobs, a.node, a.gpu, a.mic = append(a.jobs, s.jobs), append(a.gpuJobs, s.gpuJobs), append(a.node, s.node), append(a.gpu, s.gpu), append(a.mic, s.micro)
 	}
 	for d, m := range days {
 		type monthKey struct {
@@ -496,6 +519,27 @@ func sumNew(ctx context.Context, tx pgx.Tx, recs []accounting.Record, rows []usa
 			emit(rollupDims[d], "m", k.month, k.key, s)
 		}
 	}
+	for w, ch := range charges {
+		a.touched = append(a.touched, WalletSpan{WalletID: w, From: ch.from, To: ch.to})
+		if p := accounting.Points(ch.micro); p > 0 {
+			a.wallets, a.points, a.records = append(a.wallets, w), append(a.points, p), append(a.records, ch.jobs)
+			a.cnode, a.cgpu = append(a.cnode, ch.node), append(a.cgpu, ch.gpu)
+		}
+	}
+	sort.Slice(a.touched, func(i, j int) bool { return a.touched[i].WalletID < a.touched[j].WalletID })
+	for u := range users {
+		a.users = append(a.users, u)
+	}
+	return a
+}
+
+// write adds the sums to the rollups, creates the charges and records the cluster users this
+// store has not seen yet.
+func (a *usageSums) write(ctx context.Context, s *Store, tx pgx.Tx, origin string, now time.Time) (Saved, error) {
+	saved := Saved{Added: a.added, Touched: a.touched}
+	if a.added == 0 {
+		return saved, nil
+	}
 	// In key order, so that concurrent writers lock rollup rows in one order and never deadlock.
 	if _, err := tx.Exec(ctx, `INSERT INTO usage_rollups AS u (dim, grain, bucket, key, jobs, gpu_jobs, node_milli_hours, gpu_milli_hours, charge_micropoints)
 		SELECT d, g::"char", b, k, j, gj, n, gp, m
@@ -506,34 +550,26 @@ func sumNew(ctx context.Context, tx pgx.Tx, recs []accounting.Record, rows []usa
 			gpu_jobs = u.gpu_jobs + EXCLUDED.gpu_jobs, node_milli_hours = u.node_milli_hours + EXCLUDED.node_milli_hours,
 			gpu_milli_hours = u.gpu_milli_hours + EXCLUDED.gpu_milli_hours,
 			charge_micropoints = u.charge_micropoints + EXCLUDED.charge_micropoints`,
-		dims, grains, buckets, keys, jobs, gpuJobs, node, gpu, micro); err != nil {
+		a.dims, a.grains, a.buckets, a.keys, a.jobs, a.gpuJobs, a.node, a.gpu, a.mic); err != nil {
 		return saved, err
 	}
-
-	var wallets []string
-	var points, records, cnode, cgpu []int64
-	for w, ch := range charges {
-		saved.Touched = append(saved.Touched, WalletSpan{WalletID: w, From: ch.from, To: ch.to})
-		if p := accounting.Points(ch.micro); p > 0 {
-			wallets, points, records = append(wallets, w), append(points, p), append(records, ch.jobs)
-			cnode, cgpu = append(cnode, ch.node), append(cgpu, ch.gpu)
-		}
-	}
-	sort.Slice(saved.Touched, func(i, j int) bool { return saved.Touched[i].WalletID < saved.Touched[j].WalletID })
-	if len(wallets) > 0 {
+	if len(a.wallets) > 0 {
 		tag, err := tx.Exec(ctx, `INSERT INTO usage_charges (wallet_id, points, records, node_milli_hours, gpu_milli_hours, origin, created_at)
 			SELECT w, p, r, n, g, $6, $7 FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS v (w, p, r, n, g)
-			ORDER BY w`, wallets, points, records, cnode, cgpu, origin, now)
+			ORDER BY w`, a.wallets, a.points, a.records, a.cnode, a.cgpu, origin, now)
 		if err != nil {
 			return saved, err
 		}
 		saved.Charges = int(tag.RowsAffected())
 	}
-	if len(users) > 0 {
-		clusters, logins := make([]string, 0, len(users)), make([]string, 0, len(users))
-		for u := range users {
+	var clusters, logins []string
+	for _, u := range a.users {
+		if _, seen := s.seenUsers.Load(u); !seen {
 			clusters, logins = append(clusters, u[0]), append(logins, u[1])
+			saved.users = append(saved.users, u)
 		}
+	}
+	if len(clusters) > 0 {
 		if _, err := tx.Exec(ctx, `INSERT INTO cluster_users (cluster, login, first_seen)
 			SELECT c, l, $3 FROM unnest($1::text[], $2::text[]) AS v (c, l) ORDER BY 1, 2 ON CONFLICT DO NOTHING`,
 			clusters, logins, now); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -21,6 +22,9 @@ var migrationFiles embed.FS
 // Store is the database behind every node.
 type Store struct {
 	pool *pgxpool.Pool
+	// seenUsers holds the cluster users ([2]string{cluster, login}) known to be stored, so
+	// that ingest does not send them again with every file.
+	seenUsers sync.Map
 }
 
 // Open connects to url with a pool of at most maxConns connections (0 = pgx's default).
@@ -164,4 +168,11 @@ func isForeignKeyViolation(err error) bool {
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// IsRetryable reports whether err is a deadlock or serialization failure that PostgreSQL
+// resolved by cancelling this transaction: running it again is safe and will likely succeed.
+func IsRetryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }

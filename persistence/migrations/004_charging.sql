@@ -134,3 +134,6 @@ CREATE TABLE usage_rollups (
     charge_micropoints bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (dim, grain, bucket, key)
 );
+-- Rows are updated in place by every file of their day or month: leave room for the new
+-- version on its page (a HOT update, no index write).
+ALTER TABLE usage_rollups SET (fillfactor = 70);
