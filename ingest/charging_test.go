@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -247,12 +248,30 @@ func TestChargingEndToEnd(t *testing.T) {
 		}
 	}
 
+	// Whole years (year rows), whole months and days give the same sums.
+	allTime, err := st.Overview(ctx, time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC), day(1, 1).AddDate(4, 0, 0), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	year, _ := st.Overview(ctx, day(1, 1), day(1, 1).AddDate(1, 0, 0), 10)
+	midYear, _ := st.Overview(ctx, day(1, 10), day(3, 7), 10)
+	for _, o := range []persistence.Overview{allTime, year, midYear} {
+		if o.Jobs != 7 || o.TotalNodeHours != 17.5 || o.TotalCoreHours != 3 || len(o.TopUsers) != 4 {
+			t.Errorf("overview %s..%s: %+v", o.From.Format(time.DateOnly), o.To.Format(time.DateOnly), o)
+		}
+	}
+
 	// The rollups rebuilt from the records are the rollups kept as records arrived.
+	allBefore := allTime
 	before, _ := st.Usage(ctx, persistence.UsageQuery{GroupBy: "account", Bucket: "day", From: day(1, 1), To: day(12, 31)})
 	if err := st.RebuildRollups(ctx); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := st.Usage(ctx, persistence.UsageQuery{GroupBy: "account", Bucket: "day", From: day(1, 1), To: day(12, 31)})
+	allAfter, _ := st.Overview(ctx, time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC), day(1, 1).AddDate(4, 0, 0), 10)
+	if !reflect.DeepEqual(allBefore, allAfter) {
+		t.Errorf("overview from kept rollups %+v, from rebuilt %+v", allBefore, allAfter)
+	}
 	if len(before) == 0 || len(before) != len(after) {
 		t.Fatalf("rollups: %d rows kept, %d rebuilt", len(before), len(after))
 	}

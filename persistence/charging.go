@@ -165,7 +165,8 @@ func reassign(ctx context.Context, tx pgx.Tx, rules *accounting.Resolver, m acco
 			FROM upd u,
 				LATERAL (VALUES ('', -1), (`+walletKeySQL("u")+`, 1)) k (key, sign),
 				LATERAL (VALUES ('d'::"char", (u.at AT TIME ZONE 'UTC')::date),
-					('m'::"char", date_trunc('month', u.at AT TIME ZONE 'UTC')::date)) b (grain, bucket)
+					('m'::"char", date_trunc('month', u.at AT TIME ZONE 'UTC')::date),
+					('y'::"char", date_trunc('year', u.at AT TIME ZONE 'UTC')::date)) b (grain, bucket)
 			GROUP BY 1, 2, 3, 4
 		), roll AS (
 			INSERT INTO usage_rollups AS r (dim, grain, bucket, key, jobs, gpu_jobs, node_milli_hours, gpu_milli_hours, charge_micropoints)

@@ -515,8 +515,19 @@ func sumNew(recs []accounting.Record, rows []usageRow, fresh []bool, now time.Ti
 				months[mk] = &v
 			}
 		}
+		years := map[monthKey]*rollupSum{}
 		for k, s := range months {
 			emit(rollupDims[d], "m", k.month, k.key, s)
+			yk := monthKey{k.key, time.Date(k.month.Year(), 1, 1, 0, 0, 0, 0, time.UTC)}
+			if t := years[yk]; t != nil {
+				t.add(*s)
+			} else {
+				v := *s
+				years[yk] = &v
+			}
+		}
+		for k, s := range years {
+			emit(rollupDims[d], "y", k.month, k.key, s)
 		}
 	}
 	for w, ch := range charges {
@@ -590,7 +601,8 @@ func rollupInsert(src string) string {
 				LATERAL (VALUES ('all', ''), ('wallet', ` + walletKeySQL("s") + `), ('user', s.user_name),
 					('group', s.group_name), ('account', s.account), ('partition', s.partition), ('cluster', s.cluster)) d (dim, key),
 				LATERAL (VALUES ('d'::"char", (s.at AT TIME ZONE 'UTC')::date),
-					('m'::"char", date_trunc('month', s.at AT TIME ZONE 'UTC')::date)) b (grain, bucket)
+					('m'::"char", date_trunc('month', s.at AT TIME ZONE 'UTC')::date),
+					('y'::"char", date_trunc('year', s.at AT TIME ZONE 'UTC')::date)) b (grain, bucket)
 			GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
 			ON CONFLICT (dim, grain, bucket, key) DO UPDATE SET jobs = u.jobs + EXCLUDED.jobs,
 				gpu_jobs = u.gpu_jobs + EXCLUDED.gpu_jobs, node_milli_hours = u.node_milli_hours + EXCLUDED.node_milli_hours,

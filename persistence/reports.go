@@ -65,29 +65,44 @@ type Overview struct {
 	TopPartitions  []UsageSum `json:"top_partitions"`
 }
 
-// rollupRange is the part of usage_rollups that covers the UTC days [from, to): whole months
-// from the month rows ([$2, $3)), the days before and after them from the day rows ([$1, $2)
-// and [$3, $4)), each an index range of its own. $5 is the dimension.
-const rollupRange = `(SELECT * FROM usage_rollups WHERE dim = $5 AND grain = 'm' AND bucket >= $2 AND bucket < $3
+// rollupRange is the part of usage_rollups that covers the UTC days [from, to), read from the
+// coarsest rows that fit: days up to the first whole month ($1–$2), months up to the first
+// whole year ($2–$3), years ($3–$4), months ($4–$5), days ($5–$6); each an index range of its
+// own (empty ones cost a probe). $7 is the dimension.
+const rollupRange = `(SELECT * FROM usage_rollups WHERE dim = $7 AND grain = 'd' AND bucket >= $1 AND bucket < $2
 	UNION ALL
-	SELECT * FROM usage_rollups WHERE dim = $5 AND grain = 'd' AND bucket >= $1 AND bucket < $2
+	SELECT * FROM usage_rollups WHERE dim = $7 AND grain = 'm' AND bucket >= $2 AND bucket < $3
 	UNION ALL
-	SELECT * FROM usage_rollups WHERE dim = $5 AND grain = 'd' AND bucket >= $3 AND bucket < $4)`
+	SELECT * FROM usage_rollups WHERE dim = $7 AND grain = 'y' AND bucket >= $3 AND bucket < $4
+	UNION ALL
+	SELECT * FROM usage_rollups WHERE dim = $7 AND grain = 'm' AND bucket >= $4 AND bucket < $5
+	UNION ALL
+	SELECT * FROM usage_rollups WHERE dim = $7 AND grain = 'd' AND bucket >= $5 AND bucket < $6)`
 
+// rollupArgs returns $1–$6 of rollupRange for [from, to).
 func rollupArgs(from, to time.Time) []any {
 	from, to = day(from), day(to)
 	if to.Before(from) {
 		to = from
 	}
+	// m1..m2: the whole months inside; y1..y2: the whole years inside those.
 	m1 := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
 	if m1.Before(from) {
 		m1 = m1.AddDate(0, 1, 0)
 	}
 	m2 := time.Date(to.Year(), to.Month(), 1, 0, 0, 0, 0, time.UTC)
-	if !m1.Before(m2) { // no whole month inside: days only
-		m1, m2 = to, to
+	if !m1.Before(m2) { // no whole month: days only
+		return []any{from, to, to, to, to, to}
 	}
-	return []any{from, m1, m2, to}
+	y1 := time.Date(m1.Year(), 1, 1, 0, 0, 0, 0, time.UTC)
+	if y1.Before(m1) {
+		y1 = y1.AddDate(1, 0, 0)
+	}
+	y2 := time.Date(m2.Year(), 1, 1, 0, 0, 0, 0, time.UTC)
+	if !y1.Before(y2) { // no whole year: months only
+		return []any{from, m1, m2, m2, m2, to}
+	}
+	return []any{from, m1, y1, y2, m2, to}
 }
 
 func day(t time.Time) time.Time {
@@ -102,7 +117,7 @@ func (s *Store) Overview(ctx context.Context, from, to time.Time, n int) (Overvi
 	args := rollupArgs(from, to)
 	sum := `SELECT key, sum(jobs)::bigint, sum(gpu_jobs)::bigint, sum(node_milli_hours)::bigint, sum(gpu_milli_hours)::bigint,
 		sum(charge_micropoints)::bigint FROM ` + rollupRange + ` r`
-	top := sum + ` GROUP BY key HAVING sum(jobs) <> 0 ORDER BY sum(node_milli_hours) + sum(gpu_milli_hours) DESC, key LIMIT $6`
+	top := sum + ` GROUP BY key HAVING sum(jobs) <> 0 ORDER BY sum(node_milli_hours) + sum(gpu_milli_hours) DESC, key LIMIT $8`
 	b := &pgx.Batch{}
 	b.Queue(sum+` GROUP BY key`, append(args, "all")...)
 	b.Queue(`SELECT t.*, COALESCE(w.name, '') FROM (`+top+`) t (key, jobs, gpu_jobs, node, gpu, micro)
@@ -200,9 +215,17 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageSum, error) {
 	if len(q.Filters) == 0 {
 		args = append(rollupArgs(q.From, q.To), q.GroupBy, q.Limit)
 		src := rollupRange
-		if q.Bucket == "day" || q.Bucket == "week" {
-			src = `(SELECT * FROM usage_rollups WHERE dim = $5 AND grain = 'd' AND bucket >= $1 AND bucket < $4
-				AND $2::date IS NOT NULL AND $3::date IS NOT NULL)`
+		switch q.Bucket {
+		case "day", "week":
+			src = `(SELECT * FROM usage_rollups WHERE dim = $7 AND grain = 'd' AND bucket >= $1 AND bucket < $6
+				AND $2::date IS NOT NULL AND $3::date IS NOT NULL AND $4::date IS NOT NULL AND $5::date IS NOT NULL)`
+		case "month": // months and days, never years
+			src = `(SELECT * FROM usage_rollups WHERE dim = $7 AND grain = 'd' AND bucket >= $1 AND bucket < $2
+				UNION ALL
+				SELECT * FROM usage_rollups WHERE dim = $7 AND grain = 'm' AND bucket >= $2 AND bucket < $5
+				UNION ALL
+				SELECT * FROM usage_rollups WHERE dim = $7 AND grain = 'd' AND bucket >= $5 AND bucket < $6
+					AND $3::date IS NOT NULL AND $4::date IS NOT NULL)`
 		}
 		sql = `SELECT ` + bucket("r.bucket") + ` AS b, key, sum(jobs)::bigint, sum(gpu_jobs)::bigint, sum(node_milli_hours)::bigint,
 			sum(gpu_milli_hours)::bigint, sum(charge_micropoints)::bigint FROM ` + src + ` r GROUP BY 1, 2 HAVING sum(jobs) <> 0`
