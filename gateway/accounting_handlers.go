@@ -1031,3 +1031,53 @@ func (s *Server) createSharedWallet(c *fiber.Ctx) error {
 	}
 	return c.Status(fiber.StatusCreated).JSON(w)
 }
+
+// loginUsage is one row of GET /api/v1/me/usage.
+type loginUsage struct {
+	Cluster   string  `json:"cluster"`
+	Login     string  `json:"login"`
+	Bucket    string  `json:"bucket,omitempty"`
+	Jobs      int64   `json:"jobs"`
+	CPUJobs   int64   `json:"cpu_jobs"`
+	GPUJobs   int64   `json:"gpu_jobs"`
+	NodeHours float64 `json:"node_hours"`
+	CoreHours float64 `json:"core_hours"`
+	Points    float64 `json:"points"`
+}
+
+// myUsage answers the compute usage of the cluster logins an admin linked to the caller: what
+// linking a login is for.
+func (s *Server) myUsage(c *fiber.Ctx) error {
+	if err := knownQuery(c); err != nil {
+		return err
+	}
+	bucket, err := oneOf(c, "bucket", "day", "week", "month")
+	if err != nil {
+		return err
+	}
+	from, to, err := reportRange(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	logins, err := s.cfg.Store.LinkedLogins(ctx, claimsOf(c).UserID)
+	if err != nil {
+		return err
+	}
+	rows := []loginUsage{}
+	for _, l := range logins {
+		sums, err := s.cfg.Store.Usage(ctx, persistence.UsageQuery{GroupBy: "user", Bucket: bucket, From: from, To: to,
+			Filters: map[string]string{"cluster": l.Cluster, "user": l.Login}})
+		if err != nil {
+			return err
+		}
+		for _, u := range sums {
+			rows = append(rows, loginUsage{Cluster: l.Cluster, Login: l.Login, Bucket: u.Bucket, Jobs: u.Jobs, CPUJobs: u.CPUJobs,
+				GPUJobs: u.GPUJobs, NodeHours: u.NodeHours, CoreHours: u.CoreHours, Points: u.Points})
+		}
+	}
+	if logins == nil {
+		logins = []persistence.ClusterUser{}
+	}
+	return c.JSON(fiber.Map{"from": from, "to": to, "bucket": bucket, "logins": logins, "rows": rows})
+}

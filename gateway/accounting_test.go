@@ -1055,6 +1055,32 @@ func testClusterUsers(t *testing.T, tn *testNode, _ *fakeScanner) {
 	if len(all) != 1 || all[0].UserID != u.ID || all[0].Email != u.Email {
 		t.Errorf("listed %+v", all)
 	}
+	// The linked user sees the usage of that login (alpha/ann), not of beta/ann; others see none.
+	type myUsage struct {
+		Logins []clusterUser `json:"logins"`
+		Rows   []struct {
+			Cluster   string  `json:"cluster"`
+			Login     string  `json:"login"`
+			Bucket    string  `json:"bucket"`
+			Jobs      int64   `json:"jobs"`
+			NodeHours float64 `json:"node_hours"`
+			Points    float64 `json:"points"`
+		} `json:"rows"`
+	}
+	var mine myUsage
+	decodeInto(t, tn.do("GET", "/api/v1/me/usage?bucket=month", u.Access, nil), 200, &mine)
+	if len(mine.Logins) != 1 || len(mine.Rows) != 1 || mine.Rows[0].Cluster != "alpha" || mine.Rows[0].Login != "ann" ||
+		mine.Rows[0].Bucket != "2025-01-01" || mine.Rows[0].Jobs != 1 || mine.Rows[0].NodeHours != 6 || mine.Rows[0].Points != 6 {
+		t.Errorf("me/usage %+v", mine)
+	}
+	var theirs myUsage
+	decodeInto(t, tn.do("GET", "/api/v1/me/usage", op.Access, nil), 200, &theirs)
+	if len(theirs.Logins) != 0 || len(theirs.Rows) != 0 {
+		t.Errorf("me/usage of an unlinked user %+v", theirs)
+	}
+	wantProblem(t, "me/usage bad bucket", tn.do("GET", "/api/v1/me/usage?bucket=year", u.Access, nil), http.StatusBadRequest, "invalid_query")
+	wantProblem(t, "me/usage unknown parameter", tn.do("GET", "/api/v1/me/usage?user=ben", u.Access, nil), http.StatusBadRequest, "invalid_query")
+
 	var unlinked clusterUser
 	decodeInto(t, tn.do("PUT", "/api/v1/accounting/users/alpha/ann", tn.admin.Access, map[string]any{"user_id": ""}), 200, &unlinked)
 	if unlinked != (clusterUser{Cluster: "alpha", Login: "ann"}) {

@@ -34,6 +34,7 @@ var rbacTable = map[string][]string{
 	"POST /api/v1/auth/refresh":              public,
 	"POST /api/v1/auth/logout":               signedIn,
 	"GET /api/v1/me":                         signedIn,
+	"GET /api/v1/me/usage":                   signedIn,
 	"POST /api/v1/me/password":               signedIn,
 	"GET /api/v1/wallets/{id}":               signedIn,
 	"GET /api/v1/wallets/{id}/transactions":  signedIn,

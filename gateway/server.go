@@ -87,6 +87,7 @@ var (
 		"/api/v1/accounting/charges":      {"wallet_id", "status", "limit"},
 		"/api/v1/accounting/users":        {"cluster", "q", "limit"},
 		"/api/v1/accounting/overview":     {"from", "to", "top"},
+		"/api/v1/me/usage":                {"from", "to", "bucket"},
 		"/api/v1/accounting/usage": {"group_by", "bucket", "from", "to", "format",
 			"wallet", "user", "group", "account", "partition", "cluster"},
 	}
@@ -99,6 +100,7 @@ func init() {
 		{method: "POST", path: "/api/v1/auth/refresh", summary: "Rotate a refresh token (body or cookie) for a new pair", body: "RefreshRequest", bodyOptional: true, status: 200, result: "Tokens", handler: (*Server).refresh},
 		{method: "POST", path: "/api/v1/auth/logout", roles: signedIn, summary: "End the session of a refresh token", body: "RefreshRequest", bodyOptional: true, status: 204, handler: (*Server).logout},
 		{method: "GET", path: "/api/v1/me", roles: signedIn, summary: "The signed-in user", status: 200, result: "Me", handler: (*Server).me},
+		{method: "GET", path: "/api/v1/me/usage", roles: signedIn, summary: "Compute usage of the cluster logins linked to the caller (by an admin), per login and optional day, week or month bucket, over UTC days [from, to) as for the accounting overview", status: 200, result: "MyUsage", handler: (*Server).myUsage},
 		{method: "POST", path: "/api/v1/me/password", roles: signedIn, summary: "Change the password (ends every session)", body: "PasswordRequest", status: 204, handler: (*Server).changePassword},
 		{method: "GET", path: "/api/v1/wallets/:id", roles: signedIn, summary: "A wallet (owner, members, admin, service)", status: 200, result: "Wallet", handler: (*Server).getWallet},
 		{method: "GET", path: "/api/v1/wallets/:id/transactions", roles: signedIn, summary: "A wallet's ledger, newest first", status: 200, result: "TransactionPage", handler: (*Server).listTransactions},

@@ -283,6 +283,21 @@ func (s *Store) ClusterUsers(ctx context.Context, cluster, prefix string, limit 
 	return out, mapError(err, "cluster user")
 }
 
+// LinkedLogins lists the cluster logins linked to a platform user.
+func (s *Store) LinkedLogins(ctx context.Context, userID string) ([]ClusterUser, error) {
+	rows, err := s.pool.Query(ctx, `SELECT cluster, login, user_id::text, first_seen FROM cluster_users
+		WHERE user_id = $1 ORDER BY cluster, login LIMIT 1000`, userID)
+	if err != nil {
+		return nil, mapError(err, "cluster user")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ClusterUser, error) {
+		var c ClusterUser
+		err := r.Scan(&c.Cluster, &c.Login, &c.UserID, &c.FirstSeen)
+		return c, err
+	})
+	return out, mapError(err, "cluster user")
+}
+
 // LinkClusterUser links a cluster login to a platform user ("" unlinks).
 // Errors: not_found (login or user).
 func (s *Store) LinkClusterUser(ctx context.Context, cluster, login, userID string, audit AuditEntry) (ClusterUser, error) {
