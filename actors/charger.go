@@ -27,6 +27,7 @@ type Charger struct {
 	Store   *persistence.Store
 	Wallets WalletDoer
 	Log     *slog.Logger
+	Metrics *IngestMetrics // may be nil
 
 	kick chan struct{}
 	once sync.Once
@@ -120,7 +121,16 @@ func (c *Charger) post(ctx context.Context, ch persistence.Charge) error {
 	default:
 		return err
 	}
-	return c.Store.SettleCharge(ctx, ch.ID, charged, txID, time.Now())
+	settled, err := c.Store.SettleCharge(ctx, ch.ID, charged, txID, time.Now())
+	if settled && c.Metrics != nil {
+		status := persistence.ChargeCharged
+		if charged < ch.Points {
+			status = persistence.ChargeUnpaid
+		}
+		c.Metrics.Charges.WithLabelValues(status).Inc()
+		c.Metrics.Points.Add(float64(charged))
+	}
+	return err
 }
 
 func truncate(s string, n int) string {

@@ -21,7 +21,8 @@ const IngestKind = "ingest-source"
 type IngestDeps struct {
 	Store   *persistence.Store
 	Log     *slog.Logger
-	Charger *Charger // posts the charges a scan stored; nil = left for the next round
+	Charger *Charger       // posts the charges a scan stored; nil = left for the next round
+	Metrics *IngestMetrics // may be nil
 }
 
 // NewIngestKind returns the cluster kind for ingest-source grains.
@@ -35,6 +36,7 @@ type (
 		report ingest.Report
 		ran    bool
 		err    error
+		took   time.Duration
 	}
 )
 
@@ -72,6 +74,21 @@ func (g *ingestGrain) Receive(ctx actor.Context) {
 			g.d.Log.Warn("ingest scan failed", "source", g.name(), "err", m.err)
 		case m.ran && (m.report.NewRecords > 0 || m.report.Errors > 0):
 			g.d.Log.Info("ingest scan", "source", g.name(), "report", m.report.String())
+		}
+		if mt := g.d.Metrics; mt != nil {
+			outcome := "ok"
+			switch {
+			case m.err != nil:
+				outcome = "error"
+			case !m.ran:
+				outcome = "skipped"
+			}
+			mt.Scans.WithLabelValues(g.name(), outcome).Inc()
+			if m.ran {
+				mt.Records.WithLabelValues(g.name()).Add(float64(m.report.NewRecords))
+				mt.Errors.WithLabelValues(g.name()).Add(float64(m.report.Errors))
+				mt.Seconds.WithLabelValues(g.name()).Observe(m.took.Seconds())
+			}
 		}
 		if m.report.Charges > 0 && g.d.Charger != nil {
 			g.d.Charger.Kick()
@@ -132,11 +149,12 @@ func (g *ingestGrain) scan(ctx actor.Context) {
 		c, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 		defer cancel()
 		var report ingest.Report
+		start := time.Now()
 		ran, err := g.d.Store.WithSourceLock(c, src.ID, func() error {
 			var err error
 			report, err = ingest.Run(c, g.d.Store, src, time.Now())
 			return err
 		})
-		root.Send(self, &scanDone{report: report, ran: ran, err: err})
+		root.Send(self, &scanDone{report: report, ran: ran, err: err, took: time.Since(start)})
 	}()
 }

@@ -131,4 +131,11 @@ func TestLiveCharging(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "the 100% quota event on the WebSocket", func() bool { return live.has(quota(100)) })
 	waitFor(t, 30*time.Second, "the second job to be charged", func() bool { return ledgerCheck(t, store, lab.ID) == 95 })
+	// Operators see it in the metrics too.
+	for prefix, want := range map[string]int{`dw_ingest_records_total{node="single",source="live"}`: 2,
+		`dw_usage_charges_total{node="single",status="charged"}`: 2, `dw_usage_charged_points_total{node="single"}`: 5} {
+		if got := metric(base, prefix); got != want {
+			t.Errorf("%s = %d, want %d", prefix, got, want)
+		}
+	}
 }

@@ -94,7 +94,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	poems := &persistence.PoemCache{Store: n.db.Store, TTL: 10 * time.Second}
 	jobDeps := &actors.JobDeps{Store: n.db.Store, Poems: poems, Interpreter: interpreter, Log: log, Metrics: actors.NewJobMetrics(registerer, metrics),
 		Workers: make(chan struct{}, cfg.JobWorkers), Attempt: cfg.JobAttemptTimeout, Retention: cfg.ResultRetention, Lease: cfg.JobLease}
-	ingestDeps := &actors.IngestDeps{Store: n.db.Store, Log: log}
+	ingestMetrics := actors.NewIngestMetrics(registerer)
+	ingestDeps := &actors.IngestDeps{Store: n.db.Store, Log: log, Metrics: ingestMetrics}
 	n.cluster, err = cluster.Start(ctx, cluster.Config{
 		NodeName: cfg.NodeName, ClusterName: cfg.ClusterName, Bind: cfg.Bind, Advertise: cfg.Advertise,
 		Join: cfg.Join, Remote: cfg.Remote, AdvertiseRemote: cfg.AdvertiseRemote,
@@ -111,7 +112,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	jobDeps.Wallets, jobDeps.Events, jobDeps.Owner = n.wallets, n.events, cfg.NodeName+"/"+n.cluster.System.ID
 	n.jobs = &actors.Jobs{Store: n.db.Store, Poems: poems, Wallets: n.wallets, Request: requester, Events: n.events, Price: int64(cfg.PriceInterpretation),
 		MaxAttempts: cfg.JobMaxAttempts, Expiry: cfg.JobExpiry}
-	n.charger = &actors.Charger{Store: n.db.Store, Wallets: n.wallets, Log: log}
+	n.charger = &actors.Charger{Store: n.db.Store, Wallets: n.wallets, Log: log, Metrics: ingestMetrics}
 	ingestDeps.Charger = n.charger
 	n.work.Add(6)
 	go func() {

@@ -329,11 +329,12 @@ func (s *Store) PendingCharges(ctx context.Context, limit int) ([]Charge, error)
 // SettleCharge records that a charge was posted: charged points (all of them, or what the
 // wallet could pay) by ledger entry txID. Settling twice (two nodes posted the same charge;
 // the wallet answered both with the same entry) changes nothing.
-func (s *Store) SettleCharge(ctx context.Context, id, charged int64, txID string, now time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE usage_charges SET status = CASE WHEN $2 >= points THEN 'charged' ELSE 'unpaid' END,
+// It reports whether this call settled it.
+func (s *Store) SettleCharge(ctx context.Context, id, charged int64, txID string, now time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE usage_charges SET status = CASE WHEN $2 >= points THEN 'charged' ELSE 'unpaid' END,
 			charged_points = LEAST($2, points), transaction_id = NULLIF($3, '')::uuid, settled_at = $4
 		WHERE id = $1 AND status = 'pending'`, id, charged, txID, now)
-	return mapError(err, "charge")
+	return tag.RowsAffected() == 1, mapError(err, "charge")
 }
 
 // ChargeFilter selects charges.
