@@ -157,34 +157,37 @@ type Source struct {
 	IntervalSeconds int64     `json:"interval_seconds"`
 	Timezone        string    `json:"timezone"`
 	Enabled         bool      `json:"enabled"`
+	Columns         []string  `json:"columns"` // of header-less sacct files; [] when the files have a header
 	CreatedAt       time.Time `json:"created_at"`
 }
 
 func sourceJSON(s persistence.IngestSource) Source {
 	return Source{ID: s.ID, Name: s.Name, Dir: s.Dir, Glob: s.Glob, Format: s.Format, Cluster: s.Cluster,
 		Interval: s.Interval.String(), IntervalSeconds: int64(s.Interval / time.Second), Timezone: s.Timezone,
-		Enabled: s.Enabled, CreatedAt: s.CreatedAt}
+		Enabled: s.Enabled, Columns: s.Columns, CreatedAt: s.CreatedAt}
 }
 
 type sourceRequest struct {
-	Name            string  `json:"name"`
-	Dir             string  `json:"dir"`
-	Glob            string  `json:"glob"`
-	Format          string  `json:"format"`
-	Cluster         string  `json:"cluster"`
-	Interval        *string `json:"interval"`
-	IntervalSeconds *int64  `json:"interval_seconds"`
-	Timezone        string  `json:"timezone"`
-	Enabled         *bool   `json:"enabled"` // absent: true
+	Name            string   `json:"name"`
+	Dir             string   `json:"dir"`
+	Glob            string   `json:"glob"`
+	Format          string   `json:"format"`
+	Cluster         string   `json:"cluster"`
+	Interval        *string  `json:"interval"`
+	IntervalSeconds *int64   `json:"interval_seconds"`
+	Timezone        string   `json:"timezone"`
+	Enabled         *bool    `json:"enabled"` // absent: true
+	Columns         []string `json:"columns"` // of header-less sacct files
 }
 
 type sourcePatch struct {
-	Dir             *string `json:"dir"`
-	Glob            *string `json:"glob"`
-	Timezone        *string `json:"timezone"`
-	Interval        *string `json:"interval"`
-	IntervalSeconds *int64  `json:"interval_seconds"`
-	Enabled         *bool   `json:"enabled"`
+	Dir             *string   `json:"dir"`
+	Glob            *string   `json:"glob"`
+	Timezone        *string   `json:"timezone"`
+	Interval        *string   `json:"interval"`
+	IntervalSeconds *int64    `json:"interval_seconds"`
+	Enabled         *bool     `json:"enabled"`
+	Columns         *[]string `json:"columns"`
 }
 
 // maxInterval keeps interval_seconds within its column (and a source from being forgotten).
@@ -222,7 +225,7 @@ func parseInterval(text *string, secs *int64) (d time.Duration, set bool, errs [
 
 // sourceFields renames the CLI flags ingest.Validate names to the API's JSON fields.
 var sourceFields = strings.NewReplacer("--name", "name", "--dir", "dir", "--glob", "glob", "--format", "format",
-	"--cluster", "cluster", "--interval", "interval", "--timezone", "timezone")
+	"--cluster", "cluster", "--interval", "interval", "--timezone", "timezone", "--columns", "columns")
 
 // validateSource runs the one source validation (ingest.Validate), speaking of JSON fields. A
 // relative dir would be resolved against the serving node's working directory, which an API
@@ -263,7 +266,7 @@ func (s *Server) createSource(c *fiber.Ctx) error {
 		return err
 	}
 	src := persistence.IngestSource{Name: in.Name, Dir: in.Dir, Glob: in.Glob, Format: in.Format, Cluster: strings.TrimSpace(in.Cluster),
-		Timezone: in.Timezone, Enabled: in.Enabled == nil || *in.Enabled}
+		Timezone: in.Timezone, Enabled: in.Enabled == nil || *in.Enabled, Columns: in.Columns}
 	var errs []error
 	src.Interval, _, errs = parseInterval(in.Interval, in.IntervalSeconds)
 	errs = tooLong(errs, 200, map[string]string{"name": in.Name, "cluster": in.Cluster, "glob": in.Glob, "timezone": in.Timezone})
@@ -303,7 +306,7 @@ func (s *Server) patchSource(c *fiber.Ctx) error {
 		return err
 	}
 	if in == (sourcePatch{}) {
-		return dw.Errorf(dw.KindInvalid, "send at least one of interval, interval_seconds, enabled, glob, timezone, dir")
+		return dw.Errorf(dw.KindInvalid, "send at least one of interval, interval_seconds, enabled, glob, timezone, dir, columns")
 	}
 	src, err := s.source(c)
 	if err != nil {
@@ -321,6 +324,9 @@ func (s *Server) patchSource(c *fiber.Ctx) error {
 	if in.Timezone != nil {
 		src.Timezone = *in.Timezone
 		errs = tooLong(errs, 200, map[string]string{"timezone": src.Timezone})
+	}
+	if in.Columns != nil {
+		src.Columns = *in.Columns
 	}
 	if in.Dir != nil {
 		src.Dir = *in.Dir
@@ -346,6 +352,13 @@ func (s *Server) patchSource(c *fiber.Ctx) error {
 		p.Interval = &src.Interval
 	}
 	p.Enabled = in.Enabled
+	if in.Columns != nil {
+		cols := src.Columns
+		if cols == nil {
+			cols = []string{}
+		}
+		p.Columns = &cols
+	}
 	out, err := s.cfg.Store.UpdateSource(c.UserContext(), src.ID, p, auditOf(c))
 	if err != nil {
 		return err

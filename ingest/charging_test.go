@@ -14,6 +14,7 @@ import (
 
 	"github.com/divinewhispers/dw/accounting"
 	"github.com/divinewhispers/dw/actors"
+	"github.com/divinewhispers/dw/ingest"
 	"github.com/divinewhispers/dw/node"
 	"github.com/divinewhispers/dw/persistence"
 	"github.com/divinewhispers/dw/protos/walletpb"
@@ -347,5 +348,36 @@ func TestBadTextIsStored(t *testing.T) {
 	}
 	if user != "b\uFFFDob" || group != "ph\uFFFDys" {
 		t.Errorf("stored %q, %q", user, group)
+	}
+}
+
+// A source may declare the columns of header-less `sacct -n -P` files; a file that has a header
+// anyway is read too (its header line is skipped).
+func TestDeclaredColumns(t *testing.T) {
+	e := newEnv(t, "slurm-sacct", "alpha", "*")
+	src := persistence.IngestSource{Name: "nohdr", Dir: e.dir, Format: "slurm-sacct", Cluster: "alpha",
+		Columns: []string{"JobID", "User", "State", "End", "ElapsedRaw", "AllocNodes"}}
+	if err := ingest.Validate(&src); err != nil {
+		t.Fatal(err)
+	}
+	src, err := e.store.AddSource(e.ctx, src, persistence.AuditEntry{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.src = src
+	e.write("a.txt", []byte("10|ann|COMPLETED|2026-01-01T02:00:00|3600|2\n10.batch|ann|COMPLETED|2026-01-01T02:00:00|3600|1\n"))
+	e.write("b.txt", []byte("JobID|User|State|End|ElapsedRaw|AllocNodes\n11|ben|COMPLETED|2026-01-02T02:00:00|1800|1\n"))
+	if rep := e.run(); rep.NewRecords != 2 || rep.Errors != 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	e.totals(2, 2500, 0)
+
+	for _, bad := range []persistence.IngestSource{
+		{Name: "x", Dir: e.dir, Format: "slurm-sacct", Cluster: "c", Columns: []string{"User", "State"}}, // no JobID
+		{Name: "y", Dir: e.dir, Format: "pbs", Cluster: "c", Columns: []string{"JobID", "State"}},       // not sacct
+	} {
+		if err := ingest.Validate(&bad); err == nil || !strings.Contains(err.Error(), "--columns") {
+			t.Errorf("Validate(%+v) = %v", bad, err)
+		}
 	}
 }

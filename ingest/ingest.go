@@ -81,6 +81,14 @@ func Validate(src *persistence.IngestSource) error {
 	if src.Timezone == "" {
 		src.Timezone = "UTC"
 	}
+	if len(src.Columns) > 0 {
+		if src.Format != "slurm-sacct" {
+			bad("--columns is for slurm-sacct sources (header-less sacct -n files), not %s", src.Format)
+		} else if _, err := accounting.Parse(accounting.FormatSacct, strings.NewReader(""), accounting.Options{Columns: src.Columns}); err != nil {
+			bad("--columns %s: %s (give sacct's field names in the order of the files, e.g. JobID,User,Account,State,Submit,Start,End,ElapsedRaw,AllocNodes,AllocTRES)",
+				strings.Join(src.Columns, ","), dw.MessageOf(err))
+		}
+	}
 	if _, err := time.LoadLocation(src.Timezone); err != nil {
 		bad("--timezone %q is not a known time zone (e.g. UTC, Europe/Berlin, America/Chicago)", src.Timezone)
 	}
@@ -246,6 +254,7 @@ func (r *runner) file(ctx context.Context, path string, fi os.FileInfo) error {
 		reset = false
 		r.rep.Resumed++
 	} else {
+		opts.Columns = r.src.Columns // for header-less files; a header line, if any, is skipped
 		r.rep.Read++
 	}
 	if row.Gzip {

@@ -24,15 +24,16 @@ type IngestSource struct {
 	Interval  time.Duration `json:"interval"` // whole seconds
 	Timezone  string        `json:"timezone"`
 	Enabled   bool          `json:"enabled"`
+	Columns   []string      `json:"columns"` // of header-less sacct files; empty: files have a header
 	CreatedAt time.Time     `json:"created_at"`
 }
 
-const sourceColumns = `id, name, dir, glob, format, cluster, interval_seconds, timezone, enabled, created_at`
+const sourceColumns = `id, name, dir, glob, format, cluster, interval_seconds, timezone, enabled, created_at, columns`
 
 func scanSource(row pgx.Row) (IngestSource, error) {
 	var src IngestSource
 	var secs int
-	err := row.Scan(&src.ID, &src.Name, &src.Dir, &src.Glob, &src.Format, &src.Cluster, &secs, &src.Timezone, &src.Enabled, &src.CreatedAt)
+	err := row.Scan(&src.ID, &src.Name, &src.Dir, &src.Glob, &src.Format, &src.Cluster, &secs, &src.Timezone, &src.Enabled, &src.CreatedAt, &src.Columns)
 	src.Interval = time.Duration(secs) * time.Second
 	return src, err
 }

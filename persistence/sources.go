@@ -27,9 +27,12 @@ func (s *Store) AddSource(ctx context.Context, src IngestSource, audit AuditEntr
 	var out IngestSource
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		out, err = scanSource(tx.QueryRow(ctx, `INSERT INTO ingest_sources (id, name, dir, glob, format, cluster, interval_seconds, timezone, enabled)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+sourceColumns,
-			src.ID, src.Name, src.Dir, src.Glob, src.Format, src.Cluster, int(src.Interval/time.Second), src.Timezone, src.Enabled))
+		if src.Columns == nil {
+			src.Columns = []string{}
+		}
+		out, err = scanSource(tx.QueryRow(ctx, `INSERT INTO ingest_sources (id, name, dir, glob, format, cluster, interval_seconds, timezone, enabled, columns)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+sourceColumns,
+			src.ID, src.Name, src.Dir, src.Glob, src.Format, src.Cluster, int(src.Interval/time.Second), src.Timezone, src.Enabled, src.Columns))
 		if isUniqueViolation(err, "") {
 			return dw.Coded(dw.KindConflict, "source_name_taken", "a source named %q already exists", src.Name)
 		}
@@ -53,6 +56,7 @@ type SourcePatch struct {
 	Timezone *string
 	Interval *time.Duration // whole seconds
 	Enabled  *bool
+	Columns  *[]string
 }
 
 // UpdateSource applies a validated patch to a source, with an audit row holding the settings
@@ -70,8 +74,9 @@ func (s *Store) UpdateSource(ctx context.Context, id string, p SourcePatch, audi
 			return err
 		}
 		out, err = scanSource(tx.QueryRow(ctx, `UPDATE ingest_sources SET dir = COALESCE($2, dir), glob = COALESCE($3, glob),
-				timezone = COALESCE($4, timezone), interval_seconds = COALESCE($5, interval_seconds), enabled = COALESCE($6, enabled)
-			WHERE id = $1 RETURNING `+sourceColumns, id, p.Dir, p.Glob, p.Timezone, secs, p.Enabled))
+				timezone = COALESCE($4, timezone), interval_seconds = COALESCE($5, interval_seconds), enabled = COALESCE($6, enabled),
+				columns = COALESCE($7, columns)
+			WHERE id = $1 RETURNING `+sourceColumns, id, p.Dir, p.Glob, p.Timezone, secs, p.Enabled, p.Columns))
 		if err != nil {
 			return err
 		}
@@ -103,5 +108,5 @@ func (s *Store) RemoveSourceByID(ctx context.Context, id string, audit AuditEntr
 // nanoseconds).
 func sourceDetail(src IngestSource) map[string]any {
 	return map[string]any{"name": src.Name, "dir": src.Dir, "glob": src.Glob, "format": src.Format, "cluster": src.Cluster,
-		"interval_seconds": int64(src.Interval / time.Second), "timezone": src.Timezone, "enabled": src.Enabled}
+		"interval_seconds": int64(src.Interval / time.Second), "timezone": src.Timezone, "enabled": src.Enabled, "columns": src.Columns}
 }

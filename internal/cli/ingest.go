@@ -35,6 +35,7 @@ are read in --timezone. Files may be gzip-compressed.`}
 	add.Flags().DurationVar(&src.Interval, "interval", 30*time.Second, "how often a long-running ingest scans the source")
 	add.Flags().StringVar(&src.Timezone, "timezone", "UTC", "time zone the scheduler printed its times in")
 	add.Flags().BoolVar(&disabled, "disabled", false, "add the source without reading it yet")
+	add.Flags().StringSliceVar(&src.Columns, "columns", nil, "slurm-sacct only: the columns of header-less files (sacct -n -P), comma-separated, e.g. JobID,User,Account,State,Submit,Start,End,ElapsedRaw,AllocNodes,AllocTRES")
 	add.RunE = func(cmd *cobra.Command, _ []string) error {
 		src.Enabled = !disabled
 		if err := ingest.Validate(&src); err != nil {

@@ -21,6 +21,9 @@ CREATE TABLE group_mappings (
     UNIQUE (cluster, user_name, account, group_name)
 );
 
+-- The columns of a source's header-less `sacct -n -P` files (empty: the files have a header).
+ALTER TABLE ingest_sources ADD COLUMN columns text[] NOT NULL DEFAULT '{}';
+
 -- Points per CPU node-hour and per GPU core-hour, in thousandths of a point, for a cluster and
 -- partition ('' = any), from effective_from on. A job is priced by the most specific rate in
 -- effect when it ended; no rate = 0 (usage tracked, not charged).
