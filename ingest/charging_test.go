@@ -374,7 +374,7 @@ func TestDeclaredColumns(t *testing.T) {
 
 	for _, bad := range []persistence.IngestSource{
 		{Name: "x", Dir: e.dir, Format: "slurm-sacct", Cluster: "c", Columns: []string{"User", "State"}}, // no JobID
-		{Name: "y", Dir: e.dir, Format: "pbs", Cluster: "c", Columns: []string{"JobID", "State"}},       // not sacct
+		{Name: "y", Dir: e.dir, Format: "pbs", Cluster: "c", Columns: []string{"JobID", "State"}},        // not sacct
 	} {
 		if err := ingest.Validate(&bad); err == nil || !strings.Contains(err.Error(), "--columns") {
 			t.Errorf("Validate(%+v) = %v", bad, err)
