@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	dw "github.com/divinewhispers/dw"
 	"github.com/divinewhispers/dw/accounting"
@@ -265,41 +266,31 @@ already charged keeps its wallet.`}
 		})
 	}
 
-	list := &cobra.Command{Use: "list", Short: "List the mapping rules, oldest first", Args: cobra.NoArgs}
-	cfgL := cliDefaults()
-	fL := dbFlags(list, &cfgL)
-	var format string
-	list.Flags().StringVar(&format, "format", "table", "table or json")
-	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkListFormat(format); err != nil {
+	list := listCmd("list", "List the mapping rules, oldest first", nil, nil, func(ctx context.Context, db *node.Database, format string, out io.Writer) error {
+		maps, err := db.Store.Mappings(ctx)
+		if err != nil {
 			return err
 		}
-		return withDB(cmd, cfgL, fL, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			maps, err := db.Store.Mappings(ctx)
-			if err != nil {
-				return err
+		names := newWalletNames(db.Store)
+		if format == "json" {
+			type row struct {
+				accounting.Mapping
+				WalletName string `json:"wallet_name,omitempty"`
 			}
-			names := newWalletNames(db.Store)
-			if format == "json" {
-				type row struct {
-					accounting.Mapping
-					WalletName string `json:"wallet_name,omitempty"`
-				}
-				rows := make([]row, len(maps))
-				for i, m := range maps {
-					rows[i] = row{m, names.name(ctx, m.WalletID)}
-				}
-				return writeJSON(cmd.OutOrStdout(), rows)
+			rows := make([]row, len(maps))
+			for i, m := range maps {
+				rows[i] = row{m, names.name(ctx, m.WalletID)}
 			}
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "ID\tCLUSTER\tUSER\tACCOUNT\tGROUP\tWALLET\tNOTE\tCREATED")
-			for _, m := range maps {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, orAny(m.Cluster), orAny(m.User), orAny(m.Account), orAny(m.Group),
-					targetText(ctx, names, m.WalletID), dash(m.Note), m.CreatedAt.UTC().Format(time.RFC3339))
-			}
-			return tw.Flush()
-		})
-	}
+			return writeJSON(out, rows)
+		}
+		tw := newTable(out)
+		fmt.Fprintln(tw, "ID\tCLUSTER\tUSER\tACCOUNT\tGROUP\tWALLET\tNOTE\tCREATED")
+		for _, m := range maps {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, orAny(m.Cluster), orAny(m.User), orAny(m.Account), orAny(m.Group),
+				targetText(ctx, names, m.WalletID), dash(m.Note), m.CreatedAt.UTC().Format(time.RFC3339))
+		}
+		return tw.Flush()
+	})
 
 	remove := removeCmd("mapping", "Remove a mapping rule (usage charged through it stays charged)", "dw mappings list",
 		func(ctx context.Context, st *persistence.Store, id string) error {
@@ -308,6 +299,41 @@ already charged keeps its wallet.`}
 		": usage charged through it stays charged; later usage is resolved without it")
 	cmd.AddCommand(add, list, remove)
 	return cmd
+}
+
+// listCmd is a list command with --format table|json and the database flags: flags adds its
+// own flags, check reports their bad values (nil entries are fine), run writes the list.
+func listCmd(use, short string, flags func(*pflag.FlagSet), check func() []error,
+	run func(ctx context.Context, db *node.Database, format string, out io.Writer) error) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs}
+	cfg := cliDefaults()
+	f := dbFlags(cmd, &cfg)
+	if flags != nil {
+		flags(cmd.Flags())
+	}
+	var format string
+	cmd.Flags().StringVar(&format, "format", "table", "table or json")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		errs := []error{checkListFormat(format)}
+		if check != nil {
+			errs = append(errs, check()...)
+		}
+		if err := invalid(errs); err != nil {
+			return err
+		}
+		return withDB(cmd, cfg, f, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
+			return run(ctx, db, format, cmd.OutOrStdout())
+		})
+	}
+	return cmd
+}
+
+// checkLimit reports a --limit outside 1..most.
+func checkLimit(limit, most, example int) error {
+	if limit < 1 || limit > most {
+		return fmt.Errorf("--limit %d must be between 1 and %d, e.g. --limit %d", limit, most, example)
+	}
+	return nil
 }
 
 // removeCmd is `dw <what>s remove ID`: it checks the id, removes the row and says so (with
@@ -410,41 +436,31 @@ once). Prices are points with at most 3 decimals.`}
 		})
 	}
 
-	list := &cobra.Command{Use: "list", Short: "List the rates by cluster, partition and date", Args: cobra.NoArgs}
-	cfgL := cliDefaults()
-	fL := dbFlags(list, &cfgL)
-	var format string
-	list.Flags().StringVar(&format, "format", "table", "table or json")
-	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkListFormat(format); err != nil {
+	list := listCmd("list", "List the rates by cluster, partition and date", nil, nil, func(ctx context.Context, db *node.Database, format string, out io.Writer) error {
+		rates, err := db.Store.Rates(ctx)
+		if err != nil {
 			return err
 		}
-		return withDB(cmd, cfgL, fL, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			rates, err := db.Store.Rates(ctx)
-			if err != nil {
-				return err
+		if format == "json" {
+			type row struct {
+				accounting.Rate
+				NodeHourPoints string `json:"node_hour_points"`
+				GPUHourPoints  string `json:"gpu_hour_points"`
 			}
-			if format == "json" {
-				type row struct {
-					accounting.Rate
-					NodeHourPoints string `json:"node_hour_points"`
-					GPUHourPoints  string `json:"gpu_hour_points"`
-				}
-				rows := make([]row, len(rates))
-				for i, r := range rates {
-					rows[i] = row{r, accounting.FormatMilli(r.NodeHourMillipoints), accounting.FormatMilli(r.GPUHourMillipoints)}
-				}
-				return writeJSON(cmd.OutOrStdout(), rows)
+			rows := make([]row, len(rates))
+			for i, r := range rates {
+				rows[i] = row{r, accounting.FormatMilli(r.NodeHourMillipoints), accounting.FormatMilli(r.GPUHourMillipoints)}
 			}
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "ID\tCLUSTER\tPARTITION\tPOINTS/NODE-HOUR\tPOINTS/GPU-CORE-HOUR\tFROM")
-			for _, r := range rates {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, orAny(r.Cluster), orAny(r.Partition), accounting.FormatMilli(r.NodeHourMillipoints),
-					accounting.FormatMilli(r.GPUHourMillipoints), r.EffectiveFrom.UTC().Format(time.RFC3339))
-			}
-			return tw.Flush()
-		})
-	}
+			return writeJSON(out, rows)
+		}
+		tw := newTable(out)
+		fmt.Fprintln(tw, "ID\tCLUSTER\tPARTITION\tPOINTS/NODE-HOUR\tPOINTS/GPU-CORE-HOUR\tFROM")
+		for _, r := range rates {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, orAny(r.Cluster), orAny(r.Partition), accounting.FormatMilli(r.NodeHourMillipoints),
+				accounting.FormatMilli(r.GPUHourMillipoints), r.EffectiveFrom.UTC().Format(time.RFC3339))
+		}
+		return tw.Flush()
+	})
 
 	remove := removeCmd("rate", "Remove a rate (jobs it priced keep their price)", "dw rates list",
 		func(ctx context.Context, st *persistence.Store, id string) error {
@@ -519,88 +535,70 @@ never refused: a quota warns.`}
 		})
 	}
 
-	list := &cobra.Command{Use: "list", Short: "List quotas with the usage of their current period", Args: cobra.NoArgs}
-	cfgL := cliDefaults()
-	fL := dbFlags(list, &cfgL)
-	var listWallet, format string
-	list.Flags().StringVar(&listWallet, "wallet", "", "only this wallet (id or shared-wallet name)")
-	list.Flags().StringVar(&format, "format", "table", "table or json")
-	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkListFormat(format); err != nil {
+	var listWallet string
+	list := listCmd("list", "List quotas with the usage of their current period", func(fs *pflag.FlagSet) {
+		fs.StringVar(&listWallet, "wallet", "", "only this wallet (id or shared-wallet name)")
+	}, nil, func(ctx context.Context, db *node.Database, format string, out io.Writer) error {
+		walletID, err := optionalWallet(ctx, db.Store, listWallet)
+		if err != nil {
 			return err
 		}
-		return withDB(cmd, cfgL, fL, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			walletID, err := optionalWallet(ctx, db.Store, listWallet)
-			if err != nil {
-				return err
-			}
-			all, err := db.Store.Quotas(ctx, walletID, time.Now())
-			if err != nil {
-				return err
-			}
-			names := newWalletNames(db.Store)
-			views := make([]quotaView, len(all))
-			for i, st := range all {
-				views[i] = newQuotaView(st, names.name(ctx, st.WalletID))
-			}
-			if format == "json" {
-				return writeJSON(cmd.OutOrStdout(), views)
-			}
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "ID\tWALLET\tPERIOD\tCURRENT PERIOD\tNODE-HOURS USED/QUOTA\tGPU CORE-HOURS USED/QUOTA")
-			for _, v := range views {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, names.label(ctx, v.WalletID), v.Period, v.span(), v.NodeHours.text(), v.GPUCoreHours.text())
-			}
-			return tw.Flush()
-		})
-	}
+		all, err := db.Store.Quotas(ctx, walletID, time.Now())
+		if err != nil {
+			return err
+		}
+		names := newWalletNames(db.Store)
+		views := make([]quotaView, len(all))
+		for i, st := range all {
+			views[i] = newQuotaView(st, names.name(ctx, st.WalletID))
+		}
+		if format == "json" {
+			return writeJSON(out, views)
+		}
+		tw := newTable(out)
+		fmt.Fprintln(tw, "ID\tWALLET\tPERIOD\tCURRENT PERIOD\tNODE-HOURS USED/QUOTA\tGPU CORE-HOURS USED/QUOTA")
+		for _, v := range views {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, names.label(ctx, v.WalletID), v.Period, v.span(), v.NodeHours.text(), v.GPUCoreHours.text())
+		}
+		return tw.Flush()
+	})
 
 	remove := removeCmd("quota", "Remove a quota and its recorded threshold events", "dw quotas list",
 		func(ctx context.Context, st *persistence.Store, id string) error {
 			return st.RemoveQuota(ctx, id, cliAudit())
 		}, "")
 
-	events := &cobra.Command{Use: "events", Short: "List the quota thresholds crossed, newest first", Args: cobra.NoArgs}
-	cfgE := cliDefaults()
-	fE := dbFlags(events, &cfgE)
-	var evWallet, evFormat string
+	var evWallet string
 	var limit int
-	events.Flags().StringVar(&evWallet, "wallet", "", "only this wallet (id or shared-wallet name)")
-	events.Flags().StringVar(&evFormat, "format", "table", "table or json")
-	events.Flags().IntVar(&limit, "limit", 100, "at most this many (1 to 1000)")
-	events.RunE = func(cmd *cobra.Command, _ []string) error {
-		errs := []error{checkListFormat(evFormat)}
-		if limit < 1 || limit > 1000 {
-			errs = append(errs, fmt.Errorf("--limit %d must be between 1 and 1000, e.g. --limit 100", limit))
-		}
-		if err := invalid(errs); err != nil {
+	events := listCmd("events", "List the quota thresholds crossed, newest first", func(fs *pflag.FlagSet) {
+		fs.StringVar(&evWallet, "wallet", "", "only this wallet (id or shared-wallet name)")
+		fs.IntVar(&limit, "limit", 100, "at most this many (1 to 1000)")
+	}, func() []error {
+		return []error{checkLimit(limit, 1000, 100)}
+	}, func(ctx context.Context, db *node.Database, format string, out io.Writer) error {
+		walletID, err := optionalWallet(ctx, db.Store, evWallet)
+		if err != nil {
 			return err
 		}
-		return withDB(cmd, cfgE, fE, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			walletID, err := optionalWallet(ctx, db.Store, evWallet)
-			if err != nil {
-				return err
+		list, err := db.Store.QuotaEvents(ctx, walletID, limit)
+		if err != nil {
+			return err
+		}
+		if format == "json" {
+			if list == nil {
+				list = []persistence.QuotaEvent{}
 			}
-			list, err := db.Store.QuotaEvents(ctx, walletID, limit)
-			if err != nil {
-				return err
-			}
-			if evFormat == "json" {
-				if list == nil {
-					list = []persistence.QuotaEvent{}
-				}
-				return writeJSON(cmd.OutOrStdout(), list)
-			}
-			names := newWalletNames(db.Store)
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "WHEN\tWALLET\tPERIOD\tMETRIC\tTHRESHOLD\tUSED\tQUOTA")
-			for _, e := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d%%\t%s\t%s\n", e.CreatedAt.UTC().Format(time.RFC3339), names.label(ctx, e.WalletID),
-					periodLabel(e.Period, e.PeriodStart), e.Metric, e.Threshold, formatFloat(e.Used), formatFloat(e.Quota))
-			}
-			return tw.Flush()
-		})
-	}
+			return writeJSON(out, list)
+		}
+		names := newWalletNames(db.Store)
+		tw := newTable(out)
+		fmt.Fprintln(tw, "WHEN\tWALLET\tPERIOD\tMETRIC\tTHRESHOLD\tUSED\tQUOTA")
+		for _, e := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d%%\t%s\t%s\n", e.CreatedAt.UTC().Format(time.RFC3339), names.label(ctx, e.WalletID),
+				periodLabel(e.Period, e.PeriodStart), e.Metric, e.Threshold, formatFloat(e.Used), formatFloat(e.Quota))
+		}
+		return tw.Flush()
+	})
 	cmd.AddCommand(set, list, remove, events)
 	return cmd
 }
@@ -863,57 +861,48 @@ func formatError(err error) error {
 func chargesCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "charges", Short: "Usage charges: what compute usage cost each wallet"}
 
-	list := &cobra.Command{Use: "list", Short: "List usage charges, newest first", Args: cobra.NoArgs,
-		Long: `List usage charges: one per wallet per stored log file (or per late mapping), the sum of its
-jobs' prices rounded to whole points. pending: not yet posted to the wallet; charged: posted in
-full; unpaid: the wallet could pay only CHARGED of POINTS (balances never go negative).`}
-	cfgL := cliDefaults()
-	fL := dbFlags(list, &cfgL)
-	var wallet, format string
+	var wallet string
 	var filter persistence.ChargeFilter
-	list.Flags().StringVar(&wallet, "wallet", "", "only this wallet (id or shared-wallet name)")
-	list.Flags().StringVar(&filter.Status, "status", "", "only pending, charged or unpaid charges")
-	list.Flags().IntVar(&filter.Limit, "limit", 100, "at most this many (1 to 1000)")
-	list.Flags().StringVar(&format, "format", "table", "table or json")
-	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		errs := []error{checkListFormat(format)}
+	list := listCmd("list", "List usage charges, newest first", func(fs *pflag.FlagSet) {
+		fs.StringVar(&wallet, "wallet", "", "only this wallet (id or shared-wallet name)")
+		fs.StringVar(&filter.Status, "status", "", "only pending, charged or unpaid charges")
+		fs.IntVar(&filter.Limit, "limit", 100, "at most this many (1 to 1000)")
+	}, func() []error {
+		errs := []error{checkLimit(filter.Limit, 1000, 100)}
 		switch filter.Status {
 		case "", persistence.ChargePending, persistence.ChargeCharged, persistence.ChargeUnpaid:
 		default:
 			errs = append(errs, fmt.Errorf("--status %q must be pending, charged or unpaid, e.g. --status unpaid", filter.Status))
 		}
-		if filter.Limit < 1 || filter.Limit > 1000 {
-			errs = append(errs, fmt.Errorf("--limit %d must be between 1 and 1000, e.g. --limit 100", filter.Limit))
-		}
-		if err := invalid(errs); err != nil {
+		return errs
+	}, func(ctx context.Context, db *node.Database, format string, out io.Writer) error {
+		var err error
+		if filter.WalletID, err = optionalWallet(ctx, db.Store, wallet); err != nil {
 			return err
 		}
-		return withDB(cmd, cfgL, fL, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			var err error
-			if filter.WalletID, err = optionalWallet(ctx, db.Store, wallet); err != nil {
-				return err
+		charges, err := db.Store.Charges(ctx, filter)
+		if err != nil {
+			return err
+		}
+		if format == "json" {
+			if charges == nil {
+				charges = []persistence.Charge{}
 			}
-			charges, err := db.Store.Charges(ctx, filter)
-			if err != nil {
-				return err
-			}
-			if format == "json" {
-				if charges == nil {
-					charges = []persistence.Charge{}
-				}
-				return writeJSON(cmd.OutOrStdout(), charges)
-			}
-			names := newWalletNames(db.Store)
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "ID\tWALLET\tSTATUS\tPOINTS\tCHARGED\tJOBS\tNODE-HOURS\tGPU CORE-HOURS\tORIGIN\tCREATED")
-			for _, c := range charges {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", c.ID, names.label(ctx, c.WalletID), c.Status, c.Points,
-					c.ChargedPoints, c.Records, accounting.FormatMilli(c.NodeMilliHours), accounting.FormatMilli(c.GPUMilliHours),
-					c.Origin, c.CreatedAt.UTC().Format(time.RFC3339))
-			}
-			return tw.Flush()
-		})
-	}
+			return writeJSON(out, charges)
+		}
+		names := newWalletNames(db.Store)
+		tw := newTable(out)
+		fmt.Fprintln(tw, "ID\tWALLET\tSTATUS\tPOINTS\tCHARGED\tJOBS\tNODE-HOURS\tGPU CORE-HOURS\tORIGIN\tCREATED")
+		for _, c := range charges {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", c.ID, names.label(ctx, c.WalletID), c.Status, c.Points,
+				c.ChargedPoints, c.Records, accounting.FormatMilli(c.NodeMilliHours), accounting.FormatMilli(c.GPUMilliHours),
+				c.Origin, c.CreatedAt.UTC().Format(time.RFC3339))
+		}
+		return tw.Flush()
+	})
+	list.Long = `List usage charges: one per wallet per stored log file (or per late mapping), the sum of its
+jobs' prices rounded to whole points. pending: not yet posted to the wallet; charged: posted in
+full; unpaid: the wallet could pay only CHARGED of POINTS (balances never go negative).`
 
 	post := &cobra.Command{Use: "post", Short: "Post the pending charges to their wallets now", Args: cobra.NoArgs,
 		Long: `Post every pending charge to its wallet. Running nodes do it on their own; this is for a
@@ -932,42 +921,32 @@ system without one. Posting is idempotent: a charge moves points once, whoever p
 func clusterUsersCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "cluster-users", Short: "Login names seen in the clusters' logs, and their platform users"}
 
-	list := &cobra.Command{Use: "list", Short: "List cluster logins by cluster and login", Args: cobra.NoArgs}
-	cfgL := cliDefaults()
-	fL := dbFlags(list, &cfgL)
-	var cluster, prefix, format string
+	var cluster, prefix string
 	var limit int
-	list.Flags().StringVar(&cluster, "cluster", "", "only this cluster")
-	list.Flags().StringVar(&prefix, "prefix", "", "only logins that start with this")
-	list.Flags().IntVar(&limit, "limit", 500, "at most this many (1 to 10000)")
-	list.Flags().StringVar(&format, "format", "table", "table or json")
-	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		errs := []error{checkListFormat(format)}
-		if limit < 1 || limit > 10000 {
-			errs = append(errs, fmt.Errorf("--limit %d must be between 1 and 10000, e.g. --limit 500", limit))
-		}
-		if err := invalid(errs); err != nil {
+	list := listCmd("list", "List cluster logins by cluster and login", func(fs *pflag.FlagSet) {
+		fs.StringVar(&cluster, "cluster", "", "only this cluster")
+		fs.StringVar(&prefix, "prefix", "", "only logins that start with this")
+		fs.IntVar(&limit, "limit", 500, "at most this many (1 to 10000)")
+	}, func() []error {
+		return []error{checkLimit(limit, 10000, 500)}
+	}, func(ctx context.Context, db *node.Database, format string, out io.Writer) error {
+		users, err := db.Store.ClusterUsers(ctx, cluster, prefix, limit)
+		if err != nil {
 			return err
 		}
-		return withDB(cmd, cfgL, fL, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			users, err := db.Store.ClusterUsers(ctx, cluster, prefix, limit)
-			if err != nil {
-				return err
+		if format == "json" {
+			if users == nil {
+				users = []persistence.ClusterUser{}
 			}
-			if format == "json" {
-				if users == nil {
-					users = []persistence.ClusterUser{}
-				}
-				return writeJSON(cmd.OutOrStdout(), users)
-			}
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "CLUSTER\tLOGIN\tUSER\tFIRST SEEN")
-			for _, u := range users {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Cluster, u.Login, dash(u.Email), u.FirstSeen.UTC().Format(time.RFC3339))
-			}
-			return tw.Flush()
-		})
-	}
+			return writeJSON(out, users)
+		}
+		tw := newTable(out)
+		fmt.Fprintln(tw, "CLUSTER\tLOGIN\tUSER\tFIRST SEEN")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Cluster, u.Login, dash(u.Email), u.FirstSeen.UTC().Format(time.RFC3339))
+		}
+		return tw.Flush()
+	})
 
 	link := &cobra.Command{Use: "link", Short: "Link a cluster login to a platform user (or --unlink it)", Args: cobra.NoArgs}
 	cfgK := cliDefaults()
