@@ -40,6 +40,11 @@ type Options struct {
 	// Final says the file will not grow (rotated, compressed): a last line without a newline
 	// is parsed instead of being left for the next read.
 	Final bool
+	// MaxRecords, when above 0, stops the parse after the line that brings Records to it (so a
+	// huge file is read in bounded pieces); Result.More then says the input has more. Parse the
+	// rest by calling again with the same *bufio.Reader (it is not wrapped again) and StartLine,
+	// StartOffset and Columns from the Result.
+	MaxRecords int
 }
 
 // Skipped counts lines that are not jobs, or not yet.
@@ -61,6 +66,8 @@ type Result struct {
 	Offset int64
 	// Columns is the sacct column list in use, to resume a file past its header.
 	Columns []string
+	// More says the parse stopped at Options.MaxRecords with input left.
+	More bool
 }
 
 // Parse reads r in the given format (FormatSacct, FormatJobcomp or FormatPBS).
@@ -125,9 +132,12 @@ type lineParser func(res *Result, line []byte, no int) error
 
 // scanLines feeds every complete line of r to parse, keeping Lines and Offset up to date.
 func scanLines(r io.Reader, opts Options, res *Result, parse lineParser) error {
-	br := bufio.NewReaderSize(r, 64<<10)
+	br, ok := r.(*bufio.Reader)
+	if !ok || br.Size() < 64<<10 {
+		br = bufio.NewReaderSize(r, 64<<10)
+	}
 	res.Lines, res.Offset = opts.StartLine, opts.StartOffset
-	grow := recordsGrower{size: inputSize(r)}
+	grow := recordsGrower{size: inputSize(r), max: opts.MaxRecords}
 	var (
 		buf     []byte // a line longer than br's buffer, gathered
 		size    int64  // bytes of the current line so far, line ending included
@@ -173,6 +183,11 @@ func scanLines(r io.Reader, opts Options, res *Result, parse lineParser) error {
 		if eof {
 			return nil
 		}
+		if opts.MaxRecords > 0 && len(res.Records) >= opts.MaxRecords {
+			// Stop at this line's end; br holds what follows, for the next call.
+			res.More = true
+			return nil
+		}
 		buf, size, tooLong = buf[:0], 0, false
 	}
 }
@@ -202,6 +217,7 @@ func inputSize(r io.Reader) int64 {
 type recordsGrower struct {
 	size int64 // bytes of input, 0 when unknown
 	done bool  // the estimate is made
+	max  int   // Options.MaxRecords: no estimate beyond it
 }
 
 const (
@@ -230,6 +246,9 @@ func (g *recordsGrower) check(res *Result, read int64, lines int) {
 	// must not inflate the estimate for the rest of the file.
 	perByte := float64(min(len(res.Records), lines)) / float64(read)
 	want := int(min(perByte*float64(g.size)*9/8, maxReserve))
+	if g.max > 0 {
+		want = min(want, g.max+g.max/8)
+	}
 	if n := want - len(res.Records); n > 0 {
 		res.Records = slices.Grow(res.Records, n)
 	}

@@ -381,3 +381,71 @@ func TestDeclaredColumns(t *testing.T) {
 		}
 	}
 }
+
+// A file read in pieces (ChunkRecords) stores, prices and charges exactly what one read does,
+// and its row ends done.
+func TestFileInPieces(t *testing.T) {
+	defer func(n int) { ingest.ChunkRecords = n }(ingest.ChunkRecords)
+	ingest.ChunkRecords = 2
+	e := newEnv(t, "slurm-sacct", "alpha", "*")
+	w, err := e.store.CreateSharedWallet(e.ctx, "physics", persistence.AuditEntry{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.store.AddMapping(e.ctx, accounting.Mapping{Group: "physics", WalletID: w.ID}, persistence.AuditEntry{}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.AddRate(e.ctx, accounting.Rate{NodeHourMillipoints: 2000, GPUHourMillipoints: 10_000,
+		EffectiveFrom: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, persistence.AuditEntry{}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.write("jobs.txt", []byte(sacctJobs))
+	e.write("jobs.txt.gz", gzipBytes(t, sacctJobs+sacctJob7)) // read again from its start: only job 7 is new
+	rep := e.run()
+	if rep.NewRecords != 7 || rep.Read != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	// Physics pays jobs 1, 2, 3, 5 and 6 (the group rule: no exception here) and 7; carol's
+	// chem job is unassigned: 8 + 6 + 30 + 2 + 10 (one rate all year) + 1 = 57 points.
+	var points, records int64
+	if err := e.store.Pool().QueryRow(e.ctx, `SELECT sum(points), sum(records) FROM usage_charges`).Scan(&points, &records); err != nil {
+		t.Fatal(err)
+	}
+	if records != 6 || points != 57 {
+		t.Errorf("charges cover %d jobs for %d points, want 6 for 57", records, points)
+	}
+	files, err := e.store.ProcessedFiles(e.ctx, e.src.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Status != persistence.FileDone {
+			t.Errorf("%s ends %s", f.Path, f.Status)
+		}
+	}
+	if rep := e.run(); rep.Skipped != 2 || rep.NewRecords != 0 {
+		t.Errorf("second run %+v", rep)
+	}
+}
+
+// A last line without its newline is left until the file has been quiet for QuietPeriod, and
+// then read even though the file did not change.
+func TestQuietLastLine(t *testing.T) {
+	e := newEnv(t, "slurm-sacct", "alpha", "*")
+	p := e.write("jobs.txt", []byte(strings.TrimSuffix(sacctHeader+sacctJob7, "\n")))
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := ingest.Run(e.ctx, e.store, e.src, fi.ModTime())
+	if err != nil || rep.NewRecords != 0 {
+		t.Fatalf("first run %+v, %v", rep, err)
+	}
+	rep, err = ingest.Run(e.ctx, e.store, e.src, fi.ModTime().Add(ingest.QuietPeriod))
+	if err != nil || rep.NewRecords != 1 {
+		t.Fatalf("run after the quiet period %+v, %v", rep, err)
+	}
+	if rep := e.run(); rep.Skipped != 1 || rep.NewRecords != 0 {
+		t.Errorf("third run %+v", rep)
+	}
+}

@@ -6,6 +6,7 @@
 package ingest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -199,7 +200,10 @@ func (r *runner) file(ctx context.Context, path string, fi os.FileInfo) error {
 	size := fi.Size()
 	mtime := fi.ModTime().UTC().Truncate(time.Microsecond) // as PostgreSQL stores it
 	prev, seen := r.known[path]
-	if seen && prev.Size == size && prev.MTime.Equal(mtime) {
+	// A partial file (a last line without its newline, or a run stopped between pieces) is
+	// never "unchanged": what is left of it is read.
+	unchanged := seen && prev.Status != persistence.FilePartial
+	if unchanged && prev.Size == size && prev.MTime.Equal(mtime) {
 		r.rep.Skipped++
 		return nil
 	}
@@ -231,7 +235,7 @@ func (r *runner) file(ctx context.Context, path string, fi os.FileInfo) error {
 	n, _ := f.ReadAt(magic, 0)
 	row.Gzip = n == 2 && magic[0] == 0x1f && magic[1] == 0x8b
 
-	if seen && bytes.Equal(prev.SHA256, row.SHA256) {
+	if unchanged && bytes.Equal(prev.SHA256, row.SHA256) {
 		// Touched, not changed.
 		prev.MTime = mtime
 		r.rep.Skipped++
@@ -268,31 +272,69 @@ func (r *runner) file(ctx context.Context, path string, fi os.FileInfo) error {
 		in = io.NewSectionReader(f, opts.StartOffset, size-opts.StartOffset)
 		opts.Final = r.now.Sub(mtime) >= QuietPeriod
 	}
-	res, err := accounting.Parse(r.format, in, opts)
-	if err != nil {
-		return r.fail(ctx, row, err)
-	}
-
-	row.Offset, row.Lines, row.Columns = res.Offset, res.Lines, res.Columns
-	row.Records += len(res.Records)
-	row.Errors += len(res.Errors)
-	row.Status = persistence.FileDone
-	switch {
-	case row.Gzip || res.Offset == size:
-		row.PrefixSHA256 = row.SHA256
-	default:
-		// A last line without its newline is left for the next run.
-		row.Status = persistence.FilePartial
-		ph := sha256.New()
-		if _, err := io.Copy(ph, io.NewSectionReader(f, 0, res.Offset)); err != nil {
+	// A file is read and stored in pieces of at most ChunkRecords jobs, so that a file of any
+	// size is read in bounded memory. Each piece is stored with the file's row saying how far
+	// it was read (partial), as for a growing file: a run that stops between pieces resumes
+	// after the last stored one (a gzip file is read again from its start; the jobs stored
+	// already are not stored twice).
+	in = bufio.NewReaderSize(in, 64<<10)
+	opts.MaxRecords = ChunkRecords
+	consumed := sha256.New() // of the bytes consumed so far, for the partial rows
+	var hashed int64
+	for first := true; ; first = false {
+		res, err := accounting.Parse(r.format, in, opts)
+		if err != nil {
+			if !first {
+				// The pieces stored stay stored; the rest is read again next time.
+				if werr := r.wait(); werr != nil {
+					return werr
+				}
+			}
 			return r.fail(ctx, row, err)
 		}
-		row.PrefixSHA256 = ph.Sum(nil)
+		row.Offset, row.Lines, row.Columns = res.Offset, res.Lines, res.Columns
+		row.Records += len(res.Records)
+		row.Errors += len(res.Errors)
+		row.Status = persistence.FileDone
+		switch {
+		case !res.More && (row.Gzip || res.Offset == size):
+			row.PrefixSHA256 = row.SHA256
+		case row.Gzip:
+			row.Status = persistence.FilePartial // not resumable: read again from its start
+		default:
+			// More to read, or a last line without its newline left for the next run.
+			row.Status = persistence.FilePartial
+			if _, err := io.Copy(consumed, io.NewSectionReader(f, hashed, res.Offset-hashed)); err != nil {
+				return r.fail(ctx, row, err)
+			}
+			hashed = res.Offset
+			row.PrefixSHA256 = consumed.Sum(nil)
+		}
+		if !first {
+			// The pieces of one file are stored one after the other: a piece's row must never
+			// claim more of the file than the pieces stored before it.
+			if err := r.wait(); err != nil {
+				return err
+			}
+		}
+		if err := r.store1(ctx, row, res, reset && first); err != nil {
+			return err
+		}
+		if !res.More {
+			return nil
+		}
+		opts.StartLine, opts.StartOffset, opts.Columns = res.Lines, res.Offset, res.Columns
 	}
-	// The file is stored while the next ones are read and parsed, and up to two files are
-	// stored at once: the database and the parser work at the same time, on every core. Its
-	// row is remembered now, so that a copy of it later in this run is recognised; a failed
-	// store ends the run.
+}
+
+// ChunkRecords is the most jobs read from a file before they are stored (see runner.file).
+var ChunkRecords = 200_000
+
+// store1 stores one piece of a file (its records, errors and row) while the next piece or file
+// is read and parsed, with up to MaxStoring pieces in flight: the database and the parser work
+// at the same time, on every core. The row is remembered now, so that a copy of the file later
+// in this run is recognised; a failed store ends the run.
+func (r *runner) store1(ctx context.Context, row persistence.ProcessedFile, res accounting.Result, reset bool) error {
 	for len(r.inflight) >= MaxStoring {
 		if err := r.waitOldest(); err != nil {
 			return err
@@ -308,7 +350,7 @@ func (r *runner) file(ctx context.Context, path string, fi os.FileInfo) error {
 		var s stored
 		for attempt := 0; ; attempt++ {
 			s.saved, s.err = r.store.SaveFile(ctx, fr, r.now)
-			// Two files stored at once that hold the same jobs in another order can deadlock
+			// Two pieces stored at once that hold the same jobs in another order can deadlock
 			// in PostgreSQL, which cancels one of them: store that one again.
 			if s.err == nil || attempt == 3 || !persistence.IsRetryable(s.err) {
 				break
