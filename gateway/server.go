@@ -34,7 +34,7 @@ type Config struct {
 	ScanSource func(ctx context.Context, sourceID string) error
 	// Ready reports whether the node can serve: database reachable, cluster joined.
 	Ready         func(ctx context.Context) error
-	Registry      *prometheus.Registry
+	Registry      *prometheus.Registry // nil: no /metrics
 	Log           *slog.Logger
 	SecureCookies bool // mark the refresh cookie Secure (on unless serving plain HTTP in development)
 	BodyLimit     int  // bytes; 0 = 1 MiB
@@ -169,7 +169,11 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	s := &Server{cfg: cfg, metrics: newHTTPMetrics(cfg.Registry)}
+	var reg prometheus.Registerer // a nil *Registry must stay a nil interface: no metrics
+	if cfg.Registry != nil {
+		reg = cfg.Registry
+	}
+	s := &Server{cfg: cfg, metrics: newHTTPMetrics(reg)}
 	handleErr := errorHandler(cfg.Log)
 	s.App = fiber.New(fiber.Config{
 		AppName: "dw",
