@@ -221,6 +221,29 @@ func FormatMilli(v int64) string {
 	return strings.TrimSuffix(s, ".")
 }
 
+// ParseTime reads a report or rate date as the API and the CLI take it: YYYY-MM-DD (the start
+// of that UTC day) or an RFC 3339 time, in UTC.
+func ParseTime(s string) (time.Time, bool) {
+	for _, layout := range []string{time.DateOnly, time.RFC3339Nano} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// Day is the start of t's UTC day: reports count in whole UTC days.
+func Day(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// DefaultRange is the range of a report that names none: from 1970-01-01 to tomorrow (the end
+// is exclusive), so today is in it.
+func DefaultRange(now time.Time) (from, to time.Time) {
+	return time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC), Day(now).AddDate(0, 0, 1)
+}
+
 // Quota periods.
 const (
 	PeriodMonth   = "month"

@@ -603,7 +603,7 @@ func (s *Server) createRate(c *fiber.Ctx) error {
 	}
 	r.NodeHourMillipoints, r.GPUHourMillipoints = node, gpu
 	if in.EffectiveFrom != "" {
-		t, ok := parseDay(in.EffectiveFrom)
+		t, ok := accounting.ParseTime(in.EffectiveFrom)
 		if !ok {
 			errs = append(errs, errors.New("effective_from must be an RFC 3339 time (2026-01-31T12:00:00Z) or a date (2026-01-31, UTC)"))
 		}
@@ -629,16 +629,6 @@ func (s *Server) deleteRate(c *fiber.Ctx) error {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
-}
-
-// parseDay reads an RFC 3339 time or a date (YYYY-MM-DD, UTC midnight).
-func parseDay(s string) (time.Time, bool) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), true
-		}
-	}
-	return time.Time{}, false
 }
 
 // ---- Quotas ----
@@ -902,9 +892,7 @@ func (s *Server) linkClusterUser(c *fiber.Ctx) error {
 // reportRange reads from and to (RFC 3339 times or dates; counted by their UTC day, to
 // exclusive): by default from 1970-01-01 to tomorrow, so today is included.
 func reportRange(c *fiber.Ctx) (from, to time.Time, err error) {
-	from = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
-	y, m, d := time.Now().UTC().Date()
-	to = time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
+	from, to = accounting.DefaultRange(time.Now())
 	for _, p := range []struct {
 		name string
 		dst  *time.Time
@@ -913,12 +901,11 @@ func reportRange(c *fiber.Ctx) (from, to time.Time, err error) {
 		if v == "" {
 			continue
 		}
-		t, ok := parseDay(v)
+		t, ok := accounting.ParseTime(v)
 		if !ok || t.Year() < 1 || t.Year() > 9998 {
 			return from, to, dw.Coded(dw.KindInvalid, "invalid_query", "%s must be a date (2026-01-31) or an RFC 3339 time (2026-01-31T12:00:00Z), counted by its UTC day", p.name)
 		}
-		y, m, d := t.Date()
-		*p.dst = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		*p.dst = accounting.Day(t)
 	}
 	if !from.Before(to) {
 		return from, to, dw.Coded(dw.KindInvalid, "invalid_query", "from (%s) must be a day before to (%s): to is exclusive",

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/accounting"
 )
 
 // Usage dimensions: what reports group and filter by.
@@ -81,7 +82,7 @@ const rollupRange = `(SELECT * FROM usage_rollups WHERE dim = $7 AND grain = 'd'
 
 // rollupArgs returns $1–$6 of rollupRange for [from, to).
 func rollupArgs(from, to time.Time) []any {
-	from, to = day(from), day(to)
+	from, to = accounting.Day(from), accounting.Day(to)
 	if to.Before(from) {
 		to = from
 	}
@@ -105,15 +106,10 @@ func rollupArgs(from, to time.Time) []any {
 	return []any{from, m1, y1, y2, m2, to}
 }
 
-func day(t time.Time) time.Time {
-	y, m, d := t.UTC().Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-}
-
 // Overview sums usage over the UTC days [from, to) from the rollups, with the top n wallets,
 // users and partitions by node-hours + core-hours. One round trip.
 func (s *Store) Overview(ctx context.Context, from, to time.Time, n int) (Overview, error) {
-	ov := Overview{From: day(from), To: day(to), TopWallets: []UsageSum{}, TopUsers: []UsageSum{}, TopPartitions: []UsageSum{}}
+	ov := Overview{From: accounting.Day(from), To: accounting.Day(to), TopWallets: []UsageSum{}, TopUsers: []UsageSum{}, TopPartitions: []UsageSum{}}
 	args := rollupArgs(from, to)
 	sum := `SELECT key, sum(jobs)::bigint, sum(gpu_jobs)::bigint, sum(node_milli_hours)::bigint, sum(gpu_milli_hours)::bigint,
 		sum(charge_micropoints)::bigint FROM ` + rollupRange + ` r`
@@ -230,7 +226,7 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageSum, error) {
 		sql = `SELECT ` + bucket("r.bucket") + ` AS b, key, sum(jobs)::bigint, sum(gpu_jobs)::bigint, sum(node_milli_hours)::bigint,
 			sum(gpu_milli_hours)::bigint, sum(charge_micropoints)::bigint FROM ` + src + ` r GROUP BY 1, 2 HAVING sum(jobs) <> 0`
 	} else {
-		args = []any{day(q.From), day(q.To)}
+		args = []any{accounting.Day(q.From), accounting.Day(q.To)}
 		where := []string{`COALESCE(r.end_at, r.start_at, r.ingested_at) >= $1`, `COALESCE(r.end_at, r.start_at, r.ingested_at) < $2`}
 		for dim, v := range q.Filters {
 			expr, ok := dimensions[dim]

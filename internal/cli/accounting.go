@@ -37,11 +37,8 @@ func invalid(errs []error) error {
 
 // parseTime reads a date flag: YYYY-MM-DD (the start of that UTC day) or RFC 3339.
 func parseTime(flag, v string) (time.Time, error) {
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
+	if t, ok := accounting.ParseTime(v); ok {
 		return t, nil
-	}
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t.UTC(), nil
 	}
 	return time.Time{}, fmt.Errorf("%s %q is not a date: give YYYY-MM-DD (a UTC day) or RFC 3339, e.g. 2024-03-01 or 2024-03-01T08:00:00Z", flag, v)
 }
@@ -697,21 +694,15 @@ func (r *dateRange) validate(now time.Time) []error {
 		errs = append(errs, err)
 	}
 	if r.To == "" {
-		y, m, d := now.UTC().Date()
-		r.to = time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
+		_, r.to = accounting.DefaultRange(now)
 	} else if r.to, err = parseTime("--to", r.To); err != nil {
 		errs = append(errs, err)
 	}
-	if len(errs) == 0 && !day(r.from).Before(day(r.to)) {
+	if len(errs) == 0 && !accounting.Day(r.from).Before(accounting.Day(r.to)) {
 		errs = append(errs, fmt.Errorf("--from %s is not before --to %s: --to is the day after the last one reported, e.g. --from 2024-03-01 --to 2024-04-01 for March",
-			day(r.from).Format(time.DateOnly), day(r.to).Format(time.DateOnly)))
+			accounting.Day(r.from).Format(time.DateOnly), accounting.Day(r.to).Format(time.DateOnly)))
 	}
 	return errs
-}
-
-func day(t time.Time) time.Time {
-	y, m, d := t.UTC().Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
 func reportCmd() *cobra.Command {
