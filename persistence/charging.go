@@ -169,13 +169,10 @@ func reassign(ctx context.Context, tx pgx.Tx, rules *accounting.Resolver, m acco
 					('y'::"char", date_trunc('year', u.at AT TIME ZONE 'UTC')::date)) b (grain, bucket)
 			GROUP BY 1, 2, 3, 4
 		), roll AS (
-			INSERT INTO usage_rollups AS r (dim, grain, bucket, key, jobs, gpu_jobs, node_milli_hours, gpu_milli_hours, charge_micropoints)
+			`+rollupInto+`
 			SELECT 'wallet', grain, bucket, key, sum(sign * jobs), sum(sign * gpu_jobs), sum(sign * node), sum(sign * gpu), sum(sign * charge)
 			FROM moved GROUP BY grain, bucket, key ORDER BY 1, 2, 3, 4
-			ON CONFLICT (dim, grain, bucket, key) DO UPDATE SET jobs = r.jobs + EXCLUDED.jobs,
-				gpu_jobs = r.gpu_jobs + EXCLUDED.gpu_jobs, node_milli_hours = r.node_milli_hours + EXCLUDED.node_milli_hours,
-				gpu_milli_hours = r.gpu_milli_hours + EXCLUDED.gpu_milli_hours,
-				charge_micropoints = r.charge_micropoints + EXCLUDED.charge_micropoints
+			`+rollupAdd+`
 		), charge AS (
 			INSERT INTO usage_charges (wallet_id, points, records, node_milli_hours, gpu_milli_hours, origin, created_at)
 			SELECT wallet_id, (sum(charge_micropoints)::bigint + 500000) / 1000000, count(*), sum(node_milli_hours),

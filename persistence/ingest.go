@@ -553,15 +553,12 @@ func (a *usageSums) write(ctx context.Context, s *Store, tx pgx.Tx, origin strin
 		return saved, nil
 	}
 	// In key order, so that concurrent writers lock rollup rows in one order and never deadlock.
-	if _, err := tx.Exec(ctx, `INSERT INTO usage_rollups AS u (dim, grain, bucket, key, jobs, gpu_jobs, node_milli_hours, gpu_milli_hours, charge_micropoints)
+	if _, err := tx.Exec(ctx, rollupInto+`
 		SELECT d, g::"char", b, k, j, gj, n, gp, m
 		FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
 			AS v (d, g, b, k, j, gj, n, gp, m)
 		ORDER BY 1, 2, 3, 4
-		ON CONFLICT (dim, grain, bucket, key) DO UPDATE SET jobs = u.jobs + EXCLUDED.jobs,
-			gpu_jobs = u.gpu_jobs + EXCLUDED.gpu_jobs, node_milli_hours = u.node_milli_hours + EXCLUDED.node_milli_hours,
-			gpu_milli_hours = u.gpu_milli_hours + EXCLUDED.gpu_milli_hours,
-			charge_micropoints = u.charge_micropoints + EXCLUDED.charge_micropoints`,
+		`+rollupAdd,
 		a.dims, a.grains, a.buckets, a.keys, a.jobs, a.gpuJobs, a.node, a.gpu, a.mic); err != nil {
 		return saved, err
 	}
@@ -595,7 +592,7 @@ func (a *usageSums) write(ctx context.Context, s *Store, tx pgx.Tx, origin strin
 // end) to the day and month rollups of every dimension, in key order (so that concurrent
 // writers lock rollup rows in one order and never deadlock).
 func rollupInsert(src string) string {
-	return `INSERT INTO usage_rollups AS u (dim, grain, bucket, key, jobs, gpu_jobs, node_milli_hours, gpu_milli_hours, charge_micropoints)
+	return rollupInto + `
 			SELECT d.dim, b.grain, b.bucket, d.key, count(*), count(*) FILTER (WHERE s.gpus > 0), sum(s.node_milli_hours),
 				sum(s.gpu_milli_hours), sum(s.charge_micropoints)
 			FROM ` + src + ` s,
@@ -605,11 +602,18 @@ func rollupInsert(src string) string {
 					('m'::"char", date_trunc('month', s.at AT TIME ZONE 'UTC')::date),
 					('y'::"char", date_trunc('year', s.at AT TIME ZONE 'UTC')::date)) b (grain, bucket)
 			GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-			ON CONFLICT (dim, grain, bucket, key) DO UPDATE SET jobs = u.jobs + EXCLUDED.jobs,
-				gpu_jobs = u.gpu_jobs + EXCLUDED.gpu_jobs, node_milli_hours = u.node_milli_hours + EXCLUDED.node_milli_hours,
-				gpu_milli_hours = u.gpu_milli_hours + EXCLUDED.gpu_milli_hours,
-				charge_micropoints = u.charge_micropoints + EXCLUDED.charge_micropoints`
+			` + rollupAdd
 }
+
+// rollupInto and rollupAdd frame every write of usage_rollups: rows are added to the sums
+// already there.
+const (
+	rollupInto = `INSERT INTO usage_rollups AS u (dim, grain, bucket, key, jobs, gpu_jobs, node_milli_hours, gpu_milli_hours, charge_micropoints)`
+	rollupAdd  = `ON CONFLICT (dim, grain, bucket, key) DO UPDATE SET jobs = u.jobs + EXCLUDED.jobs,
+		gpu_jobs = u.gpu_jobs + EXCLUDED.gpu_jobs, node_milli_hours = u.node_milli_hours + EXCLUDED.node_milli_hours,
+		gpu_milli_hours = u.gpu_milli_hours + EXCLUDED.gpu_milli_hours,
+		charge_micropoints = u.charge_micropoints + EXCLUDED.charge_micropoints`
+)
 
 // walletKeySQL is a record's key in the wallet dimension: the wallet id, "excluded" for usage
 // an exclusion rule keeps from being charged, "" for unassigned usage.
