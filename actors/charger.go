@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -26,7 +25,6 @@ type WalletDoer interface {
 type Charger struct {
 	Store   *persistence.Store
 	Wallets WalletDoer
-	Log     *slog.Logger
 	Metrics *IngestMetrics // may be nil
 
 	kick chan struct{}
@@ -45,22 +43,11 @@ func (c *Charger) Kick() {
 	}
 }
 
-// Loop posts pending charges when kicked and every interval until ctx ends.
-func (c *Charger) Loop(ctx context.Context, interval time.Duration) {
+// Kicked receives when Kick was called: a node's charge loop posts then, without waiting for
+// its next round.
+func (c *Charger) Kicked() <-chan struct{} {
 	c.init()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-c.kick:
-		}
-		if _, err := c.Post(ctx); err != nil && ctx.Err() == nil {
-			c.Log.Warn("posting usage charges", "err", err)
-		}
-	}
+	return c.kick
 }
 
 // Post posts every pending charge, 16 wallets at a time, and returns how many it settled.

@@ -96,7 +96,7 @@ func TestChargingEndToEnd(t *testing.T) {
 		t.Fatalf("first run: %+v", rep)
 	}
 	e.totals(6, 17_000, 3_000)
-	charger := &actors.Charger{Store: st, Wallets: wallets, Log: slog.New(slog.DiscardHandler)}
+	charger := &actors.Charger{Store: st, Wallets: wallets}
 	post := func(want int) {
 		t.Helper()
 		n, err := charger.Post(ctx)

@@ -112,7 +112,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	jobDeps.Wallets, jobDeps.Events, jobDeps.Owner = n.wallets, n.events, cfg.NodeName+"/"+n.cluster.System.ID
 	n.jobs = &actors.Jobs{Store: n.db.Store, Poems: poems, Wallets: n.wallets, Request: requester, Events: n.events, Price: int64(cfg.PriceInterpretation),
 		MaxAttempts: cfg.JobMaxAttempts, Expiry: cfg.JobExpiry}
-	n.charger = &actors.Charger{Store: n.db.Store, Wallets: n.wallets, Log: log, Metrics: ingestMetrics}
+	n.charger = &actors.Charger{Store: n.db.Store, Wallets: n.wallets, Metrics: ingestMetrics}
 	ingestDeps.Charger = n.charger
 	n.work.Add(6)
 	go func() {
@@ -122,7 +122,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 		})
 	}()
 	// Post the usage charges ingest stores (kicked by every scan that stored some).
-	go func() { defer n.work.Done(); n.charger.Loop(workCtx, 5*time.Second) }()
+	go func() {
+		defer n.work.Done()
+		n.everyOr(workCtx, 5*time.Second, n.charger.Kicked(), "posting usage charges", func(ctx context.Context) error {
+			_, err := n.charger.Post(ctx)
+			return err
+		})
+	}()
 	// Keep a grain alive for every enabled ingest source; it scans on the source's interval.
 	go func() { defer n.work.Done(); n.every(workCtx, 5*time.Second, "ingest sources", n.ensureSources) }()
 	go func() { defer n.work.Done(); n.every(workCtx, 15*time.Second, "hold sweep", n.sweepHolds) }()
@@ -223,6 +229,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // every runs fn every d until ctx ends, logging its errors (but not those of shutting down).
 func (n *Node) every(ctx context.Context, d time.Duration, what string, fn func(context.Context) error) {
+	n.everyOr(ctx, d, nil, what, fn)
+}
+
+// everyOr is every, also running fn as soon as wake receives.
+func (n *Node) everyOr(ctx context.Context, d time.Duration, wake <-chan struct{}, what string, fn func(context.Context) error) {
 	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
@@ -230,6 +241,7 @@ func (n *Node) every(ctx context.Context, d time.Duration, what string, fn func(
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-wake:
 		}
 		if err := fn(ctx); err != nil && ctx.Err() == nil {
 			n.log.Warn(what, "err", err)

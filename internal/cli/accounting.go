@@ -151,7 +151,7 @@ func postCharges(ctx context.Context, db *node.Database, log *slog.Logger, w io.
 	}
 	wallets, stop := node.LocalWallets(db.Store, log)
 	defer stop()
-	n, err := (&actors.Charger{Store: db.Store, Wallets: wallets, Log: log}).Post(ctx)
+	n, err := (&actors.Charger{Store: db.Store, Wallets: wallets}).Post(ctx)
 	fmt.Fprintf(w, "posted %d charges to their wallets\n", n)
 	if err != nil {
 		return fmt.Errorf("posting usage charges: %s (the others stay pending: `dw charges post` or a running node posts them)", describe(err))
