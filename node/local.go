@@ -12,15 +12,10 @@ import (
 	"github.com/divinewhispers/dw/persistence"
 )
 
-// LocalWallet runs one wallet grain in this process, outside any cluster, for a CLI command.
-// It may run beside a live cluster that also has the wallet active: the database fences every
-// write, so whichever activation is stale reloads and retries; money is never moved twice.
-func LocalWallet(store *persistence.Store, walletID string, log *slog.Logger) (*actors.Wallets, func()) {
-	return LocalWallets(store, log)
-}
-
-// LocalWallets is LocalWallet for any number of wallets: a grain is spawned in this process for
-// each wallet the first time it is asked for.
+// LocalWallets runs wallet grains in this process, outside any cluster, for a CLI command: a
+// grain is spawned for each wallet the first time it is asked for. They may run beside a live
+// cluster that also has the wallets active: the database fences every write, so whichever
+// activation is stale reloads and retries; money is never moved twice.
 func LocalWallets(store *persistence.Store, log *slog.Logger) (*actors.Wallets, func()) {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return log.With("component", "protoactor")

@@ -187,7 +187,7 @@ func walletCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			wallets, stop := node.LocalWallet(db.Store, w.ID, log)
+			wallets, stop := node.LocalWallets(db.Store, log)
 			defer stop()
 			resp, err := wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_DEPOSIT, WalletId: w.ID,
 				Amount: amount, ReferenceId: reference, IdempotencyKey: key})
