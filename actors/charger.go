@@ -9,7 +9,6 @@ import (
 
 	dw "github.com/divinewhispers/dw"
 	"github.com/divinewhispers/dw/persistence"
-	"github.com/divinewhispers/dw/protos/jobpb"
 	"github.com/divinewhispers/dw/protos/walletpb"
 )
 
@@ -125,23 +124,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
-}
-
-// PublishQuotaEvents sends the quota thresholds recorded anywhere (by a node or by the CLI) and
-// not yet published to their wallets' event streams and to AccountingTopic.
-// Every node runs it; each event is claimed by one node and published once.
-func PublishQuotaEvents(ctx context.Context, store *persistence.Store, e *Events) error {
-	for {
-		evs, err := store.ClaimQuotaEvents(ctx, 100)
-		if err != nil || len(evs) == 0 {
-			return err
-		}
-		for _, ev := range evs {
-			data, _ := json.Marshal(ev)
-			for _, topic := range []string{WalletTopic(ev.WalletID), AccountingTopic} {
-				e.Publish(topic, &jobpb.Event{Type: "quota.threshold", WalletId: ev.WalletID,
-					Data: string(data), AtUnixMicro: ev.CreatedAt.UnixMicro()})
-			}
-		}
-	}
 }

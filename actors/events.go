@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"encoding/json"
 	"hash/fnv"
 	"log/slog"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/eventstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/divinewhispers/dw/persistence"
 	"github.com/divinewhispers/dw/protos/jobpb"
 )
 
@@ -200,4 +202,23 @@ func (s *Subscription) Close() {
 		}
 		s.e.c.ActorSystem.Root.Stop(s.pid)
 	})
+}
+
+// PublishQuotaEvents sends the quota thresholds recorded anywhere (by a node or by the CLI) and
+// not yet published to their wallets' event streams and to AccountingTopic.
+// Every node runs it; each event is claimed by one node and published once.
+func PublishQuotaEvents(ctx context.Context, store *persistence.Store, e *Events) error {
+	for {
+		evs, err := store.ClaimQuotaEvents(ctx, 100)
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		for _, ev := range evs {
+			data, _ := json.Marshal(ev)
+			for _, topic := range []string{WalletTopic(ev.WalletID), AccountingTopic} {
+				e.Publish(topic, &jobpb.Event{Type: "quota.threshold", WalletId: ev.WalletID,
+					Data: string(data), AtUnixMicro: ev.CreatedAt.UnixMicro()})
+			}
+		}
+	}
 }
