@@ -80,28 +80,11 @@ func JobID(userID, key string) string {
 var errJobIdempotency = dw.Coded(dw.KindInvalid, "idempotency_conflict", "this Idempotency-Key was used for a job with other parameters")
 
 // CreateJob stores a new pending job, or finds the job its Idempotency-Key already made
-// (existing = true), in one statement. Errors: internal.
+// (existing = true); grouped with other jobs' writes. Errors: internal.
 func (s *Store) CreateJob(ctx context.Context, j *Job) (existing bool, err error) {
-	params, _ := json.Marshal(j.Params)
-	var fresh bool
-	row := s.pool.QueryRow(ctx, `WITH ins AS (
-		INSERT INTO jobs (id, user_id, wallet_id, type, status, idempotency_key, request_hash,
-			params, price, hold_id, max_attempts, expire_at)
-		VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, NULLIF($9, '')::uuid, $10, $11)
-		ON CONFLICT (user_id, idempotency_key) DO NOTHING
-		RETURNING `+jobColumns+`
-	), ev AS (
-		INSERT INTO job_events (job_id, seq, status) SELECT id::uuid, 1, 'pending' FROM ins
-	)
-	SELECT true, * FROM ins
-	UNION ALL
-	SELECT false, `+jobColumns+` FROM jobs WHERE user_id = $2 AND idempotency_key = $5 AND NOT EXISTS (SELECT 1 FROM ins)`,
-		j.ID, j.UserID, j.WalletID, j.Type, j.IdempotencyKey, j.RequestHash, params, j.Price, j.HoldID, j.MaxAttempts, j.ExpireAt)
-	*j, err = scanJobWith(row, &fresh)
-	if err != nil {
-		return false, mapError(err, "job")
-	}
-	return !fresh, nil
+	op := &jobOp{kind: opCreate, job: j}
+	err = s.jobWrite(ctx, op)
+	return op.ok, err
 }
 
 // CheckJobReplay says whether a stored job was made by the same parameters.
@@ -156,25 +139,14 @@ func (s *Store) AcquireJob(ctx context.Context, id, owner string, lease time.Dur
 }
 
 // AcquireAndStart takes the job (epoch + 1, lease) and starts its next attempt in one
-// statement, when an attempt may start now. ok is false when it may not (finished, backing off,
-// out of attempts or expired): the caller then uses AcquireJob. Errors: internal.
+// statement, when an attempt may start now; grouped with other jobs' writes. ok is false when
+// it may not (finished, backing off, out of attempts or expired): the caller then uses
+// AcquireJob. Errors: internal.
 func (s *Store) AcquireAndStart(ctx context.Context, id, owner string, lease time.Duration) (Job, bool, error) {
-	j, err := scanJob(s.pool.QueryRow(ctx, `WITH upd AS (
-		UPDATE jobs SET epoch = epoch + 1, owner = $2, lease_until = now() + $3 * interval '1 millisecond',
-			status = 'running', attempts = attempts + 1, next_attempt_at = NULL,
-			started_at = COALESCE(started_at, now()), updated_at = now()
-		WHERE id = $1 AND status IN ('pending', 'running') AND attempts < max_attempts AND expire_at > now()
-			AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-		RETURNING `+jobColumns+`
-	), ev AS (
-		INSERT INTO job_events (job_id, seq, status)
-		SELECT id::uuid, (SELECT COALESCE(max(seq), 0) + 1 FROM job_events WHERE job_id = $1), 'running' FROM upd
-	)
-	SELECT * FROM upd`, id, owner, lease.Milliseconds()))
-	if err == pgx.ErrNoRows {
-		return j, false, nil
-	}
-	return j, err == nil, mapError(err, "job")
+	var j Job
+	op := &jobOp{kind: opStart, job: &j, id: id, owner: owner, lease: lease}
+	err := s.jobWrite(ctx, op)
+	return j, op.ok && err == nil, err
 }
 
 // RenewLease extends the lease of the job's current owner; false means the caller was fenced
@@ -212,22 +184,12 @@ func (s *Store) ScheduleRetry(ctx context.Context, id string, epoch int64, at ti
 	return s.transition(ctx, id, epoch, job.Running, "retry: "+code, `next_attempt_at = $4, error_code = $5, error_detail = $6`, at, code, detail)
 }
 
-// CompleteJob stores the result and marks the job completed, in one statement.
+// CompleteJob stores the result and marks the job completed, if epoch still owns it and it is
+// running; grouped with other jobs' writes.
 func (s *Store) CompleteJob(ctx context.Context, id string, epoch int64, result json.RawMessage, model string, retention time.Time) (bool, error) {
-	var n int
-	err := s.pool.QueryRow(ctx, `WITH upd AS (
-		UPDATE jobs SET status = 'completed', finished_at = now(), updated_at = now(),
-			lease_until = NULL, error_code = '', error_detail = ''
-		WHERE id = $1 AND epoch = $2 AND status = 'running'
-		RETURNING id
-	), res AS (
-		INSERT INTO job_results (job_id, result, model, retention_until) SELECT id, $3, $4, $5 FROM upd
-	), ev AS (
-		INSERT INTO job_events (job_id, seq, status)
-		SELECT id, (SELECT COALESCE(max(seq), 0) + 1 FROM job_events WHERE job_id = $1), 'completed' FROM upd
-	)
-	SELECT count(*) FROM upd`, id, epoch, result, model, retention).Scan(&n)
-	return n == 1, mapError(err, "job")
+	op := &jobOp{kind: opComplete, id: id, epoch: epoch, result: result, model: model, retention: retention}
+	err := s.jobWrite(ctx, op)
+	return op.ok && err == nil, err
 }
 
 // FailJob marks the job failed with an error code.
@@ -267,14 +229,12 @@ func (s *Store) CancelJob(ctx context.Context, userID, id string) (Job, error) {
 	return j, mapError(err, "job")
 }
 
-// MarkSettled records that the job's hold was captured, released or had expired. It does not
-// wait for the WAL flush: if the flag is lost in a crash, recovery settles the job again, and
-// the settling idempotency keys make that a no-op.
+// MarkSettled records that the job's hold was captured, released or had expired; grouped with
+// other jobs' writes. A group of settled flags alone does not wait for the WAL flush: if a flag
+// is lost in a crash, recovery settles the job again, and the settling idempotency keys make
+// that a no-op.
 func (s *Store) MarkSettled(ctx context.Context, id, settlement string) error {
-	// set_config(…, true) lasts to the end of this statement's own transaction: one round trip.
-	_, err := s.pool.Exec(ctx, `WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
-		UPDATE jobs SET settled = true, settlement = $2, updated_at = now() FROM async WHERE id = $1`, id, settlement)
-	return mapError(err, "job")
+	return s.jobWrite(ctx, &jobOp{kind: opSettle, id: id, settlement: settlement})
 }
 
 // JobsToRecover lists unfinished jobs whose owner's lease has run out (or that never had one).

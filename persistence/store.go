@@ -25,6 +25,9 @@ type Store struct {
 	// seenUsers holds the cluster users ([2]string{cluster, login}) known to be stored, so
 	// that ingest does not send them again with every file.
 	seenUsers sync.Map
+
+	jobsOnce sync.Once
+	jobs     *jobBatcher // the grouped job writes; started by the first
 }
 
 // Open connects to url with a pool of at most maxConns connections (0 = pgx's default).
@@ -48,8 +51,14 @@ func Open(ctx context.Context, url string, maxConns int32) (*Store, error) {
 	return &Store{pool: pool}, nil
 }
 
-// Close closes the pool.
-func (s *Store) Close() { s.pool.Close() }
+// Close answers the job writes still queued with an error and closes the pool.
+func (s *Store) Close() {
+	s.jobsOnce.Do(func() {}) // no batcher starts after this
+	if s.jobs != nil {
+		s.jobs.close()
+	}
+	s.pool.Close()
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
