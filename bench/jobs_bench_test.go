@@ -177,23 +177,33 @@ func (r *jobRun) finish(start time.Time) {
 // BenchmarkJobs submits b.N interpretation jobs over HTTP from 200 concurrent submitters (each
 // its own user and wallet), each sending its next job as soon as the last was accepted, to one
 // node with the built-in interpreter: the node's throughput, from the first submission until
-// the last job completed. With 200 submitters always waiting, latency here is queueing
+// the last job completed. The baseline, in the same run, writes every job transition in its own
+// transaction (no grouping). With 200 submitters always waiting, latency here is queueing
 // (Little's law: 200 / throughput); BenchmarkJobsPaced measures latency below saturation.
 func BenchmarkJobs(b *testing.B) {
-	r := newJobRun(b)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for s := range submitters {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < b.N; i = int(next.Add(1)) - 1 {
-				r.submit(s, i, time.Now())
+	for _, c := range []struct {
+		name  string
+		group int
+	}{{"one-write-per-tx", 1}, {"grouped", 0}} {
+		b.Run(c.name, func(b *testing.B) {
+			r := newJobRun(b)
+			benchNode.Jobs().Store.SetJobWriteGroup(c.group)
+			defer benchNode.Jobs().Store.SetJobWriteGroup(0)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for s := range submitters {
+				wg.Go(func() {
+					for i := int(next.Add(1)) - 1; i < b.N; i = int(next.Add(1)) - 1 {
+						r.submit(s, i, time.Now())
+					}
+				})
 			}
+			wg.Wait()
+			r.finish(start)
 		})
 	}
-	wg.Wait()
-	r.finish(start)
 }
 
 // BenchmarkJobsPaced sends b.N jobs from 200 concurrent submitters at a steady total rate

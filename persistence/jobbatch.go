@@ -50,8 +50,18 @@ const (
 	// Groups in flight at once. One keeps groups largest; two keep a slow group from holding up
 	// every job. Measured (BenchmarkJobs, BenchmarkJobsPaced): 1 and 2 alike, 4 costs latency.
 	jobBatchWorkers = 2
-	jobBatchMax     = 512 // jobs per group at most
+	jobBatchMax     = 512 // job writes per group at most, unless SetJobWriteGroup says otherwise
 )
+
+// SetJobWriteGroup sets how many job writes one transaction carries at most: 1 writes each
+// alone from its caller's goroutine, as the single-job statements did (the baseline of
+// BenchmarkJobs); n <= 0 restores the default (512).
+func (s *Store) SetJobWriteGroup(n int) {
+	if n <= 0 {
+		n = jobBatchMax
+	}
+	s.jobGroupMax.Store(int32(n))
+}
 
 type jobBatcher struct {
 	in   chan *jobOp
@@ -65,6 +75,11 @@ var errStoreClosed = errors.New("the store is closed")
 // the same uncertainty as a connection lost after sending a statement, which every caller
 // already handles (the writes are idempotent or fenced).
 func (s *Store) jobWrite(ctx context.Context, op *jobOp) error {
+	if s.jobGroupMax.Load() == 1 { // no grouping: written by the caller, in parallel
+		op.finished = make(chan struct{})
+		s.writeJobs([]*jobOp{op})
+		return op.err
+	}
 	s.jobsOnce.Do(func() { s.jobs = s.startJobBatcher() })
 	if s.jobs == nil {
 		return errStoreClosed
@@ -92,6 +107,10 @@ func (s *Store) startJobBatcher() *jobBatcher {
 			var batch []*jobOp
 			for {
 				batch = batch[:0]
+				limit := int(s.jobGroupMax.Load())
+				if limit <= 0 {
+					limit = jobBatchMax
+				}
 				select {
 				case <-b.stop:
 					return
@@ -99,7 +118,7 @@ func (s *Store) startJobBatcher() *jobBatcher {
 					batch = append(batch, op)
 				}
 			drain:
-				for len(batch) < jobBatchMax {
+				for len(batch) < limit {
 					select {
 					case op := <-b.in:
 						batch = append(batch, op)

@@ -64,9 +64,16 @@ func events(t *testing.T, s *Store, id string) []string {
 }
 
 // Many grains writing at once: every job goes through create → start → complete → settled
-// exactly as the single-job statements did, whatever group each write lands in.
+// exactly as the single-job statements did, whatever group each write lands in, and the same
+// when every write is its own transaction.
 func TestJobWritesConcurrent(t *testing.T) {
+	t.Run("grouped", func(t *testing.T) { testJobWrites(t, 0) })
+	t.Run("one-write-per-tx", func(t *testing.T) { testJobWrites(t, 1) })
+}
+
+func testJobWrites(t *testing.T, group int) {
 	s, u := newTestStore(t)
+	s.SetJobWriteGroup(group)
 	ctx := t.Context()
 	const n = 300
 	var wg sync.WaitGroup

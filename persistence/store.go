@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,8 +27,9 @@ type Store struct {
 	// that ingest does not send them again with every file.
 	seenUsers sync.Map
 
-	jobsOnce sync.Once
-	jobs     *jobBatcher // the grouped job writes; started by the first
+	jobsOnce    sync.Once
+	jobs        *jobBatcher  // the grouped job writes; started by the first
+	jobGroupMax atomic.Int32 // 0 = jobBatchMax
 }
 
 // Open connects to url with a pool of at most maxConns connections (0 = pgx's default).
