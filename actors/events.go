@@ -77,20 +77,53 @@ func NewEvents(c *pcluster.Cluster, log *slog.Logger, reg prometheus.Registerer)
 	return e
 }
 
+// run publishes a lane's events. What queued up while the last publish was under way goes out
+// as one batch per topic, in order: one request to each topic actor instead of one per event.
 func (e *Events) run(lane chan published) {
 	defer e.wg.Done()
+	var order []string // topics in the order their first event arrived
+	batches := map[string]*pcluster.PubSubBatch{}
 	for {
 		select {
 		case <-e.stop:
 			return
 		case p := <-lane:
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			if _, err := e.c.Publisher().Publish(ctx, p.topic, p.ev, pcluster.WithTimeout(2*time.Second)); err != nil {
-				e.dropped.Inc()
-				e.log.Debug("publish event", "topic", p.topic, "err", err)
+			order = order[:0]
+			clear(batches)
+			add := func(p published) {
+				b := batches[p.topic]
+				if b == nil {
+					b = &pcluster.PubSubBatch{}
+					batches[p.topic] = b
+					order = append(order, p.topic)
+				}
+				b.Envelopes = append(b.Envelopes, p.ev)
 			}
-			cancel()
+			add(p)
+		drain:
+			for n := 1; n < maxEventBatch; n++ {
+				select {
+				case p := <-lane:
+					add(p)
+				default:
+					break drain
+				}
+			}
+			for _, topic := range order {
+				e.publishBatch(topic, batches[topic])
+			}
 		}
+	}
+}
+
+const maxEventBatch = 256
+
+func (e *Events) publishBatch(topic string, b *pcluster.PubSubBatch) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := e.c.Publisher().PublishBatch(ctx, topic, b, pcluster.WithTimeout(2*time.Second)); err != nil {
+		e.dropped.Add(float64(len(b.Envelopes)))
+		e.log.Debug("publish events", "topic", topic, "events", len(b.Envelopes), "err", err)
 	}
 }
 
