@@ -55,12 +55,26 @@ func or(d, def time.Duration) time.Duration {
 	return d
 }
 
-// JobMetrics instrument the job grains.
+// JobMetrics instrument the job grains and the grouped job writes.
 type JobMetrics struct {
-	Finished *prometheus.CounterVec
-	Attempts *prometheus.CounterVec
-	Duration prometheus.Histogram
-	Active   prometheus.Gauge
+	Finished     *prometheus.CounterVec
+	Attempts     *prometheus.CounterVec
+	Duration     prometheus.Histogram
+	Active       prometheus.Gauge
+	WriteGroups  *prometheus.CounterVec
+	WriteSize    prometheus.Histogram
+	WriteLatency prometheus.Histogram
+}
+
+// ObserveWrite records one group of job writes; install it with Store.SetJobWriteObserver.
+func (m *JobMetrics) ObserveWrite(writes int, took time.Duration, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	m.WriteGroups.WithLabelValues(outcome).Inc()
+	m.WriteSize.Observe(float64(writes))
+	m.WriteLatency.Observe(took.Seconds())
 }
 
 // NewJobMetrics creates and registers the job instruments (r may be nil); job activations are
@@ -72,9 +86,15 @@ func NewJobMetrics(r prometheus.Registerer, grains *Metrics) *JobMetrics {
 		Duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dw_job_seconds", Help: "From acceptance to completion.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14)}),
 		Active: grains.ActiveGrains.WithLabelValues(JobKind),
+		WriteGroups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dw_job_write_groups_total",
+			Help: "Groups of job writes (create, start, complete, settled) by outcome (ok, error: then tried write by write)."}, []string{"outcome"}),
+		WriteSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dw_job_write_group_writes", Help: "Job writes per group.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
+		WriteLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dw_job_write_group_seconds", Help: "Latency of one group of job writes.",
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14)}),
 	}
 	if r != nil {
-		r.MustRegister(m.Finished, m.Attempts, m.Duration)
+		r.MustRegister(m.Finished, m.Attempts, m.Duration, m.WriteGroups, m.WriteSize, m.WriteLatency)
 	}
 
 	return m

@@ -192,6 +192,14 @@ func TestJobLifecycle(t *testing.T) {
 	if w["balance"] != 15.0 || w["held"] != 0.0 {
 		t.Fatalf("wallet after the job: %v", w)
 	}
+	// The job's writes (create, start, complete, settled; the replays found the job in a write
+	// of their own) went through the grouped writer, and it counted them.
+	if n := metric(base, "dw_job_write_group_writes_sum"); n < 4 {
+		t.Fatalf("dw_job_write_group_writes_sum = %d, want at least 4", n)
+	}
+	if n := metric(base, `dw_job_write_groups_total{node=`); n < 1 {
+		t.Fatalf("dw_job_write_groups_total = %d", n)
+	}
 
 	// SSE on the finished job: its status, then the stream ends.
 	req, _ := http.NewRequest("GET", base+"/api/v1/jobs/"+id+"/events", nil)

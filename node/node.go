@@ -94,6 +94,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	poems := &persistence.PoemCache{Store: n.db.Store, TTL: 10 * time.Second}
 	jobDeps := &actors.JobDeps{Store: n.db.Store, Poems: poems, Interpreter: interpreter, Log: log, Metrics: actors.NewJobMetrics(registerer, metrics),
 		Workers: make(chan struct{}, cfg.JobWorkers), Attempt: cfg.JobAttemptTimeout, Retention: cfg.ResultRetention, Lease: cfg.JobLease}
+	n.db.Store.SetJobWriteObserver(jobDeps.Metrics.ObserveWrite)
 	ingestMetrics := actors.NewIngestMetrics(registerer)
 	ingestDeps := &actors.IngestDeps{Store: n.db.Store, Log: log, Metrics: ingestMetrics}
 	n.cluster, err = cluster.Start(ctx, cluster.Config{

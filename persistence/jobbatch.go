@@ -63,6 +63,19 @@ func (s *Store) SetJobWriteGroup(n int) {
 	s.jobGroupMax.Store(int32(n))
 }
 
+// JobWriteObserver learns of every group of job writes: how many writes, how long the group
+// took and whether it failed (a failed group of several writes is then tried write by write).
+type JobWriteObserver func(writes int, took time.Duration, err error)
+
+// SetJobWriteObserver installs f (nil removes it); it is called from the writing goroutines.
+func (s *Store) SetJobWriteObserver(f JobWriteObserver) {
+	if f == nil {
+		s.jobObserver.Store(nil)
+		return
+	}
+	s.jobObserver.Store(&f)
+}
+
 type jobBatcher struct {
 	in   chan *jobOp
 	stop chan struct{}
@@ -155,7 +168,11 @@ func (s *Store) writeJobs(batch []*jobOp) {
 	// caller not knowing what happened.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	start := time.Now()
 	err := s.runJobBatch(ctx, batch)
+	if f := s.jobObserver.Load(); f != nil {
+		(*f)(len(batch), time.Since(start), err)
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && len(batch) > 1 {
 		for _, op := range batch {

@@ -30,6 +30,7 @@ type Store struct {
 	jobsOnce    sync.Once
 	jobs        *jobBatcher  // the grouped job writes; started by the first
 	jobGroupMax atomic.Int32 // 0 = jobBatchMax
+	jobObserver atomic.Pointer[JobWriteObserver]
 }
 
 // Open connects to url with a pool of at most maxConns connections (0 = pgx's default).
