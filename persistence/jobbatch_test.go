@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/divinewhispers/dw/internal/pgtest"
 	"github.com/divinewhispers/dw/job"
@@ -220,5 +222,80 @@ func TestJobWriteAfterClose(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("a write after Close hangs")
+	}
+}
+
+// Recovery finds open jobs whose lease ran out and finished jobs not yet settled, through the
+// small partial indexes (whose columns the frequent updates of a job leave alone).
+func TestRecoveryQueries(t *testing.T) {
+	s, u := newTestStore(t)
+	ctx := t.Context()
+	for i := range 50 { // settled history the recovery queries must not wade through
+		j := newJob(u, fmt.Sprint("old", i))
+		if _, err := s.CreateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := s.AcquireAndStart(ctx, j.ID, "node-a", time.Minute); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		if ok, err := s.CompleteJob(ctx, j.ID, 1, json.RawMessage(`{}`), "m", time.Now().Add(time.Hour)); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		if err := s.MarkSettled(ctx, j.ID, "captured"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orphan, leased, unsettled := newJob(u, "orphan"), newJob(u, "leased"), newJob(u, "unsettled")
+	for _, j := range []*Job{orphan, leased, unsettled} {
+		if _, err := s.CreateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, err := s.AcquireAndStart(ctx, leased.ID, "node-a", time.Hour); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if _, ok, err := s.AcquireAndStart(ctx, unsettled.ID, "node-a", time.Hour); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if ok, err := s.CompleteJob(ctx, unsettled.ID, 1, json.RawMessage(`{}`), "m", time.Now().Add(time.Hour)); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE jobs SET created_at = created_at - interval '1 minute',
+		finished_at = finished_at - interval '1 minute'`); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.JobsToRecover(ctx, 10)
+	if err != nil || !slices.Equal(ids, []string{orphan.ID}) {
+		t.Fatalf("jobs to recover: %v %v, want only %s", ids, err, orphan.ID)
+	}
+	open, err := s.UnsettledJobs(ctx, time.Second, 10)
+	if err != nil || len(open) != 1 || open[0].ID != unsettled.ID {
+		t.Fatalf("unsettled jobs: %v %v, want only %s", open, err, unsettled.ID)
+	}
+
+	if _, err := s.pool.Exec(ctx, `ANALYZE jobs`); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SET enable_seqscan = off`); err != nil { // the test table is tiny
+		t.Fatal(err)
+	}
+	defer conn.Exec(context.Background(), `RESET enable_seqscan`)
+	for _, c := range []struct {
+		query, index string
+		args         []any
+	}{{recoverJobsSQL, "jobs_open", []any{200}}, {unsettledJobsSQL, "jobs_unsettled", []any{5000, 200}}} {
+		rows, err := conn.Query(ctx, "EXPLAIN "+c.query, c.args...)
+		var plan []string
+		if err == nil {
+			plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		}
+		if err != nil || !strings.Contains(strings.Join(plan, "\n"), c.index) {
+			t.Fatalf("the query does not use %s: %v %v", c.index, plan, err)
+		}
 	}
 }

@@ -237,11 +237,20 @@ func (s *Store) MarkSettled(ctx context.Context, id, settlement string) error {
 	return s.jobWrite(ctx, &jobOp{kind: opSettle, id: id, settlement: settlement})
 }
 
+// The recovery queries find their few rows through the partial indexes jobs_open and
+// jobs_unsettled (migration 005): their conditions must keep implying those indexes' predicates.
+const (
+	recoverJobsSQL = `SELECT id::text FROM jobs WHERE finished_at IS NULL AND status IN ('pending', 'running')
+		AND (lease_until IS NULL OR lease_until < now()) AND created_at < now() - interval '2 seconds'
+		ORDER BY created_at LIMIT $1`
+	unsettledJobsSQL = `SELECT ` + jobColumns + ` FROM jobs WHERE NOT settled AND finished_at IS NOT NULL
+		AND status IN ('completed', 'failed', 'cancelled') AND finished_at < now() - $1 * interval '1 millisecond'
+		ORDER BY finished_at LIMIT $2`
+)
+
 // JobsToRecover lists unfinished jobs whose owner's lease has run out (or that never had one).
 func (s *Store) JobsToRecover(ctx context.Context, limit int) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id::text FROM jobs WHERE status IN ('pending', 'running')
-		AND (lease_until IS NULL OR lease_until < now()) AND created_at < now() - interval '2 seconds'
-		ORDER BY created_at LIMIT $1`, limit)
+	rows, err := s.pool.Query(ctx, recoverJobsSQL, limit)
 	if err != nil {
 		return nil, mapError(err, "jobs")
 	}
@@ -250,9 +259,7 @@ func (s *Store) JobsToRecover(ctx context.Context, limit int) ([]string, error) 
 
 // UnsettledJobs lists finished jobs whose hold was not yet captured or released.
 func (s *Store) UnsettledJobs(ctx context.Context, olderThan time.Duration, limit int) ([]Job, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE NOT settled
-		AND status IN ('completed', 'failed', 'cancelled') AND finished_at < now() - $1 * interval '1 millisecond'
-		ORDER BY finished_at LIMIT $2`, olderThan.Milliseconds(), limit)
+	rows, err := s.pool.Query(ctx, unsettledJobsSQL, olderThan.Milliseconds(), limit)
 	if err != nil {
 		return nil, mapError(err, "jobs")
 	}
