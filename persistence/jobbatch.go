@@ -203,6 +203,7 @@ func (s *Store) runJobBatch(ctx context.Context, batch []*jobOp) error {
 		}
 	}
 	b := &pgx.Batch{}
+	b.Queue(genericKeyPlans)
 	if len(settles) == len(batch) {
 		// Only settled flags: no need to wait for the WAL flush (see MarkSettled).
 		b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)

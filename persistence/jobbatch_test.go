@@ -299,3 +299,46 @@ func TestRecoveryQueries(t *testing.T) {
 		}
 	}
 }
+
+// The job statements run on generic plans made once per connection, perhaps while jobs was
+// still small: with the settings genericKeyPlans makes, each is a lookup by primary key.
+func TestJobStatementsGenericPlans(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := t.Context()
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, genericKeyPlans); err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.NewString()
+	for name, c := range map[string]struct {
+		sql  string
+		args string
+	}{
+		"start":    {startJobsSQL, fmt.Sprintf(`(ARRAY['%s']::uuid[], ARRAY['n'], ARRAY[1::bigint])`, id)},
+		"complete": {completeJobsSQL, fmt.Sprintf(`(ARRAY['%s']::uuid[], ARRAY[1::bigint], ARRAY['{}'::jsonb], ARRAY['m'], ARRAY[now()])`, id)},
+		"settle":   {settleJobsSQL, fmt.Sprintf(`(ARRAY['%s']::uuid[], ARRAY['captured'])`, id)},
+	} {
+		if _, err := tx.Exec(ctx, "PREPARE p_"+name+" AS "+c.sql); err != nil {
+			t.Fatal(name, err)
+		}
+		rows, err := tx.Query(ctx, "EXPLAIN EXECUTE p_"+name+c.args)
+		var plan []string
+		if err == nil {
+			plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		}
+		text := strings.Join(plan, "\n")
+		if err != nil || !strings.Contains(text, "Index Scan using jobs_pkey") || strings.Contains(text, "Seq Scan on jobs") ||
+			strings.Contains(text, "Hash") {
+			t.Fatalf("%s: not a primary-key lookup per element:\n%s %v", name, text, err)
+		}
+	}
+}

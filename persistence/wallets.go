@@ -108,7 +108,7 @@ type CommitUnit struct {
 }
 
 // commitSQL writes a whole group commit in one statement, so one round trip and one fsync
-// carry any number of wallets. The snapshot update is the fence: a wallet whose seq is no
+// carry any number of wallets; it runs on its generic plan (see genericPlans). The snapshot update is the fence: a wallet whose seq is no
 // longer OldSeq was written by another activation; its entries are left out (they are joined
 // to the updated rows only) and its id is missing from the result.
 const commitSQL = `
@@ -167,22 +167,22 @@ func (s *Store) Commit(ctx context.Context, units []CommitUnit) (fenced []string
 			created = append(created, e.CreatedAt)
 		}
 	}
-	rows, err := s.pool.Query(ctx, commitSQL, wid, oldSeq, newSeq, balance, held,
-		id, walletID, seq, typ, amount, bd, hd, bAfter, hAfter, ref, key, hash, holdID, refundOf,
-		expires, reason, actor, created)
-	if err != nil {
-		return nil, commitError(err)
-	}
 	written := make(map[string]bool, len(units))
-	for rows.Next() {
-		var w string
-		if err := rows.Scan(&w); err != nil {
-			rows.Close()
-			return nil, commitError(err)
+	b := &pgx.Batch{}
+	b.Queue(genericPlans)
+	b.Queue(commitSQL, wid, oldSeq, newSeq, balance, held,
+		id, walletID, seq, typ, amount, bd, hd, bAfter, hAfter, ref, key, hash, holdID, refundOf,
+		expires, reason, actor, created).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var w string
+			if err := rows.Scan(&w); err != nil {
+				return err
+			}
+			written[w] = true
 		}
-		written[w] = true
-	}
-	if err := rows.Err(); err != nil {
+		return rows.Err()
+	})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, commitError(err)
 	}
 	for _, u := range units {
