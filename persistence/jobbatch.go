@@ -218,7 +218,7 @@ func (s *Store) runJobBatch(ctx context.Context, batch []*jobOp) error {
 		for i, op := range starts {
 			ids[i], owners[i], leases[i] = op.id, op.owner, op.lease.Milliseconds()
 		}
-		b.Queue(startJobsSQL, ids, owners, leases).Query(func(rows pgx.Rows) error {
+		b.Queue(startJobsSQL, uuidArray(ids), owners, leases).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				j, err := scanJob(rows)
 				if err != nil {
@@ -236,7 +236,7 @@ func (s *Store) runJobBatch(ctx context.Context, batch []*jobOp) error {
 		for i, op := range completes {
 			ids[i], epochs[i], results[i], models[i], retention[i] = op.id, op.epoch, string(op.result), op.model, op.retention
 		}
-		b.Queue(completeJobsSQL, ids, epochs, results, models, retention).Query(func(rows pgx.Rows) error {
+		b.Queue(completeJobsSQL, uuidArray(ids), epochs, results, models, retention).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var id string
 				if err := rows.Scan(&id); err != nil {
@@ -252,7 +252,7 @@ func (s *Store) runJobBatch(ctx context.Context, batch []*jobOp) error {
 		for i, op := range settles {
 			ids[i], settlements[i] = op.id, op.settlement
 		}
-		b.Queue(settleJobsSQL, ids, settlements)
+		b.Queue(settleJobsSQL, uuidArray(ids), settlements)
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return err
@@ -293,7 +293,7 @@ func queueCreates(b *pgx.Batch, creates []*jobOp) map[string]Job {
 		holds, maxAttempts, expire = append(holds, j.HoldID), append(maxAttempts, int32(j.MaxAttempts)), append(expire, j.ExpireAt)
 	}
 	fresh := make(map[string]Job, len(ids))
-	b.Queue(createJobsSQL, ids, users, wallets, types, keys, hashes, params, prices, holds, maxAttempts, expire).Query(func(rows pgx.Rows) error {
+	b.Queue(createJobsSQL, uuidArray(ids), uuidArray(users), uuidArray(wallets), types, keys, hashes, params, prices, holds, maxAttempts, expire).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			j, err := scanJob(rows)
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -205,3 +206,14 @@ const genericPlans = `SELECT set_config('plan_cache_mode', 'force_generic_plan',
 const genericKeyPlans = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
 	set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
 	set_config('enable_mergejoin', 'off', true)`
+
+// uuidArray turns ids into the binary form of a uuid[] parameter. pgx would take the strings,
+// but only after failing to encode them as binary uuids and building an error to say so, at
+// every call; an id that does not parse is sent as the zero uuid, which matches no row.
+func uuidArray(ids []string) [][16]byte {
+	out := make([][16]byte, len(ids))
+	for i, id := range ids {
+		out[i], _ = uuid.Parse(id)
+	}
+	return out
+}

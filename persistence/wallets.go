@@ -170,8 +170,8 @@ func (s *Store) Commit(ctx context.Context, units []CommitUnit) (fenced []string
 	written := make(map[string]bool, len(units))
 	b := &pgx.Batch{}
 	b.Queue(genericPlans)
-	b.Queue(commitSQL, wid, oldSeq, newSeq, balance, held,
-		id, walletID, seq, typ, amount, bd, hd, bAfter, hAfter, ref, key, hash, holdID, refundOf,
+	b.Queue(commitSQL, uuidArray(wid), oldSeq, newSeq, balance, held,
+		uuidArray(id), uuidArray(walletID), seq, typ, amount, bd, hd, bAfter, hAfter, ref, key, hash, holdID, refundOf,
 		expires, reason, actor, created).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var w string
