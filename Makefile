@@ -43,10 +43,11 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
 	  done; done
 
 .PHONY: bench
-bench: deps build ## the benchmarks of the README (wallet ops vs plain SQL, HTTP vs bare fiber, jobs/s and latency at 250 and 1,000 jobs/s, ingest vs one INSERT per record, overview over 10M records)
+bench: deps build ## the benchmarks of the README (wallet ops vs plain SQL, HTTP vs bare fiber, jobs/s and latency at 250, 500 and 1,000 jobs/s, ingest vs one INSERT per record, overview over 10M records)
 	$(GO) test -run '^$$' -bench 'WalletDeposit|Commit' -benchtime $${BENCHTIME:-5s} -count 1 -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'Jobs$$' -benchtime $${JOBS:-16000}x -count 1 -timeout 30m ./bench/
 	JOBS_RATE=250 $(GO) test -run '^$$' -bench 'JobsPaced' -benchtime 5000x -count 1 -timeout 30m ./bench/
+	JOBS_RATE=500 $(GO) test -run '^$$' -bench 'JobsPaced' -benchtime 7500x -count 1 -timeout 30m ./bench/
 	JOBS_RATE=1000 $(GO) test -run '^$$' -bench 'JobsPaced' -benchtime 10000x -count 1 -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'Ingest' -benchtime $${INGEST:-1}x -count 1 -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'Overview' -benchtime 20x -count 1 -timeout 30m ./bench/
