@@ -317,7 +317,7 @@ func (s *Store) finishCreates(ctx context.Context, creates []*jobOp, fresh map[s
 	}
 	existing := map[string]Job{}
 	if len(missing) > 0 {
-		rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ANY($1::uuid[])`, missing)
+		rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ANY($1::uuid[])`, uuidArray(missing))
 		if err != nil {
 			return err
 		}
