@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	dw "github.com/divinewhispers/dw"
 )
 
 // The job writes of the hot path — create, take-and-start, complete, mark settled — are
@@ -82,7 +84,7 @@ type jobBatcher struct {
 	wg   sync.WaitGroup
 }
 
-var errStoreClosed = errors.New("the store is closed")
+var errStoreClosed = dw.Coded(dw.KindUnavailable, "database_unavailable", "the node is shutting down: try again")
 
 // jobWrite queues op and waits for its answer. If ctx ends first, the write may still happen:
 // the same uncertainty as a connection lost after sending a statement, which every caller
