@@ -26,30 +26,7 @@ type op struct {
 // operation in the ledger exactly once and every balance equal to its ledger sum.
 func TestCrashSafety(t *testing.T) {
 	t.Parallel()
-	// Not t.TempDir(): its parent is private to root, and the postgres user must reach the
-	// data directory when the tests run as root.
-	dir, err := os.MkdirTemp("", "dw-crash-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o711); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	t.Cleanup(func() { // never leave the embedded server behind
-		if _, ok := pgserver.RunningURL(dir); ok {
-			if srv, err := pgserver.Start(context.Background(), pgserver.Options{DataDir: dir}); err == nil {
-				_ = srv.Stop(context.Background())
-			}
-		}
-	})
-	httpAddr := freePort(t)
-	newProc := func() *proc {
-		p := &proc{name: "crash", http: httpAddr, bind: freePort(t), log: &bytes.Buffer{}}
-		p.args = serveArgs(p.name, p.http, p.bind, freePort(t), "--data-dir", dir)
-		return p
-	}
-	base := "http://" + httpAddr
+	dir, newProc, base := embeddedServe(t, "crash")
 	p := newProc()
 	p.start(t)
 	defer func() {
@@ -118,16 +95,7 @@ func TestCrashSafety(t *testing.T) {
 	p.kill()
 	t.Logf("killed dw serve after %d acknowledged operations, %d in flight", len(acked), len(inflight))
 
-	p2 := newProc()
-	p2.start(t)
-	defer func() {
-		if t.Failed() {
-			p2.dump(t)
-		}
-		_ = p2.cmd.Process.Signal(syscall.SIGTERM)
-		waitFor(t, 30*time.Second, "dw serve to stop", func() bool { _, ok := pgserver.RunningURL(dir); return !ok })
-	}()
-	waitFor(t, 60*time.Second, "dw serve ready after the crash", func() bool { return ready(base) })
+	restartServe(t, newProc, dir, base)
 
 	// The operations in flight at the crash are retried with their keys: each moves money at
 	// most once, whatever the crash did to it.
@@ -163,6 +131,53 @@ func TestCrashSafety(t *testing.T) {
 	if total != len(acked) {
 		t.Fatalf("ledger holds %d entries, %d were acknowledged", total, len(acked))
 	}
+}
+
+// embeddedServe prepares a data directory for `dw serve` on its embedded PostgreSQL, removed
+// (server stopped) after the test, and returns it with a maker of serve processes that share it
+// and the HTTP address.
+func embeddedServe(t *testing.T, name string, extra ...string) (dir string, newProc func() *proc, base string) {
+	t.Helper()
+	// Not t.TempDir(): its parent is private to root, and the postgres user must reach the
+	// data directory when the tests run as root.
+	dir, err := os.MkdirTemp("", "dw-"+name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() { // never leave the embedded server behind
+		if _, ok := pgserver.RunningURL(dir); ok {
+			if srv, err := pgserver.Start(context.Background(), pgserver.Options{DataDir: dir}); err == nil {
+				_ = srv.Stop(context.Background())
+			}
+		}
+	})
+	httpAddr := freePort(t)
+	newProc = func() *proc {
+		p := &proc{name: name, http: httpAddr, bind: freePort(t), log: &bytes.Buffer{}}
+		p.args = serveArgs(p.name, p.http, p.bind, freePort(t), append([]string{"--data-dir", dir}, extra...)...)
+		return p
+	}
+	return dir, newProc, "http://" + httpAddr
+}
+
+// restartServe starts `dw serve` again on dir after a crash and waits until it answers; it is
+// stopped (with its embedded PostgreSQL) when the test ends.
+func restartServe(t *testing.T, newProc func() *proc, dir, base string) {
+	t.Helper()
+	p := newProc()
+	p.start(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			p.dump(t)
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		waitFor(t, 30*time.Second, "dw serve to stop", func() bool { _, ok := pgserver.RunningURL(dir); return !ok })
+	})
+	waitFor(t, 60*time.Second, "dw serve ready after the crash", func() bool { return ready(base) })
 }
 
 // mustCallAny makes a call that must get an answer (any status).
