@@ -53,47 +53,31 @@ func TestCrashSafety(t *testing.T) {
 	}
 
 	var (
-		mu       sync.Mutex
-		acked    []op
-		inflight = map[string]op{}
-		stop     atomic.Bool
-		seq      atomic.Int64
-		wg       sync.WaitGroup
+		mu    sync.Mutex
+		acked []op
+		ops   = map[string]op{} // key → its operation
 	)
-	for range 16 {
-		wg.Go(func() {
-			for !stop.Load() {
-				o := op{wallet: wallets[rand.IntN(len(wallets))], key: fmt.Sprint("k", seq.Add(1)), kind: "deposits", amount: 10}
-				if rand.IntN(3) == 0 {
-					o.kind, o.amount = "spends", 7
-				}
-				mu.Lock()
-				inflight[o.key] = o
-				mu.Unlock()
-				r, err := call(t, "POST", base+"/api/v1/wallets/"+o.wallet+"/"+o.kind, admin, o.key, map[string]any{"amount": o.amount})
-				mu.Lock()
-				switch {
-				case err == nil && r.status == 201:
-					acked = append(acked, o)
-					delete(inflight, o.key)
-				case err == nil && r.status == 409: // insufficient funds: nothing moved
-					delete(inflight, o.key)
-				}
-				mu.Unlock()
-				if err != nil {
-					return
-				}
-			}
-		})
+	unanswered := killUnderLoad(t, p, 300, func(_ int, key string) (bool, bool, error) {
+		o := op{wallet: wallets[rand.IntN(len(wallets))], key: key, kind: "deposits", amount: 10}
+		if rand.IntN(3) == 0 {
+			o.kind, o.amount = "spends", 7
+		}
+		mu.Lock()
+		ops[key] = o
+		mu.Unlock()
+		r, err := call(t, "POST", base+"/api/v1/wallets/"+o.wallet+"/"+o.kind, admin, o.key, map[string]any{"amount": o.amount})
+		if err == nil && r.status == 201 {
+			mu.Lock()
+			acked = append(acked, o)
+			mu.Unlock()
+		}
+		// 409: insufficient funds, nothing moved.
+		return err == nil && (r.status == 201 || r.status == 409), err == nil && r.status == 201, err
+	})
+	inflight := make([]op, len(unanswered))
+	for i, key := range unanswered {
+		inflight[i] = ops[key]
 	}
-	waitFor(t, 30*time.Second, "load under way", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= 300 })
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	stop.Store(true)
-	wg.Wait()
-	p.kill()
-	t.Logf("killed dw serve after %d acknowledged operations, %d in flight", len(acked), len(inflight))
 
 	restartServe(t, newProc, dir, base)
 
@@ -162,6 +146,57 @@ func embeddedServe(t *testing.T, name string, extra ...string) (dir string, newP
 		return p
 	}
 	return dir, newProc, "http://" + httpAddr
+}
+
+// killUnderLoad runs 16 clients, each calling send with fresh keys until its call fails to
+// reach the server, SIGKILLs p once want calls were acknowledged, and waits for the clients.
+// send says whether its call got a final answer (nothing to retry) and whether it was
+// acknowledged. It returns the keys of the calls that got no final answer.
+func killUnderLoad(t *testing.T, p *proc, want int64, send func(client int, key string) (answered, acked bool, err error)) []string {
+	t.Helper()
+	var (
+		mu       sync.Mutex
+		inflight = map[string]bool{}
+		acked    atomic.Int64
+		stop     atomic.Bool
+		seq      atomic.Int64
+		wg       sync.WaitGroup
+	)
+	for c := range 16 {
+		wg.Go(func() {
+			for !stop.Load() {
+				key := fmt.Sprint("k", seq.Add(1))
+				mu.Lock()
+				inflight[key] = true
+				mu.Unlock()
+				answered, ok, err := send(c, key)
+				if ok {
+					acked.Add(1)
+				}
+				if answered {
+					mu.Lock()
+					delete(inflight, key)
+					mu.Unlock()
+				}
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	waitFor(t, 60*time.Second, "load under way", func() bool { return acked.Load() >= want })
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	stop.Store(true)
+	wg.Wait()
+	p.kill()
+	keys := make([]string, 0, len(inflight))
+	for key := range inflight {
+		keys = append(keys, key)
+	}
+	t.Logf("killed dw serve after %d acknowledged calls, %d without an answer", acked.Load(), len(keys))
+	return keys
 }
 
 // restartServe starts `dw serve` again on dir after a crash and waits until it answers; it is

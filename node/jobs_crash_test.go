@@ -3,8 +3,6 @@ package node_test
 import (
 	"fmt"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -45,44 +43,28 @@ func TestJobsCrashSafety(t *testing.T) {
 	var (
 		mu       sync.Mutex
 		accepted = map[string]submission{} // job id → its submission
-		inflight = map[string]submission{} // key → a submission without an answer
-		stop     atomic.Bool
-		seq      atomic.Int64
-		wg       sync.WaitGroup
+		subs     = map[string]submission{} // key → its submission
 	)
-	for c := range 16 {
-		wg.Go(func() {
-			for !stop.Load() {
-				s := submission{user: c % len(users), key: fmt.Sprint("job-", seq.Add(1))}
-				mu.Lock()
-				inflight[s.key] = s
-				mu.Unlock()
-				r, err := call(t, "POST", base+"/api/v1/jobs", users[s.user].token, s.key, body)
-				mu.Lock()
-				if err == nil && r.status == 202 {
-					accepted[r.body["job_id"].(string)] = s
-					delete(inflight, s.key)
-				}
-				mu.Unlock()
-				if err != nil {
-					return
-				}
-			}
-		})
-	}
-	waitFor(t, 60*time.Second, "jobs under way", func() bool { mu.Lock(); defer mu.Unlock(); return len(accepted) >= 300 })
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	stop.Store(true)
-	wg.Wait()
-	p.kill()
-	t.Logf("killed dw serve after %d accepted jobs, %d submissions unanswered", len(accepted), len(inflight))
+	unanswered := killUnderLoad(t, p, 300, func(client int, key string) (bool, bool, error) {
+		s := submission{user: client % len(users), key: key}
+		mu.Lock()
+		subs[key] = s
+		mu.Unlock()
+		r, err := call(t, "POST", base+"/api/v1/jobs", users[s.user].token, s.key, body)
+		ok := err == nil && r.status == 202
+		if ok {
+			mu.Lock()
+			accepted[r.body["job_id"].(string)] = s
+			mu.Unlock()
+		}
+		return ok, ok, err
+	})
 
 	restartServe(t, newProc, dir, base)
 	// A submission without an answer is sent again with its key: it finds the job it made, if
 	// it made one, or makes it now.
-	for _, s := range inflight {
+	for _, key := range unanswered {
+		s := subs[key]
 		r := mustCallAny(t, "POST", base+"/api/v1/jobs", users[s.user].token, s.key, body)
 		if r.status != 202 {
 			t.Fatalf("resubmitting %s: %d %v", s.key, r.status, r.body)
