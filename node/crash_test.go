@@ -26,17 +26,7 @@ type op struct {
 // operation in the ledger exactly once and every balance equal to its ledger sum.
 func TestCrashSafety(t *testing.T) {
 	t.Parallel()
-	dir, newProc, base := embeddedServe(t, "crash")
-	p := newProc()
-	p.start(t)
-	defer func() {
-		p.kill()
-		if t.Failed() {
-			p.dump(t)
-		}
-	}()
-	waitFor(t, 60*time.Second, "dw serve ready", func() bool { return ready(base) })
-	admin := createAdmin(t, base, "--data-dir", dir)
+	p, dir, newProc, base, admin := startEmbedded(t, "crash")
 
 	url, ok := pgserver.RunningURL(dir)
 	if !ok {
@@ -197,6 +187,23 @@ func killUnderLoad(t *testing.T, p *proc, want int64, send func(client int, key 
 	}
 	t.Logf("killed dw serve after %d acknowledged calls, %d without an answer", acked.Load(), len(keys))
 	return keys
+}
+
+// startEmbedded starts `dw serve` on a fresh data directory (see embeddedServe), waits until it
+// answers and creates an admin; the process is killed when the test ends.
+func startEmbedded(t *testing.T, name string, extra ...string) (p *proc, dir string, newProc func() *proc, base, admin string) {
+	t.Helper()
+	dir, newProc, base = embeddedServe(t, name, extra...)
+	p = newProc()
+	p.start(t)
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			p.dump(t)
+		}
+	})
+	waitFor(t, 60*time.Second, "dw serve ready", func() bool { return ready(base) })
+	return p, dir, newProc, base, createAdmin(t, base, "--data-dir", dir)
 }
 
 // restartServe starts `dw serve` again on dir after a crash and waits until it answers; it is

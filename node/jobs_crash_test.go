@@ -17,17 +17,7 @@ import (
 // its job; every balance equals its ledger.
 func TestJobsCrashSafety(t *testing.T) {
 	t.Parallel()
-	dir, newProc, base := embeddedServe(t, "jobcrash", "--job-lease", "2s")
-	p := newProc()
-	p.start(t)
-	defer func() {
-		p.kill()
-		if t.Failed() {
-			p.dump(t)
-		}
-	}()
-	waitFor(t, 60*time.Second, "dw serve ready", func() bool { return ready(base) })
-	admin := createAdmin(t, base, "--data-dir", dir)
+	p, dir, newProc, base, admin := startEmbedded(t, "jobcrash", "--job-lease", "2s")
 
 	type user struct{ token, wallet string }
 	users := make([]user, 8)

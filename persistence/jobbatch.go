@@ -220,16 +220,7 @@ func (s *Store) runJobBatch(ctx context.Context, batch []*jobOp) error {
 		for i, op := range starts {
 			ids[i], owners[i], leases[i] = op.id, op.owner, op.lease.Milliseconds()
 		}
-		b.Queue(startJobsSQL, uuidArray(ids), owners, leases).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				j, err := scanJob(rows)
-				if err != nil {
-					return err
-				}
-				started[j.ID] = j
-			}
-			return rows.Err()
-		})
+		b.Queue(startJobsSQL, uuidArray(ids), owners, leases).Query(collectJobs(started))
 	}
 	completed := map[string]bool{}
 	if len(completes) > 0 {
@@ -238,16 +229,7 @@ func (s *Store) runJobBatch(ctx context.Context, batch []*jobOp) error {
 		for i, op := range completes {
 			ids[i], epochs[i], results[i], models[i], retention[i] = op.id, op.epoch, string(op.result), op.model, op.retention
 		}
-		b.Queue(completeJobsSQL, uuidArray(ids), epochs, results, models, retention).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				completed[id] = true
-			}
-			return rows.Err()
-		})
+		b.Queue(completeJobsSQL, uuidArray(ids), epochs, results, models, retention).Query(collectIDs(completed))
 	}
 	if len(settles) > 0 {
 		ids, settlements := make([]string, len(settles)), make([]string, len(settles))
@@ -295,17 +277,36 @@ func queueCreates(b *pgx.Batch, creates []*jobOp) map[string]Job {
 		holds, maxAttempts, expire = append(holds, j.HoldID), append(maxAttempts, int32(j.MaxAttempts)), append(expire, j.ExpireAt)
 	}
 	fresh := make(map[string]Job, len(ids))
-	b.Queue(createJobsSQL, uuidArray(ids), uuidArray(users), uuidArray(wallets), types, keys, hashes, params, prices, holds, maxAttempts, expire).Query(func(rows pgx.Rows) error {
+	b.Queue(createJobsSQL, uuidArray(ids), uuidArray(users), uuidArray(wallets), types, keys, hashes, params, prices, holds, maxAttempts, expire).Query(collectJobs(fresh))
+	return fresh
+}
+
+// collectJobs reads job rows into the map by id.
+func collectJobs(into map[string]Job) func(pgx.Rows) error {
+	return func(rows pgx.Rows) error {
 		for rows.Next() {
 			j, err := scanJob(rows)
 			if err != nil {
 				return err
 			}
-			fresh[j.ID] = j
+			into[j.ID] = j
 		}
 		return rows.Err()
-	})
-	return fresh
+	}
+}
+
+// collectIDs reads a column of ids into the set.
+func collectIDs(into map[string]bool) func(pgx.Rows) error {
+	return func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			into[id] = true
+		}
+		return rows.Err()
+	}
 }
 
 // finishCreates answers each create: the row it inserted, or the row its Idempotency-Key had
@@ -323,15 +324,8 @@ func (s *Store) finishCreates(ctx context.Context, creates []*jobOp, fresh map[s
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			j, err := scanJob(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			existing[j.ID] = j
-		}
-		if err := rows.Err(); err != nil {
+		defer rows.Close()
+		if err := collectJobs(existing)(rows); err != nil {
 			return err
 		}
 	}

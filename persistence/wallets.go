@@ -172,16 +172,7 @@ func (s *Store) Commit(ctx context.Context, units []CommitUnit) (fenced []string
 	b.Queue(genericPlans)
 	b.Queue(commitSQL, uuidArray(wid), oldSeq, newSeq, balance, held,
 		uuidArray(id), uuidArray(walletID), seq, typ, amount, bd, hd, bAfter, hAfter, ref, key, hash, holdID, refundOf,
-		expires, reason, actor, created).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var w string
-			if err := rows.Scan(&w); err != nil {
-				return err
-			}
-			written[w] = true
-		}
-		return rows.Err()
-	})
+		expires, reason, actor, created).Query(collectIDs(written))
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, commitError(err)
 	}
