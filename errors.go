@@ -6,6 +6,7 @@ package dw
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind is one of the few classes of failure that callers act on. The gateway maps each kind to
@@ -32,6 +33,11 @@ type Error struct {
 	Code    string
 	Message string
 	Err     error // the cause, for logs; never shown to callers
+	// RetryAfter, when positive, tells the caller when to try again (HTTP Retry-After).
+	RetryAfter time.Duration
+	// Extensions are extra members of the problem document (e.g. a captcha challenge); they
+	// must be safe to show to the caller.
+	Extensions map[string]any
 }
 
 func (e *Error) Error() string {
@@ -86,4 +92,22 @@ func MessageOf(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// RetryAfterOf returns how long the caller of err should wait before retrying (0: no advice).
+func RetryAfterOf(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
+}
+
+// ExtensionsOf returns the extra problem members of err (nil for none).
+func ExtensionsOf(err error) map[string]any {
+	var e *Error
+	if errors.As(err, &e) && e.Kind != KindInternal {
+		return e.Extensions
+	}
+	return nil
 }

@@ -3,6 +3,8 @@ package gateway
 import (
 	"errors"
 	"log/slog"
+	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
@@ -74,7 +76,18 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 			p.Type = "https://divinewhispers.example/problems/" + p.Code
 		}
 		c.Status(p.Status)
+		if d := dw.RetryAfterOf(err); d > 0 {
+			c.Set(fiber.HeaderRetryAfter, strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+		}
 		c.Set(fiber.HeaderContentType, "application/problem+json")
+		if ext := dw.ExtensionsOf(err); len(ext) > 0 {
+			body := make(map[string]any, len(ext)+5)
+			for k, v := range ext {
+				body[k] = v
+			}
+			body["type"], body["title"], body["status"], body["detail"], body["code"] = p.Type, p.Title, p.Status, p.Detail, p.Code
+			return c.JSON(body, "application/problem+json")
+		}
 		return c.JSON(p, "application/problem+json")
 	}
 }
