@@ -51,6 +51,19 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Certificates and keys are read before anything starts, so a bad file stops the node at once.
+	httpsCfg, err := httpsConfig(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	gossipKey, err := cfg.gossipKey()
+	if err != nil {
+		return nil, err
+	}
+	mtls, err := clusterTLS(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	// Ids (trace ids, ledger entries, jobs) come from a pool of random bytes refilled in bulk,
 	// rather than one getrandom call each.
 	uuid.EnableRandPool()
@@ -99,23 +112,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	n.db.Store.SetJobWriteObserver(jobDeps.Metrics.ObserveWrite)
 	ingestMetrics := actors.NewIngestMetrics(registerer)
 	ingestDeps := &actors.IngestDeps{Store: n.db.Store, Log: log, Metrics: ingestMetrics}
-	httpsCfg, err := httpsConfig(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	gossipKey, err := cfg.gossipKey()
-	if err != nil {
-		return nil, err
-	}
 	clusterCfg := cluster.Config{
 		NodeName: cfg.NodeName, ClusterName: cfg.ClusterName, Bind: cfg.Bind, Advertise: cfg.Advertise,
 		Join: cfg.Join, Remote: cfg.Remote, AdvertiseRemote: cfg.AdvertiseRemote, SecretKey: gossipKey,
 		Kinds: []*pcluster.Kind{actors.NewWalletKind(walletDeps), actors.NewJobKind(jobDeps),
 			actors.NewIngestKind(ingestDeps)}, Logger: log, Registerer: reg,
 	}
-	if mtls, err := clusterTLS(cfg, log); err != nil {
-		return nil, err
-	} else if mtls != nil {
+	if mtls != nil {
 		clusterCfg.ServerTLS, clusterCfg.ClientTLS = mtls.Server, mtls.Client
 	}
 	n.cluster, err = cluster.Start(ctx, clusterCfg)
