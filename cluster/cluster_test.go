@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
@@ -394,7 +395,8 @@ func TestStartConfigErrors(t *testing.T) {
 	for _, cfg := range []Config{
 		{Bind: "nope", Remote: "127.0.0.1:0"},
 		{Bind: "127.0.0.1:0", Remote: "127.0.0.1:x"},
-		{Bind: "127.0.0.1:0", Remote: "0.0.0.0:0"}, // all interfaces without AdvertiseRemote
+		{Bind: "127.0.0.1:0", Remote: "0.0.0.0:0"},                             // all interfaces without AdvertiseRemote
+		{Bind: "127.0.0.1:0", Remote: "127.0.0.1:0", ServerTLS: &tls.Config{}}, // half of mutual TLS
 	} {
 		if n, err := Start(ctx, cfg); err == nil {
 			n.Stop(false)

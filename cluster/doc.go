@@ -13,6 +13,14 @@
 // cluster topology. [Node.Stop] tears it down again, optionally leaving the
 // memberlist cluster gracefully first.
 //
+// Security between nodes: Config.SecretKey encrypts memberlist's gossip (a
+// node with another key cannot join), and Config.ServerTLS/ClientTLS put the
+// actor remote under mutual TLS. memberlist knows nothing of the remote's
+// certificates, so with TLS the provider admits a memberlist node to the
+// topology only once a TLS handshake with its remote verified its certificate
+// (ProviderConfig.PeerTLS): a node holding the gossip key but no certificate
+// of the cluster CA is never given grains.
+//
 // Placement is protoactor's disthash (rendezvous hashing over the members
 // that host a kind). It gives no hard single-activation guarantee: during
 // membership changes two nodes with different views can activate the same

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -33,6 +35,13 @@ type Config struct {
 	Advertise   string   // memberlist advertised host:port ("" = Bind)
 	Join        []string // memberlist seeds (host:port); empty = start a new cluster
 	SecretKey   []byte   // optional memberlist encryption key (16, 24 or 32 bytes)
+
+	// ServerTLS and ClientTLS, set together, make the actor remote mutual TLS: the gRPC server
+	// uses ServerTLS (which should require and verify client certificates), peer connections
+	// ClientTLS (presenting this node's certificate, verifying the peer's). A member is then
+	// published to the topology only once a TLS handshake with its remote verified its
+	// certificate (see ProviderConfig.PeerTLS). Nil: plaintext, as upstream.
+	ServerTLS, ClientTLS *tls.Config
 
 	Remote          string // actor remote bind host:port; port 0 = pick a free port
 	AdvertiseRemote string // advertised actor remote host:port ("" = Remote with the real port)
@@ -96,6 +105,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.RemoteDialTimeout <= 0 {
 		cfg.RemoteDialTimeout = 2 * time.Second
 	}
+	if (cfg.ServerTLS == nil) != (cfg.ClientTLS == nil) {
+		return nil, errors.New("cluster: ServerTLS and ClientTLS go together")
+	}
 	logger := cfg.Logger.With(slog.String("node", cfg.NodeName))
 
 	bindHost, bindPort, err := splitHostPort(cfg.Bind, "Bind")
@@ -149,6 +161,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		AdvertisePort: advPort,
 		Join:          cfg.Join,
 		Logger:        logger,
+		PeerTLS:       cfg.ClientTLS,
 	}
 	if cfg.Provider != nil {
 		cfg.Provider(&pcfg)
@@ -158,10 +171,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.System = actor.NewActorSystem(actor.WithLoggerFactory(func(system *actor.ActorSystem) *slog.Logger {
 		return logger.With(slog.String("component", "protoactor"), slog.String("system", system.ID))
 	}))
-	remoteOpts := append([]remote.ConfigOption{
-		remote.WithAdvertisedHost(advRemote),
-		remote.WithDialOptions(remoteDialOptions(cfg.RemoteDialTimeout)...),
-	}, cfg.RemoteOptions...)
+	peerCreds := insecure.NewCredentials()
+	remoteOpts := []remote.ConfigOption{remote.WithAdvertisedHost(advRemote)}
+	if cfg.ServerTLS != nil {
+		peerCreds = credentials.NewTLS(cfg.ClientTLS)
+		remoteOpts = append(remoteOpts, remote.WithServerOptions(grpc.Creds(credentials.NewTLS(cfg.ServerTLS))))
+	}
+	remoteOpts = append(remoteOpts, remote.WithDialOptions(remoteDialOptions(peerCreds, cfg.RemoteDialTimeout)...))
+	remoteOpts = append(remoteOpts, cfg.RemoteOptions...)
 	remoteCfg := remote.Configure(remoteHost, remotePort, remoteOpts...)
 	remoteCfg.MaxRetryCount = cfg.RemoteConnectAttempts
 	clusterCfg := pcluster.Configure(cfg.ClusterName, n.provider, disthash.New(), remoteCfg,
@@ -291,18 +308,21 @@ func (n *Node) Stop(graceful bool) {
 	})
 }
 
-// remoteDialOptions are the gRPC dial options used for peer connections
-// (plaintext, like upstream's default).
+// remoteDialOptions are the gRPC dial options used for peer connections:
+// creds (plaintext like upstream's default, or mutual TLS) and the dial
+// behaviour below.
 //
 // The dial blocks until connected, fails at once on a refused connection
 // and gives up after timeout. Upstream's endpoint writer overwrites (without
 // closing) the ClientConn of every failed connection attempt; with
 // grpc's default non-blocking dial each of those conns keeps redialling the
 // dead peer forever. A blocking dial that fails returns no conn (grpc closes
-// it), so nothing leaks. Keep these when replacing the list (e.g. for TLS).
-func remoteDialOptions(timeout time.Duration) []grpc.DialOption {
+// it), so nothing leaks. Keep these when replacing the list. grpc counts a
+// TLS handshake failure (a peer whose certificate the CA did not sign) as
+// temporary: that dial fails after timeout.
+func remoteDialOptions(creds credentials.TransportCredentials, timeout time.Duration) []grpc.DialOption {
 	return []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithBlock(),
 		grpc.FailOnNonTempDialError(true),
 		grpc.WithTimeout(timeout), //nolint:staticcheck // remote calls grpc.Dial without a context

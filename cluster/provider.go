@@ -2,11 +2,14 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,7 +25,11 @@ const (
 	DefaultResyncInterval    = time.Second
 	DefaultJoinRetryInterval = 500 * time.Millisecond
 	DefaultLeaveTimeout      = 2 * time.Second
+	DefaultPeerCheckRetry    = 5 * time.Second
 )
+
+// peerCheckTimeout bounds one TLS handshake with a peer's actor remote.
+const peerCheckTimeout = 2 * time.Second
 
 // ProviderConfig configures a memberlist-backed [Provider].
 type ProviderConfig struct {
@@ -53,6 +60,16 @@ type ProviderConfig struct {
 	ResyncInterval    time.Duration // topology resync period; default 1s
 	JoinRetryInterval time.Duration // pause between join attempts; default 500ms
 	LeaveTimeout      time.Duration // graceful Leave broadcast timeout; default 2s
+
+	// PeerTLS, when set (the client side of the cluster's mutual TLS), admits a
+	// memberlist node to the topology only once a TLS handshake with its actor
+	// remote verified the certificate it presents. Without it a node holding
+	// the gossip key but no certificate from the cluster CA would become a
+	// member: grains would be placed on it and every call to them would fail.
+	// A verified member stays admitted; a refused one is tried again after
+	// PeerCheckRetry (default 5s).
+	PeerTLS        *tls.Config
+	PeerCheckRetry time.Duration
 
 	// Tune, when set, may adjust the memberlist configuration after the
 	// provider has filled it in (timings, transport...). Name, Delegate,
@@ -107,6 +124,14 @@ type Provider struct {
 	mu      sync.RWMutex
 	members []*pcluster.Member // last topology accepted by protoactor
 	selfIn  bool
+
+	peers map[string]peerCheck // by member ID; only the loop goroutine touches it
+}
+
+// peerCheck is the outcome of the last TLS handshake with a member's remote.
+type peerCheck struct {
+	ok bool
+	at time.Time
 }
 
 // NewProvider returns a provider; memberlist is created by StartMember/StartClient.
@@ -123,6 +148,9 @@ func NewProvider(cfg ProviderConfig) *Provider {
 	if cfg.LeaveTimeout <= 0 {
 		cfg.LeaveTimeout = DefaultLeaveTimeout
 	}
+	if cfg.PeerCheckRetry <= 0 {
+		cfg.PeerCheckRetry = DefaultPeerCheckRetry
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Provider{
 		cfg:      cfg,
@@ -132,6 +160,7 @@ func NewProvider(cfg ProviderConfig) *Provider {
 		cancel:   cancel,
 		loopDone: make(chan struct{}),
 		joinDone: make(chan struct{}),
+		peers:    map[string]peerCheck{},
 	}
 }
 
@@ -307,6 +336,9 @@ func (p *Provider) publish() {
 		}
 		members = append(members, &pcluster.Member{Id: m.ID, Host: m.Host, Port: int32(m.Port), Kinds: m.Kinds})
 	}
+	if p.cfg.PeerTLS != nil {
+		members = p.verified(members)
+	}
 	p.cluster.MemberList.UpdateClusterTopology(members)
 
 	// MemberList.members is written only by UpdateClusterTopology, which
@@ -329,6 +361,63 @@ func (p *Provider) publish() {
 	if p.cfg.OnTopology != nil {
 		p.cfg.OnTopology(snapshot)
 	}
+}
+
+// verified returns the members whose actor remote presented a certificate
+// that PeerTLS verifies (and this node), checking the ones not checked yet,
+// or refused more than PeerCheckRetry ago, all at once.
+func (p *Provider) verified(members []*pcluster.Member) []*pcluster.Member {
+	now := time.Now()
+	var check []*pcluster.Member
+	present := make(map[string]bool, len(members))
+	for _, m := range members {
+		present[m.Id] = true
+		c, seen := p.peers[m.Id]
+		if m.Id != p.selfID && (!seen || !c.ok && now.Sub(c.at) >= p.cfg.PeerCheckRetry) {
+			check = append(check, m)
+		}
+	}
+	for id := range p.peers {
+		if !present[id] {
+			delete(p.peers, id)
+		}
+	}
+	errs := make([]error, len(check))
+	var wg sync.WaitGroup
+	for i, m := range check {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = p.checkPeer(m) }()
+	}
+	wg.Wait()
+	for i, m := range check {
+		prev, seen := p.peers[m.Id]
+		p.peers[m.Id] = peerCheck{ok: errs[i] == nil, at: now}
+		switch {
+		case errs[i] != nil && (!seen || prev.ok):
+			p.logger.Warn("member refused: its actor remote did not present a certificate of the cluster CA",
+				slog.String("member", m.Id), slog.String("remote", m.Address()), slog.Any("error", errs[i]))
+		case errs[i] == nil && seen:
+			p.logger.Info("member admitted after its certificate verified", slog.String("member", m.Id))
+		}
+	}
+	return slices.DeleteFunc(members, func(m *pcluster.Member) bool {
+		return m.Id != p.selfID && !p.peers[m.Id].ok
+	})
+}
+
+// checkPeer does a TLS handshake with m's actor remote, verifying its certificate.
+func (p *Provider) checkPeer(m *pcluster.Member) error {
+	cfg := p.cfg.PeerTLS.Clone()
+	cfg.ServerName = m.Host
+	cfg.NextProtos = []string{"h2"} // gRPC's
+	ctx, cancel := context.WithTimeout(p.ctx, peerCheckTimeout)
+	defer cancel()
+	d := tls.Dialer{Config: cfg}
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(m.Host, strconv.Itoa(int(m.Port))))
+	if err != nil {
+		return err
+	}
+	return conn.Close()
 }
 
 // Members returns a copy of the last topology published to protoactor

@@ -35,6 +35,7 @@ type Config struct {
 	// Ready reports whether the node can serve: database reachable, cluster joined.
 	Ready         func(ctx context.Context) error
 	Registry      *prometheus.Registry // nil: no /metrics
+	MetricsOff    bool                 // /metrics is served elsewhere (--metrics-addr): not here
 	Log           *slog.Logger
 	SecureCookies bool // mark the refresh cookie Secure (on unless serving plain HTTP in development)
 	BodyLimit     int  // bytes; 0 = 1 MiB
@@ -189,10 +190,11 @@ func New(cfg Config) *Server {
 		IdleTimeout:           120 * time.Second,
 	})
 	s.App.Use(s.observe(handleErr))
+	s.App.Use(hsts)
 
 	s.App.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.App.Get("/readyz", s.readyz)
-	if cfg.Registry != nil {
+	if cfg.Registry != nil && !cfg.MetricsOff {
 		h := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 		s.App.Get("/metrics", func(c *fiber.Ctx) error { h(c.Context()); return nil })
 	}
@@ -208,6 +210,14 @@ func New(cfg Config) *Server {
 		return dw.Coded(dw.KindNotFound, "route_not_found", "no route %s %s; see /api/v1/openapi.json", c.Method(), c.Path())
 	})
 	return s
+}
+
+// hsts tells browsers to keep to HTTPS for two years, on responses served over TLS.
+func hsts(c *fiber.Ctx) error {
+	if c.Context().IsTLS() {
+		c.Set(fiber.HeaderStrictTransportSecurity, "max-age=63072000; includeSubDomains")
+	}
+	return c.Next()
 }
 
 func (s *Server) wrap(r route) fiber.Handler {

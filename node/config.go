@@ -4,6 +4,7 @@
 package node
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -29,6 +30,14 @@ type Config struct {
 	Join            []string // memberlist seeds
 	Remote          string   // actor remote host:port
 	AdvertiseRemote string
+
+	// Transport security (README, "Transport").
+	TLSCert, TLSKey string // gateway HTTPS certificate and key (PEM); both empty: plain HTTP
+	GossipKey       string // memberlist encryption key, base64 of 16, 24 or 32 bytes; never logged
+	ClusterTLSCert  string // this node's certificate for the actor remote's mutual TLS (PEM)
+	ClusterTLSKey   string
+	ClusterTLSCA    string // the CA that signs every node's certificate
+	MetricsAddr     string // serve /metrics here instead of on the gateway; "" = on the gateway
 
 	JWTKey        string        // HS256 signing key, at least 32 bytes; "" = generated into the data dir
 	AccessTTL     time.Duration // access token lifetime
@@ -95,6 +104,20 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--join %q must be a comma-separated list of host:port", j))
 		}
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert (DW_TLS_CERT) and --tls-key (DW_TLS_KEY) go together: both for HTTPS, neither for plain HTTP behind a proxy"))
+	}
+	if _, err := c.gossipKey(); err != nil {
+		errs = append(errs, err)
+	}
+	if n := countSet(c.ClusterTLSCert, c.ClusterTLSKey, c.ClusterTLSCA); n != 0 && n != 3 {
+		errs = append(errs, errors.New("--cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca (DW_CLUSTER_TLS_*) go together: all three for mutual TLS between nodes, or none"))
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--metrics-addr %q must be host:port", c.MetricsAddr))
+		}
+	}
 	if c.JWTKey != "" && len(c.JWTKey) < 32 {
 		errs = append(errs, errors.New("--jwt-key (DW_JWT_KEY) must be at least 32 bytes; leave it empty to generate one"))
 	}
@@ -134,6 +157,28 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--log-format must be json or text"))
 	}
 	return errors.Join(errs...)
+}
+
+// gossipKey decodes --gossip-key (nil when unset). Its errors never quote the key.
+func (c *Config) gossipKey() ([]byte, error) {
+	if c.GossipKey == "" {
+		return nil, nil
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(c.GossipKey))
+	if err != nil || (len(key) != 16 && len(key) != 24 && len(key) != 32) {
+		return nil, errors.New("--gossip-key (DW_GOSSIP_KEY) must be the base64 of 16, 24 or 32 random bytes, the same on every node (make one with: openssl rand -base64 32)")
+	}
+	return key, nil
+}
+
+func countSet(vs ...string) int {
+	n := 0
+	for _, v := range vs {
+		if v != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // jwtKey returns the configured key, or the one kept in the data directory (made on first use).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ type Node struct {
 	cluster  *cluster.Node
 	gateway  *gateway.Server
 	listener net.Listener
+	metrics  *http.Server // --metrics-addr; nil: /metrics is on the gateway
 	wallets  *actors.Wallets
 	charger  *actors.Charger
 	jobs     *actors.Jobs
@@ -47,6 +49,19 @@ type Node struct {
 // It returns once the node serves HTTP.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	// Certificates and keys are read before anything starts, so a bad file stops the node at once.
+	httpsCfg, err := httpsConfig(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	gossipKey, err := cfg.gossipKey()
+	if err != nil {
+		return nil, err
+	}
+	mtls, err := clusterTLS(cfg, log)
+	if err != nil {
 		return nil, err
 	}
 	// Ids (trace ids, ledger entries, jobs) come from a pool of random bytes refilled in bulk,
@@ -97,12 +112,16 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	n.db.Store.SetJobWriteObserver(jobDeps.Metrics.ObserveWrite)
 	ingestMetrics := actors.NewIngestMetrics(registerer)
 	ingestDeps := &actors.IngestDeps{Store: n.db.Store, Log: log, Metrics: ingestMetrics}
-	n.cluster, err = cluster.Start(ctx, cluster.Config{
+	clusterCfg := cluster.Config{
 		NodeName: cfg.NodeName, ClusterName: cfg.ClusterName, Bind: cfg.Bind, Advertise: cfg.Advertise,
-		Join: cfg.Join, Remote: cfg.Remote, AdvertiseRemote: cfg.AdvertiseRemote,
+		Join: cfg.Join, Remote: cfg.Remote, AdvertiseRemote: cfg.AdvertiseRemote, SecretKey: gossipKey,
 		Kinds: []*pcluster.Kind{actors.NewWalletKind(walletDeps), actors.NewJobKind(jobDeps),
 			actors.NewIngestKind(ingestDeps)}, Logger: log, Registerer: reg,
-	})
+	}
+	if mtls != nil {
+		clusterCfg.ServerTLS, clusterCfg.ClientTLS = mtls.Server, mtls.Client
+	}
+	n.cluster, err = cluster.Start(ctx, clusterCfg)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -144,17 +163,23 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 		Accounts: accounts, Issuer: issuer, Wallets: n.wallets, Store: n.db.Store, Jobs: n.jobs, Events: n.events, Charger: n.charger,
 		ScanSource: n.scanSource,
 		Ready:      n.ready, Registry: reg, Log: log, SecureCookies: cfg.SecureCookies,
+		MetricsOff: cfg.MetricsAddr != "",
 	})
-	n.listener, err = net.Listen("tcp", cfg.HTTP)
-	if err != nil {
-		return nil, fmt.Errorf("--http %s: %w", cfg.HTTP, err)
+	if cfg.MetricsAddr != "" {
+		if n.metrics, err = serveMetrics(cfg.MetricsAddr, reg, log); err != nil {
+			return nil, err
+		}
+	}
+	if n.listener, err = listenHTTP(cfg, httpsCfg, log); err != nil {
+		return nil, err
 	}
 	go func() { n.served <- n.gateway.App.Listener(n.listener) }()
 	if cfg.PProf != "" {
 		startPProf(cfg.PProf, log)
 	}
-	log.Info("node serving", "node", cfg.NodeName, "http", n.listener.Addr().String(),
-		"memberlist", n.cluster.MemberAddress(), "embedded_db", n.db.server != nil)
+	log.Info("node serving", "node", cfg.NodeName, "http", n.listener.Addr().String(), "https", httpsCfg != nil,
+		"memberlist", n.cluster.MemberAddress(), "gossip_encrypted", gossipKey != nil,
+		"cluster_mtls", clusterCfg.ServerTLS != nil, "metrics_addr", cfg.MetricsAddr, "embedded_db", n.db.server != nil)
 	return n, nil
 }
 
@@ -190,6 +215,11 @@ func (n *Node) Stop(ctx context.Context) error {
 		var errs []error
 		if n.gateway != nil && n.listener != nil {
 			if err := n.gateway.App.ShutdownWithTimeout(10 * time.Second); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if n.metrics != nil {
+			if err := n.metrics.Close(); err != nil {
 				errs = append(errs, err)
 			}
 		}
