@@ -118,23 +118,23 @@ func TestSessionsEndOnEveryNode(t *testing.T) {
 
 	for _, tt := range []struct {
 		name      string
-		end       func(t *testing.T, email string, s session)
+		end       func(t *testing.T, s session)
 		otherEnds bool
 	}{
-		{"logout", func(t *testing.T, _ string, s session) {
+		{"logout", func(t *testing.T, s session) {
 			mustCall(t, 204, "POST", bases[1]+"/api/v1/auth/logout", s.access, "", map[string]string{"refresh_token": s.refresh})
 		}, false},
-		{"password change", func(t *testing.T, _ string, s session) {
+		{"password change", func(t *testing.T, s session) {
 			mustCall(t, 204, "POST", bases[1]+"/api/v1/me/password", s.access, "",
 				map[string]string{"current_password": "user-pass-123", "new_password": "user-pass-456"})
 		}, true},
-		{"suspension", func(t *testing.T, _ string, s session) {
+		{"suspension", func(t *testing.T, s session) {
 			mustCall(t, 200, "PATCH", bases[2]+"/api/v1/admin/users/"+s.userID, admin, "", map[string]string{"status": "suspended"})
 		}, true},
-		{"role change", func(t *testing.T, _ string, s session) {
+		{"role change", func(t *testing.T, s session) {
 			mustCall(t, 200, "PATCH", bases[2]+"/api/v1/admin/users/"+s.userID, admin, "", map[string]string{"role": "operator"})
 		}, true},
-		{"suspension written by another process", func(t *testing.T, _ string, s session) {
+		{"suspension written by another process", func(t *testing.T, s session) {
 			if _, err := store.UpdateUser(t.Context(), s.userID, "", "suspended", persistence.AuditEntry{Action: "user.update"}); err != nil {
 				t.Fatal(err)
 			}
@@ -145,7 +145,7 @@ func TestSessionsEndOnEveryNode(t *testing.T) {
 			other := loginSession(t, bases[2], email, "user-pass-123")
 			everywhereOpen(t, s)
 			everywhereOpen(t, other)
-			tt.end(t, email, s)
+			tt.end(t, s)
 			everywhereEnded(t, tt.name, s)
 			if tt.otherEnds {
 				everywhereEnded(t, tt.name+", other session", other)
