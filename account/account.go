@@ -186,23 +186,34 @@ func (s *Service) refreshTTL() time.Duration {
 	return s.RefreshTTL
 }
 
+// issue opens a session's first pair of tokens: an access token of the session family and a
+// refresh token stored in that family.
 func (s *Service) issue(ctx context.Context, u persistence.User, family string) (Tokens, error) {
-	access, exp, err := s.Issuer.Issue(u.ID, u.Role, u.WalletID, s.now())
+	t, err := s.access(u, family)
 	if err != nil {
-		return Tokens{}, dw.Internal(err)
+		return Tokens{}, err
 	}
 	refresh, hash, err := auth.NewRefreshToken()
 	if err != nil {
 		return Tokens{}, dw.Internal(err)
 	}
 	until := s.now().Add(s.refreshTTL())
-	if family != "" {
-		if err := s.Store.CreateRefreshToken(ctx, u.ID, family, hash, until); err != nil {
-			return Tokens{}, err
-		}
+	if err := s.Store.CreateRefreshToken(ctx, u.ID, family, hash, until); err != nil {
+		return Tokens{}, err
 	}
-	return Tokens{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer",
-		ExpiresIn: int64(exp.Sub(s.now()).Round(time.Second) / time.Second), RefreshUntil: until}, nil
+	t.RefreshToken, t.RefreshUntil = refresh, until
+	return t, nil
+}
+
+// access signs an access token of session family for u at u's current token version.
+func (s *Service) access(u persistence.User, family string) (Tokens, error) {
+	access, exp, err := s.Issuer.Issue(auth.Subject{UserID: u.ID, Role: u.Role, WalletID: u.WalletID,
+		SessionID: family, Version: u.TokenVersion}, s.now())
+	if err != nil {
+		return Tokens{}, dw.Internal(err)
+	}
+	return Tokens{AccessToken: access, TokenType: "Bearer",
+		ExpiresIn: int64(exp.Sub(s.now()).Round(time.Second) / time.Second)}, nil
 }
 
 // Refresh spends a refresh token and returns a new pair. Reusing a spent token revokes every
@@ -217,11 +228,11 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (Tokens, err
 		return Tokens{}, dw.Internal(err)
 	}
 	until := s.now().Add(s.refreshTTL())
-	u, err := s.Store.RotateRefreshToken(ctx, auth.HashRefreshToken(refreshToken), nextHash, until)
+	u, family, err := s.Store.RotateRefreshToken(ctx, auth.HashRefreshToken(refreshToken), nextHash, until)
 	if err != nil {
 		return Tokens{}, err
 	}
-	t, err := s.issue(ctx, u, "")
+	t, err := s.access(u, family)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -229,14 +240,17 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (Tokens, err
 	return t, nil
 }
 
-// Logout revokes the session of a refresh token and audits it.
-func (s *Service) Logout(ctx context.Context, userID, refreshToken, ip string) error {
+// Logout ends the caller's session: the refresh-token family of its access token (sessionID)
+// and, when given, the family of refreshToken if that token is the caller's own (a token of
+// another user is ignored: logging out cannot end someone else's session). Every node refuses
+// the session's access tokens within a second. Errors: internal.
+func (s *Service) Logout(ctx context.Context, userID, sessionID, refreshToken, ip string) error {
+	var hash []byte
 	if refreshToken != "" {
-		if err := s.Store.RevokeRefreshFamily(ctx, auth.HashRefreshToken(refreshToken)); err != nil {
-			return err
-		}
+		hash = auth.HashRefreshToken(refreshToken)
 	}
-	return s.Store.Audit(ctx, persistence.AuditEntry{ActorID: userID, Action: "auth.logout", TargetType: "user", TargetID: userID, IP: ip})
+	return s.Store.RevokeSession(ctx, userID, sessionID, hash,
+		persistence.AuditEntry{ActorID: userID, Action: "auth.logout", TargetType: "user", TargetID: userID, IP: ip})
 }
 
 // ChangePassword checks the current password, sets the new one and ends every session.

@@ -16,7 +16,7 @@ func TestVerifiedCacheHonoursExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := iss.Issue("u1", "user", "w1", time.Now())
+	tok, _, err := iss.Issue(Subject{UserID: "u1", Role: "user", WalletID: "w1", SessionID: "s1"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func ExampleIssuer() {
 		panic(err)
 	}
 
-	token, expiresAt, err := iss.Issue("user-123", "reader", "wallet-9", time.Now())
+	token, expiresAt, err := iss.Issue(auth.Subject{UserID: "user-123", Role: "reader", WalletID: "wallet-9", SessionID: "login-1"}, time.Now())
 	if err != nil {
 		panic(err)
 	}

@@ -27,12 +27,24 @@ const (
 var ErrInvalidToken = errors.New("auth: invalid token")
 
 // Claims are the claims carried by an access token. Subject always equals
-// UserID.
+// UserID. SessionID and Version tie the token to the session state its holder
+// checks on every request (see package session): the token ends when its
+// session (refresh-token family) is revoked or the user's token version moves.
 type Claims struct {
-	UserID   string `json:"uid"`
-	Role     string `json:"role"`
-	WalletID string `json:"wid"`
+	UserID    string `json:"uid"`
+	Role      string `json:"role"`
+	WalletID  string `json:"wid"`
+	SessionID string `json:"sid"`
+	Version   int64  `json:"ver"`
 	jwt.RegisteredClaims
+}
+
+// Subject is whom an access token speaks for: a user, in one session, at one
+// token version.
+type Subject struct {
+	UserID, Role, WalletID string
+	SessionID              string // the refresh-token family of the login
+	Version                int64  // the user's token version when the token is issued
 }
 
 // Issuer issues and verifies HS256 access tokens. It is safe for
@@ -55,7 +67,8 @@ type Issuer struct {
 const maxVerified = 100_000
 
 // NewIssuer returns an Issuer signing with key (at least MinKeyLen bytes,
-// copied), stamping iss=issuer and a lifetime of ttl.
+// copied), stamping iss=issuer and a lifetime of ttl. Verify refuses tokens
+// whose lifetime (exp − iat) exceeds ttl + Leeway.
 func NewIssuer(key []byte, issuer string, ttl time.Duration) (*Issuer, error) {
 	if len(key) < MinKeyLen {
 		return nil, fmt.Errorf("auth: signing key must be at least %d bytes, got %d", MinKeyLen, len(key))
@@ -81,25 +94,30 @@ func NewIssuer(key []byte, issuer string, ttl time.Duration) (*Issuer, error) {
 	}, nil
 }
 
-// Issue creates a signed access token for userID valid from now until
-// now+ttl. The returned expiresAt is the exp claim as encoded (truncated to
-// whole seconds).
-func (i *Issuer) Issue(userID, role, walletID string, now time.Time) (token string, expiresAt time.Time, err error) {
-	if userID == "" {
+// Issue creates a signed access token for sub valid from now until now+ttl.
+// The returned expiresAt is the exp claim as encoded (truncated to whole
+// seconds). sub needs a user ID and a session ID.
+func (i *Issuer) Issue(sub Subject, now time.Time) (token string, expiresAt time.Time, err error) {
+	if sub.UserID == "" {
 		return "", time.Time{}, errors.New("auth: user ID must not be empty")
+	}
+	if sub.SessionID == "" {
+		return "", time.Time{}, errors.New("auth: session ID must not be empty")
 	}
 	jti, err := uuid.NewRandom()
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("auth: generating token ID: %w", err)
 	}
 	claims := Claims{
-		UserID:   userID,
-		Role:     role,
-		WalletID: walletID,
+		UserID:    sub.UserID,
+		Role:      sub.Role,
+		WalletID:  sub.WalletID,
+		SessionID: sub.SessionID,
+		Version:   sub.Version,
 		RegisteredClaims: jwt.RegisteredClaims{
 			ID:        jti.String(),
 			Issuer:    i.issuer,
-			Subject:   userID,
+			Subject:   sub.UserID,
 			IssuedAt:  jwt.NewNumericDate(now),
 			NotBefore: jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(i.ttl)),
@@ -114,9 +132,11 @@ func (i *Issuer) Issue(userID, role, walletID string, now time.Time) (token stri
 
 // Verify parses and validates token. Only HS256 signatures made with the
 // issuer's key are accepted; the token must carry the issuer's iss, an exp
-// in the future, no nbf/iat in the future (each with Leeway tolerance) and a
-// non-empty sub equal to uid. Every failure returns an error wrapping
-// ErrInvalidToken.
+// in the future, an iat and no nbf/iat in the future (each with Leeway
+// tolerance), a lifetime exp − iat of at most the issuer's ttl + Leeway, a
+// non-empty sub equal to uid and a session ID. Every failure returns an
+// error wrapping ErrInvalidToken. Whether the session is still open is not
+// Verify's to say (see package session).
 func (i *Issuer) Verify(token string) (*Claims, error) {
 	if len(token) > maxTokenLen {
 		return nil, invalid(errors.New("token too long"))
@@ -140,6 +160,17 @@ func (i *Issuer) Verify(token string) (*Claims, error) {
 	}
 	if claims.UserID != claims.Subject {
 		return nil, invalid(errors.New("uid does not match subject"))
+	}
+	if claims.SessionID == "" {
+		return nil, invalid(errors.New("missing session"))
+	}
+	if claims.IssuedAt == nil {
+		return nil, invalid(errors.New("missing iat"))
+	}
+	// A token living longer than this issuer would ever grant was not made by its rules (a
+	// leaked key, or a node configured otherwise): refuse it rather than honour it for days.
+	if claims.ExpiresAt.Sub(claims.IssuedAt.Time) > i.ttl+Leeway {
+		return nil, invalid(errors.New("lifetime exceeds the maximum"))
 	}
 	if claims.ExpiresAt != nil && claims.NotBefore != nil {
 		if i.verifiedCount.Add(1) > maxVerified {

@@ -30,9 +30,10 @@ func newTestIssuer(t testing.TB) *Issuer {
 // goodClaims returns claims that Verify accepts when signed with testKey.
 func goodClaims(now time.Time) Claims {
 	return Claims{
-		UserID:   "user-1",
-		Role:     "reader",
-		WalletID: "wallet-1",
+		UserID:    "user-1",
+		SessionID: "family-1",
+		Role:      "reader",
+		WalletID:  "wallet-1",
 		RegisteredClaims: jwt.RegisteredClaims{
 			ID:        "jti-1",
 			Issuer:    testIssuer,
@@ -87,7 +88,7 @@ func TestNewIssuerCopiesKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := iss.Issue("u", "r", "w", time.Now())
+	tok, _, err := iss.Issue(Subject{UserID: "u", Role: "r", WalletID: "w", SessionID: "s"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestNewIssuerCopiesKey(t *testing.T) {
 func TestIssueVerifyRoundTrip(t *testing.T) {
 	iss := newTestIssuer(t)
 	now := time.Now()
-	tok, exp, err := iss.Issue("user-42", "admin", "wallet-7", now)
+	tok, exp, err := iss.Issue(Subject{UserID: "user-42", Role: "admin", WalletID: "wallet-7", SessionID: "family-9", Version: 3}, now)
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -111,7 +112,7 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	if c.UserID != "user-42" || c.Role != "admin" || c.WalletID != "wallet-7" {
+	if c.UserID != "user-42" || c.Role != "admin" || c.WalletID != "wallet-7" || c.SessionID != "family-9" || c.Version != 3 {
 		t.Errorf("custom claims = %+v", c)
 	}
 	if c.Subject != "user-42" || c.Issuer != testIssuer {
@@ -133,7 +134,7 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(payload, &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"uid", "role", "wid", "jti", "iat", "nbf", "exp", "iss", "sub"} {
+	for _, k := range []string{"uid", "role", "wid", "sid", "ver", "jti", "iat", "nbf", "exp", "iss", "sub"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("payload lacks %q: %s", k, payload)
 		}
@@ -149,7 +150,7 @@ func TestIssueUniqueJTI(t *testing.T) {
 	now := time.Now()
 	seen := map[string]bool{}
 	for range 50 {
-		tok, _, err := iss.Issue("u", "r", "w", now)
+		tok, _, err := iss.Issue(Subject{UserID: "u", Role: "r", WalletID: "w", SessionID: "s"}, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,8 +166,26 @@ func TestIssueUniqueJTI(t *testing.T) {
 }
 
 func TestIssueRejectsEmptyUserID(t *testing.T) {
-	if _, _, err := newTestIssuer(t).Issue("", "r", "w", time.Now()); err == nil {
+	if _, _, err := newTestIssuer(t).Issue(Subject{Role: "r", WalletID: "w", SessionID: "s"}, time.Now()); err == nil {
 		t.Fatal("Issue with empty user ID succeeded")
+	}
+}
+
+func TestIssueRejectsEmptySession(t *testing.T) {
+	if _, _, err := newTestIssuer(t).Issue(Subject{UserID: "u", Role: "r"}, time.Now()); err == nil {
+		t.Fatal("Issue accepted a token of no session")
+	}
+}
+
+// TestVerifyLifetimeAtTheMaximum: a token living exactly the issuer's ttl plus the leeway is
+// still accepted; the refusals just past it are in TestVerifyRejects.
+func TestVerifyLifetimeAtTheMaximum(t *testing.T) {
+	iss := newTestIssuer(t)
+	now := time.Now()
+	c := goodClaims(now)
+	c.ExpiresAt = jwt.NewNumericDate(now.Add(15*time.Minute + Leeway))
+	if _, err := iss.Verify(sign(t, jwt.SigningMethodHS256, testKey, c)); err != nil {
+		t.Fatalf("token at the maximum lifetime refused: %v", err)
 	}
 }
 
@@ -175,8 +194,7 @@ func TestVerifyWithinLeeway(t *testing.T) {
 	now := time.Now()
 
 	// Expired 2s ago: still inside the 5s leeway.
-	c := goodClaims(now.Add(-time.Hour))
-	c.ExpiresAt = jwt.NewNumericDate(now.Add(-2 * time.Second))
+	c := goodClaims(now.Add(-15*time.Minute - 2*time.Second))
 	if _, err := iss.Verify(sign(t, jwt.SigningMethodHS256, testKey, c)); err != nil {
 		t.Errorf("token expired within leeway rejected: %v", err)
 	}
@@ -285,6 +303,20 @@ func TestVerifyRejects(t *testing.T) {
 		{"missing issuer", sign(t, jwt.SigningMethodHS256, testKey, with(func(c *Claims) { c.Issuer = "" })), jwt.ErrTokenRequiredClaimMissing},
 		{"missing sub", sign(t, jwt.SigningMethodHS256, testKey, with(func(c *Claims) { c.Subject = "" })), nil},
 		{"sub/uid mismatch", sign(t, jwt.SigningMethodHS256, testKey, with(func(c *Claims) { c.UserID = "someone-else" })), nil},
+		{"missing session", sign(t, jwt.SigningMethodHS256, testKey, with(func(c *Claims) { c.SessionID = "" })), nil},
+		{"missing iat", sign(t, jwt.SigningMethodHS256, testKey, with(func(c *Claims) { c.IssuedAt = nil })), nil},
+		// Signed with the right key, but living longer than this issuer ever grants (15m).
+		{"lifetime over the maximum", sign(t, jwt.SigningMethodHS256, testKey, with(func(c *Claims) {
+			c.ExpiresAt = jwt.NewNumericDate(now.Add(15*time.Minute + Leeway + time.Second))
+		})), nil},
+		{"lifetime of a year", sign(t, jwt.SigningMethodHS256, testKey, with(func(c *Claims) {
+			c.IssuedAt = jwt.NewNumericDate(now.Add(-time.Hour))
+			c.ExpiresAt = jwt.NewNumericDate(now.Add(365 * 24 * time.Hour))
+		})), nil},
+		{"version wrong type", sign(t, jwt.SigningMethodHS256, testKey, jwt.MapClaims{
+			"uid": "user-1", "sub": "user-1", "sid": "family-1", "ver": "7", "iss": testIssuer,
+			"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
+		}), jwt.ErrTokenMalformed},
 		{"sub wrong type", sign(t, jwt.SigningMethodHS256, testKey, jwt.MapClaims{
 			"uid": "user-1", "sub": 42, "iss": testIssuer, "exp": now.Add(time.Minute).Unix(),
 		}), jwt.ErrTokenMalformed},
@@ -317,7 +349,7 @@ func TestVerifyOtherIssuerInstance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := b.Issue("u", "r", "w", time.Now())
+	tok, _, err := b.Issue(Subject{UserID: "u", Role: "r", WalletID: "w", SessionID: "s"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +364,7 @@ func TestIssuerConcurrent(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 20 {
-				tok, _, err := iss.Issue("u", "r", "w", time.Now())
+				tok, _, err := iss.Issue(Subject{UserID: "u", Role: "r", WalletID: "w", SessionID: "s"}, time.Now())
 				if err != nil {
 					t.Error(err)
 					return

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/divinewhispers/dw/auth"
+	"github.com/divinewhispers/dw/node"
 	"github.com/divinewhispers/dw/persistence"
 	"github.com/divinewhispers/dw/protos/walletpb"
 )
@@ -33,7 +34,7 @@ var (
 func jobUsers(b *testing.B) ([]string, []string) {
 	jobUsersOnce.Do(func() {
 		ctx := context.Background()
-		iss, err := auth.NewIssuer([]byte("bench-key-0123456789-0123456789-0123456789"), "dw", time.Hour)
+		iss, err := auth.NewIssuer([]byte("bench-key-0123456789-0123456789-0123456789"), "dw", node.Defaults().AccessTTL)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -47,7 +48,12 @@ func jobUsers(b *testing.B) ([]string, []string) {
 				Amount: 1 << 40, IdempotencyKey: "bench-topup"}); err != nil {
 				b.Fatal(err)
 			}
-			tok, _, _ := iss.Issue(u.ID, u.Role, u.WalletID, time.Now())
+			// A token needs an open session: a refresh-token family of the user.
+			family := uuid.NewString()
+			if err := store.CreateRefreshToken(ctx, u.ID, family, []byte("bench-"+family), time.Now().Add(time.Hour)); err != nil {
+				b.Fatal(err)
+			}
+			tok, _, _ := iss.Issue(auth.Subject{UserID: u.ID, Role: u.Role, WalletID: u.WalletID, SessionID: family}, time.Now())
 			jobTokens, jobUserIDs = append(jobTokens, tok), append(jobUserIDs, u.ID)
 		}
 	})

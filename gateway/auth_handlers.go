@@ -87,7 +87,7 @@ func (s *Server) logout(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Accounts.Logout(c.UserContext(), claimsOf(c).UserID, token, c.IP()); err != nil {
+	if err := s.cfg.Accounts.Logout(c.UserContext(), claimsOf(c).UserID, claimsOf(c).SessionID, token, c.IP()); err != nil {
 		return err
 	}
 	c.Cookie(&fiber.Cookie{Name: refreshCookie, Value: "", Path: "/api/v1/auth", Expires: time.Unix(0, 0),

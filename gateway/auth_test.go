@@ -38,7 +38,8 @@ func forge(t *testing.T, token string, change func(map[string]any)) string {
 }
 
 func claimsFor(u *user, role string, now time.Time) auth.Claims {
-	return auth.Claims{UserID: u.ID, Role: role, WalletID: u.WalletID, RegisteredClaims: jwt.RegisteredClaims{
+	cur := accessClaims(u.Access)
+	return auth.Claims{UserID: u.ID, Role: role, WalletID: u.WalletID, SessionID: cur.SessionID, Version: cur.Version, RegisteredClaims: jwt.RegisteredClaims{
 		ID: "forged", Issuer: "dw", Subject: u.ID, IssuedAt: jwt.NewNumericDate(now),
 		NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(10 * time.Minute)),
 	}}
@@ -64,7 +65,7 @@ func testJWTValidation(t *testing.T, tn *testNode) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherKey, _, err := otherIssuer.Issue(u.ID, "admin", u.WalletID, now)
+	otherKey, _, err := otherIssuer.Issue(subjectOf(u, "admin"), now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,11 +73,11 @@ func testJWTValidation(t *testing.T, tn *testNode) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expired, _, err := sameIssuer.Issue(u.ID, "user", u.WalletID, now.Add(-time.Hour))
+	expired, _, err := sameIssuer.Issue(subjectOf(u, "user"), now.Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	notYet, _, err := sameIssuer.Issue(u.ID, "user", u.WalletID, now.Add(time.Hour))
+	notYet, _, err := sameIssuer.Issue(subjectOf(u, "user"), now.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func testJWTValidation(t *testing.T, tn *testNode) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	foreign, _, err := wrongIssuer.Issue(u.ID, "admin", u.WalletID, now)
+	foreign, _, err := wrongIssuer.Issue(subjectOf(u, "admin"), now)
 	if err != nil {
 		t.Fatal(err)
 	}

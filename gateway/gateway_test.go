@@ -31,6 +31,8 @@ func TestGateway(t *testing.T) {
 		{"MetricLabelsStable", testMetricLabelsStable},
 		{"PoemSetsAndDraws", testPoemSetsAndDraws},
 		{"LoginThrottle", testLoginThrottle},
+		{"SessionTokens", testSessionTokens},
+		{"SessionsEnd", testSessionsEnd},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()

@@ -20,7 +20,7 @@ import (
 
 // LiveEvent is the standard shape of a live event on the WebSocket and SSE streams.
 type LiveEvent struct {
-	Type     string          `json:"type"` // job.status, job.progress, wallet.balance, hello, ping, resync (events may have been lost: refetch)
+	Type     string          `json:"type"` // job.status, job.progress, wallet.balance, hello, ping, resync (events may have been lost: refetch), session_revoked (SSE: the stream ends)
 	JobID    string          `json:"job_id,omitempty"`
 	WalletID string          `json:"wallet_id,omitempty"`
 	Status   string          `json:"status,omitempty"`
@@ -60,6 +60,9 @@ func (s *Server) wsAuth(c *fiber.Ctx) error {
 	if err != nil {
 		return dw.Coded(dw.KindUnauthorized, "invalid_token", "the access token is invalid or expired; log in or refresh")
 	}
+	if err := s.cfg.Sessions.Check(c.UserContext(), claims); err != nil {
+		return err
+	}
 	c.Locals(localUser, claims)
 	if !websocket.IsWebSocketUpgrade(c) {
 		return dw.Coded(dw.KindInvalid, "websocket_required", "this endpoint speaks WebSocket: send an Upgrade request")
@@ -67,7 +70,16 @@ func (s *Server) wsAuth(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// ws streams the caller's job events and wallet balance events until it disconnects. Events
+// sessionEnded says whether the session of a live stream's token has ended (a failure to
+// check is not an end: the stream is checked again at the next change).
+func (s *Server) sessionEnded(claims *auth.Claims) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return dw.KindOf(s.cfg.Sessions.Check(ctx, claims)) == dw.KindUnauthorized
+}
+
+// ws streams the caller's job events and wallet balance events until it disconnects or its
+// session ends (then it closes with 1008 policy violation, reason session_revoked). Events
 // come through the cluster, so a job running on another node is seen here too.
 func (s *Server) ws(conn *websocket.Conn) {
 	claims, _ := conn.Locals(localUser).(*auth.Claims)
@@ -75,6 +87,8 @@ func (s *Server) ws(conn *websocket.Conn) {
 		_ = conn.Close()
 		return
 	}
+	changed, stopWatch := s.cfg.Sessions.Watch(claims.UserID)
+	defer stopWatch()
 	topics := []string{actors.UserTopic(claims.UserID), actors.WalletTopic(claims.WalletID)}
 	if claims.Role == "admin" || claims.Role == "operator" {
 		topics = append(topics, actors.AccountingTopic) // quota thresholds of every wallet
@@ -118,6 +132,12 @@ func (s *Server) ws(conn *websocket.Conn) {
 			return
 		case <-rewatch.C:
 			watch()
+		case <-changed:
+			if s.sessionEnded(claims) {
+				_ = conn.WriteControl(websocket.CloseMessage,
+					websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "session_revoked"), time.Now().Add(time.Second))
+				return
+			}
 		case ev := <-sub.C:
 			if err := conn.WriteJSON(liveEvent(ev)); err != nil {
 				return
@@ -131,7 +151,8 @@ func (s *Server) ws(conn *websocket.Conn) {
 }
 
 // jobEvents streams one job's events as Server-Sent Events: its current status first, then
-// every change, until the job finishes or the client leaves.
+// every change, until the job finishes, the client leaves or the caller's session ends (a last
+// session_revoked event).
 func (s *Server) jobEvents(c *fiber.Ctx) error {
 	rec, err := s.ownJob(c)
 	if err != nil {
@@ -154,8 +175,11 @@ func (s *Server) jobEvents(c *fiber.Ctx) error {
 	c.Set("X-Accel-Buffering", "no")
 	first := LiveEvent{Type: "job.status", JobID: rec.ID, WalletID: rec.WalletID, Status: string(rec.Status), At: time.Now().UTC()}
 	done := rec.Status.Terminal()
+	claims := claimsOf(c)
+	changed, stopWatch := s.cfg.Sessions.Watch(claims.UserID)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer sub.Close()
+		defer stopWatch()
 		write := func(ev LiveEvent) bool {
 			b, _ := json.Marshal(ev)
 			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Type, b); err != nil {
@@ -170,6 +194,11 @@ func (s *Server) jobEvents(c *fiber.Ctx) error {
 		defer ping.Stop()
 		for {
 			select {
+			case <-changed:
+				if s.sessionEnded(claims) {
+					write(LiveEvent{Type: "session_revoked", At: time.Now().UTC()})
+					return
+				}
 			case ev := <-sub.C:
 				if ev.Type == "resync" { // events may have been lost: send the job's status as it is
 					cur, err := s.cfg.Store.JobByID(context.Background(), rec.ID)

@@ -19,12 +19,14 @@ import (
 	"github.com/divinewhispers/dw/actors"
 	"github.com/divinewhispers/dw/auth"
 	"github.com/divinewhispers/dw/persistence"
+	"github.com/divinewhispers/dw/session"
 )
 
 // Config is what the gateway needs from its node.
 type Config struct {
 	Accounts *account.Service
 	Issuer   *auth.Issuer
+	Sessions *session.Sessions // whether a token's session is still open; nil: read from Store on every request
 	Wallets  *actors.Wallets
 	Store    *persistence.Store // reads, and poem sets and draws
 	Jobs     *actors.Jobs
@@ -170,6 +172,9 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.Sessions == nil {
+		cfg.Sessions = session.New(cfg.Store, cfg.Log) // not running: no cache, always right
+	}
 	var reg prometheus.Registerer // a nil *Registry must stay a nil interface: no metrics
 	if cfg.Registry != nil {
 		reg = cfg.Registry
@@ -266,6 +271,11 @@ func (s *Server) guard(roles []string) fiber.Handler {
 		claims, err := s.cfg.Issuer.Verify(token)
 		if err != nil {
 			return dw.Coded(dw.KindUnauthorized, "invalid_token", "the access token is invalid or expired; log in or refresh")
+		}
+		// A well-signed token still ends with its session: logout, password change, suspension,
+		// role change (a map lookup; the node hears of changes from PostgreSQL).
+		if err := s.cfg.Sessions.Check(c.UserContext(), claims); err != nil {
+			return err
 		}
 		c.Locals(localUser, claims)
 		if roles[0] == roleAny {

@@ -22,6 +22,7 @@ import (
 	"github.com/divinewhispers/dw/persistence"
 	"github.com/divinewhispers/dw/protos/ingestpb"
 	"github.com/divinewhispers/dw/protos/walletpb"
+	"github.com/divinewhispers/dw/session"
 )
 
 // Node is a running `dw serve`.
@@ -37,6 +38,7 @@ type Node struct {
 	charger  *actors.Charger
 	jobs     *actors.Jobs
 	events   *actors.Events
+	sessions *session.Sessions
 
 	cancelWork context.CancelFunc
 	work       sync.WaitGroup
@@ -159,8 +161,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 		n.every(workCtx, min(max(cfg.ResultRetention/4, time.Second), time.Minute), "result sweep", n.sweepResults)
 	}()
 
+	// Session state, told of every logout, password change, suspension or role change by
+	// PostgreSQL (also those made by the CLI).
+	n.sessions = session.New(n.db.Store, log)
+	n.work.Add(1)
+	go func() { defer n.work.Done(); n.sessions.Run(workCtx) }()
+
 	n.gateway = gateway.New(gateway.Config{
-		Accounts: accounts, Issuer: issuer, Wallets: n.wallets, Store: n.db.Store, Jobs: n.jobs, Events: n.events, Charger: n.charger,
+		Accounts: accounts, Issuer: issuer, Sessions: n.sessions, Wallets: n.wallets, Store: n.db.Store, Jobs: n.jobs, Events: n.events, Charger: n.charger,
 		ScanSource: n.scanSource,
 		Ready:      n.ready, Registry: reg, Log: log, SecureCookies: cfg.SecureCookies,
 		MetricsOff: cfg.MetricsAddr != "",

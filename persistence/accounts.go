@@ -22,6 +22,7 @@ type User struct {
 	WalletID     string    `json:"wallet_id"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
+	TokenVersion int64     `json:"-"` // bumped to end every access token of the user
 }
 
 // AuditEntry is one row of the audit log.
@@ -105,11 +106,11 @@ func (s *Store) Audit(ctx context.Context, a AuditEntry) error {
 
 const userColumns = `u.id::text, u.email, u.password_hash, u.role, u.status,
 	COALESCE((SELECT w.id::text FROM wallets w WHERE w.owner_id = u.id AND w.kind = 'personal'), ''),
-	u.created_at, u.updated_at`
+	u.created_at, u.updated_at, u.token_version`
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User
-	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Status, &u.WalletID, &u.CreatedAt, &u.UpdatedAt)
+	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Status, &u.WalletID, &u.CreatedAt, &u.UpdatedAt, &u.TokenVersion)
 	return u, err
 }
 
@@ -170,7 +171,8 @@ func escapeLike(s string) string {
 }
 
 // UpdateUser changes a user's role and/or status (empty = unchanged) and audits it. Suspending
-// a user revokes its refresh tokens. Errors: not_found, invalid, internal.
+// a user revokes its refresh tokens; any change of role or status bumps its token version,
+// which ends its access tokens on every node. Errors: not_found, invalid, internal.
 func (s *Store) UpdateUser(ctx context.Context, id, role, status string, audit AuditEntry) (User, error) {
 	var u User
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -178,9 +180,16 @@ func (s *Store) UpdateUser(ctx context.Context, id, role, status string, audit A
 		if err := tx.QueryRow(ctx, `SELECT role, status FROM users WHERE id = $1 FOR UPDATE`, id).Scan(&oldRole, &oldStatus); err != nil {
 			return err
 		}
+		changed := (role != "" && role != oldRole) || (status != "" && status != oldStatus)
 		if _, err := tx.Exec(ctx, `UPDATE users SET role = COALESCE(NULLIF($2, ''), role),
-			status = COALESCE(NULLIF($3, ''), status), updated_at = now() WHERE id = $1`, id, role, status); err != nil {
+			status = COALESCE(NULLIF($3, ''), status), updated_at = now(),
+			token_version = token_version + CASE WHEN $4 THEN 1 ELSE 0 END WHERE id = $1`, id, role, status, changed); err != nil {
 			return err
+		}
+		if changed {
+			if err := notifySession(ctx, tx, id); err != nil {
+				return err
+			}
 		}
 		if status == "suspended" {
 			if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, id); err != nil {
@@ -207,10 +216,12 @@ func orDefault(v, d string) string {
 	return v
 }
 
-// SetPassword replaces a user's password hash, revokes its refresh tokens and audits it.
+// SetPassword replaces a user's password hash, revokes its refresh tokens, bumps its token
+// version (ending its access tokens on every node) and audits it. Errors: not_found, internal.
 func (s *Store) SetPassword(ctx context.Context, id, hash string, audit AuditEntry) error {
 	return mapError(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, id, hash)
+		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now(),
+			token_version = token_version + 1 WHERE id = $1`, id, hash)
 		if err != nil {
 			return err
 		}
@@ -218,6 +229,9 @@ func (s *Store) SetPassword(ctx context.Context, id, hash string, audit AuditEnt
 			return pgx.ErrNoRows
 		}
 		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, id); err != nil {
+			return err
+		}
+		if err := notifySession(ctx, tx, id); err != nil {
 			return err
 		}
 		audit.TargetType, audit.TargetID = "user", id

@@ -23,13 +23,15 @@ func (s *Store) CreateRefreshToken(ctx context.Context, userID, familyID string,
 }
 
 // RotateRefreshToken spends the token with hash old and stores newHash in its family, returning
-// the user. Spending a spent token revokes its family (ErrRefreshReused). Errors: unauthorized
+// the user and the family (the session). Spending a spent token revokes its family, which ends
+// the session's access tokens too (ErrRefreshReused). Errors: unauthorized
 // (invalid_refresh_token, refresh_token_reused), internal.
-func (s *Store) RotateRefreshToken(ctx context.Context, old, newHash []byte, expires time.Time) (User, error) {
+func (s *Store) RotateRefreshToken(ctx context.Context, old, newHash []byte, expires time.Time) (User, string, error) {
 	var u User
+	var family string
 	var reused bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var id, userID, family string
+		var id, userID string
 		var usedAt, revokedAt *time.Time
 		var exp time.Time
 		err := tx.QueryRow(ctx, `SELECT id::text, user_id::text, family_id::text, used_at, revoked_at, expires_at
@@ -40,6 +42,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old, newHash []byte, exp
 		if usedAt != nil {
 			reused = true
 			_, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL`, family)
+			if err == nil {
+				err = notifySession(ctx, tx, userID)
+			}
 			if err == nil {
 				err = insertAudit(ctx, tx, AuditEntry{ActorID: userID, Action: "auth.refresh_reuse", TargetType: "user", TargetID: userID})
 			}
@@ -63,21 +68,16 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old, newHash []byte, exp
 		return err
 	})
 	if reused && err == nil {
-		return User{}, ErrRefreshReused
+		return User{}, "", ErrRefreshReused
 	}
 	if err == pgx.ErrNoRows {
-		return User{}, errRefreshInvalid
+		return User{}, "", errRefreshInvalid
 	}
 	if k := dw.KindOf(err); k == dw.KindUnauthorized {
-		return User{}, err
+		return User{}, "", err
 	}
-	return u, mapError(err, "refresh token")
-}
-
-// RevokeRefreshFamily revokes the family of the token with this hash (logout). Unknown tokens
-// are ignored.
-func (s *Store) RevokeRefreshFamily(ctx context.Context, hash []byte) error {
-	_, err := s.pool.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now()
-		WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1) AND revoked_at IS NULL`, hash)
-	return mapError(err, "refresh token")
+	if err != nil {
+		return User{}, "", mapError(err, "refresh token")
+	}
+	return u, family, nil
 }
