@@ -2,6 +2,8 @@ package auth
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -50,10 +52,12 @@ type Subject struct {
 // Issuer issues and verifies HS256 access tokens. It is safe for
 // concurrent use.
 type Issuer struct {
-	key    []byte
-	issuer string
-	ttl    time.Duration
-	parser *jwt.Parser
+	key      []byte
+	kid      string            // names key in the token header, so a rotated key is found
+	previous map[string][]byte // kid → a former key: its tokens are still accepted, none are signed
+	issuer   string
+	ttl      time.Duration
+	parser   *jwt.Parser
 
 	// verified caches tokens that passed Verify: a client presents the same access token on
 	// every request of its life, and parsing its claims is most of the cost of checking it.
@@ -68,10 +72,19 @@ const maxVerified = 100_000
 
 // NewIssuer returns an Issuer signing with key (at least MinKeyLen bytes,
 // copied), stamping iss=issuer and a lifetime of ttl. Verify refuses tokens
-// whose lifetime (exp − iat) exceeds ttl + Leeway.
-func NewIssuer(key []byte, issuer string, ttl time.Duration) (*Issuer, error) {
+// whose lifetime (exp − iat) exceeds ttl + Leeway. Tokens signed with one of
+// the previous keys are still accepted (a key rotation: keep the old key
+// there for one access-token lifetime, then drop it).
+func NewIssuer(key []byte, issuer string, ttl time.Duration, previous ...[]byte) (*Issuer, error) {
 	if len(key) < MinKeyLen {
 		return nil, fmt.Errorf("auth: signing key must be at least %d bytes, got %d", MinKeyLen, len(key))
+	}
+	prev := make(map[string][]byte, len(previous))
+	for n, k := range previous {
+		if len(k) < MinKeyLen {
+			return nil, fmt.Errorf("auth: previous key %d must be at least %d bytes, got %d", n+1, MinKeyLen, len(k))
+		}
+		prev[keyID(k)] = append([]byte(nil), k...)
 	}
 	if issuer == "" {
 		return nil, errors.New("auth: issuer must not be empty")
@@ -79,10 +92,13 @@ func NewIssuer(key []byte, issuer string, ttl time.Duration) (*Issuer, error) {
 	if ttl <= 0 {
 		return nil, errors.New("auth: token ttl must be positive")
 	}
+	delete(prev, keyID(key))
 	return &Issuer{
-		key:    append([]byte(nil), key...),
-		issuer: issuer,
-		ttl:    ttl,
+		key:      append([]byte(nil), key...),
+		kid:      keyID(key),
+		previous: prev,
+		issuer:   issuer,
+		ttl:      ttl,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithIssuer(issuer),
@@ -123,7 +139,9 @@ func (i *Issuer) Issue(sub Subject, now time.Time) (token string, expiresAt time
 			ExpiresAt: jwt.NewNumericDate(now.Add(i.ttl)),
 		},
 	}
-	token, err = jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(i.key)
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	t.Header["kid"] = i.kid
+	token, err = t.SignedString(i.key)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("auth: signing token: %w", err)
 	}
@@ -188,7 +206,20 @@ func (i *Issuer) keyFunc(t *jwt.Token) (any, error) {
 	if t.Method != jwt.SigningMethodHS256 {
 		return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
 	}
-	return i.key, nil
+	kid, _ := t.Header["kid"].(string)
+	if kid == "" || kid == i.kid {
+		return i.key, nil // tokens made before key ids were stamped carry none
+	}
+	if k, ok := i.previous[kid]; ok {
+		return k, nil
+	}
+	return nil, errors.New("signed with an unknown key")
+}
+
+// keyID names a key without revealing it: the first 8 bytes of its SHA-256, in hex.
+func keyID(key []byte) string {
+	sum := sha256.Sum256(key)
+	return hex.EncodeToString(sum[:8])
 }
 
 func invalid(reason error) error {

@@ -402,3 +402,62 @@ func TestGenerateKey(t *testing.T) {
 		t.Fatalf("generated key rejected by NewIssuer: %v", err)
 	}
 }
+
+// TestKeyRotation: a node given a new key and the old one as previous accepts the tokens the old
+// key signed (until they expire) and signs only with the new one; a node that dropped the old
+// key refuses them; a token naming an unknown key is refused.
+func TestKeyRotation(t *testing.T) {
+	oldKey := testKey
+	newKey := []byte("fedcba9876543210fedcba9876543210")
+	sub := Subject{UserID: "user-1", Role: "user", WalletID: "w", SessionID: "s"}
+	now := time.Now()
+
+	before := newTestIssuer(t)
+	oldTok, _, err := before.Issue(sub, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	during, err := NewIssuer(newKey, testIssuer, 15*time.Minute, oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := during.Verify(oldTok); err != nil {
+		t.Fatalf("a token of the previous key was refused during the rotation: %v", err)
+	}
+	newTok, _, err := during.Issue(sub, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := before.Verify(newTok); err == nil {
+		t.Fatal("a token of the new key verified with the old key alone")
+	}
+	after, err := NewIssuer(newKey, testIssuer, 15*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := after.Verify(newTok); err != nil {
+		t.Fatalf("new token after the rotation: %v", err)
+	}
+	if _, err := after.Verify(oldTok); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("a token of the dropped key was accepted: %v", err)
+	}
+	// A kid that names no key this issuer has is refused, even if the signature is right for
+	// the current key.
+	c := goodClaims(now)
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+	tok.Header["kid"] = "0000000000000000"
+	s, err := tok.SignedString(newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := after.Verify(s); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("a token naming an unknown key was accepted: %v", err)
+	}
+	if _, err := NewIssuer(newKey, testIssuer, time.Minute, []byte("short")); err == nil {
+		t.Fatal("a short previous key was accepted")
+	}
+	header, _ := base64.RawURLEncoding.DecodeString(strings.Split(newTok, ".")[0])
+	if strings.Contains(string(header), string(newKey)) || !strings.Contains(string(header), `"kid":"`+keyID(newKey)+`"`) {
+		t.Fatalf("header = %s", header)
+	}
+}

@@ -39,12 +39,14 @@ type Config struct {
 	ClusterTLSCA    string // the CA that signs every node's certificate
 	MetricsAddr     string // serve /metrics here instead of on the gateway; "" = on the gateway
 
-	JWTKey        string        // HS256 signing key, at least 32 bytes; "" = generated into the data dir
-	AccessTTL     time.Duration // access token lifetime
-	RefreshTTL    time.Duration
-	SecureCookies bool
-	CommitWorkers int
-	DBMaxConns    int
+	JWTKey string // HS256 signing key, at least 32 bytes; "" = generated into the data dir
+	// JWTPreviousKeys are former signing keys whose tokens are still accepted (a key rotation).
+	JWTPreviousKeys []string
+	AccessTTL       time.Duration // access token lifetime
+	RefreshTTL      time.Duration
+	SecureCookies   bool
+	CommitWorkers   int
+	DBMaxConns      int
 	// DBSharedBuffers is the embedded PostgreSQL's shared_buffers, e.g. 2GB; "" = 128MB.
 	DBSharedBuffers string
 	Demo            bool // create demo accounts
@@ -116,6 +118,11 @@ func (c *Config) Validate() error {
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
 			errs = append(errs, fmt.Errorf("--metrics-addr %q must be host:port", c.MetricsAddr))
+		}
+	}
+	for i, k := range c.JWTPreviousKeys {
+		if len(k) < 32 {
+			errs = append(errs, fmt.Errorf("--jwt-previous-keys (DW_JWT_PREVIOUS_KEYS): key %d is shorter than 32 bytes", i+1))
 		}
 	}
 	if c.JWTKey != "" && len(c.JWTKey) < 32 {

@@ -74,7 +74,11 @@ func Accounts(cfg Config, store *persistence.Store) (*account.Service, *auth.Iss
 	if err != nil {
 		return nil, nil, fmt.Errorf("JWT signing key: %w", err)
 	}
-	iss, err := auth.NewIssuer(key, "dw", cfg.AccessTTL)
+	var previous [][]byte
+	for _, k := range cfg.JWTPreviousKeys {
+		previous = append(previous, []byte(k))
+	}
+	iss, err := auth.NewIssuer(key, "dw", cfg.AccessTTL, previous...)
 	if err != nil {
 		return nil, nil, err
 	}

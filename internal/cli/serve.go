@@ -2,6 +2,7 @@ package cli
 
 import (
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -34,6 +35,8 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.str(&cfg.ClusterTLSCA, "cluster-tls-ca", "CA certificate (PEM) that signs every node's --cluster-tls-cert")
 	f.str(&cfg.MetricsAddr, "metrics-addr", "serve /metrics on this host:port of its own instead of on the gateway")
 	f.secret(&cfg.JWTKey, "jwt-key", "HS256 signing key (≥ 32 bytes), the same on every node; empty: generated into --data-dir")
+	var previousKeys string
+	f.secret(&previousKeys, "jwt-previous-keys", "former --jwt-key values, comma-separated, whose access tokens are still accepted during a key rotation (nothing is signed with them)")
 	f.dur(&cfg.AccessTTL, "access-ttl", "access token lifetime")
 	f.dur(&cfg.RefreshTTL, "refresh-ttl", "refresh token lifetime")
 	f.boolean(&cfg.SecureCookies, "secure-cookies", "mark the refresh cookie Secure (turn off only for plain-HTTP development)")
@@ -53,6 +56,11 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
 			return err
+		}
+		for _, k := range strings.Split(previousKeys, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				cfg.JWTPreviousKeys = append(cfg.JWTPreviousKeys, k)
+			}
 		}
 		return node.Run(cmd.Context(), cfg, newLogger(cfg, stderr))
 	}
