@@ -46,3 +46,26 @@ func TestCheckClientKey(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandValidateStorable: text PostgreSQL cannot store (NUL, invalid UTF-8) is refused by
+// Validate, not by the commit (whose failure the grain answers "retry", forever).
+func TestCommandValidateStorable(t *testing.T) {
+	t.Parallel()
+	ok := wallet.Command{Type: wallet.Deposit, Amount: 5, IdempotencyKey: "k", ReferenceID: "r"}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, mutate := range map[string]func(*wallet.Command){
+		"NUL in reference_id":         func(c *wallet.Command) { c.ReferenceID = "a\x00b" },
+		"invalid UTF-8 in reference":  func(c *wallet.Command) { c.ReferenceID = "a\xffb" },
+		"NUL in key":                  func(c *wallet.Command) { c.IdempotencyKey = "k\x00" },
+		"invalid UTF-8 in key":        func(c *wallet.Command) { c.IdempotencyKey = "k\xff" },
+		"NUL in an adjustment reason": func(c *wallet.Command) { c.Type, c.Reason = wallet.Adjust, "\x00" },
+	} {
+		c := ok
+		mutate(&c)
+		if err := c.Validate(); dw.KindOf(err) != dw.KindInvalid {
+			t.Errorf("%s: Validate = %v, want invalid", name, err)
+		}
+	}
+}
