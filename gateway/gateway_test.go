@@ -31,6 +31,10 @@ func TestGateway(t *testing.T) {
 		{"MetricLabelsStable", testMetricLabelsStable},
 		{"PoemSetsAndDraws", testPoemSetsAndDraws},
 		{"LoginThrottle", testLoginThrottle},
+		{"HostileInput", testHostileInput},
+		{"RefusedJobHoldsNothing", testRefusedJobHoldsNothing},
+		{"UnknownWalletsLeaveNoGrain", testUnknownWalletsLeaveNoGrain},
+		{"SecurityHeaders", testSecurityHeaders},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
