@@ -142,6 +142,7 @@ type schema struct {
 type hostileFixture struct {
 	params map[string]string // "{id} of /api/v1/wallets" style keys: see fill
 	bodies map[string]string // "METHOD /path" → a valid JSON body
+	query  map[string]string // path → query parameters the route requires ("name=v&")
 }
 
 var placeholder = regexp.MustCompile(`\{([a-z_]+)\}`)
@@ -217,6 +218,7 @@ func (tn *testNode) hostileFixture(admin *user) hostileFixture {
 			"cluster":                       "c1",
 			"login":                         "l1",
 		},
+		query: map[string]string{"/api/v1/accounting/usage": "group_by=wallet&"},
 		bodies: map[string]string{
 			"POST /api/v1/auth/register":                     `{"email":"hostile-new@example.com","password":"long-password-123"}`,
 			"POST /api/v1/auth/login":                        `{"email":"` + victim.Email + `","password":"wrong-password-1"}`,
@@ -271,6 +273,7 @@ type hostileCase struct {
 	// want: "" = any answer but a 5xx (a value that may be valid, e.g. a large number);
 	// else the 400 code, whose detail must contain field.
 	code, field string
+	value       string // a number: the detail of a 400 names its field or quotes it
 }
 
 const sentinel = "@@HOSTILE@@"
@@ -358,7 +361,7 @@ func hostileCases(t *testing.T, ops []apiOp, f hostileFixture, token string) []h
 			}
 			if op.method == "GET" {
 				for _, q := range op.query {
-					add(hostileCase{name: bs.name + " in query " + q, target: target + "?" + q + "=" + bs.escaped,
+					add(hostileCase{name: bs.name + " in query " + q, target: target + "?" + f.query[op.path] + q + "=" + bs.escaped,
 						code: "invalid_query", field: q})
 				}
 			}
@@ -383,7 +386,7 @@ func hostileCases(t *testing.T, ops []apiOp, f hostileFixture, token string) []h
 		for _, n := range badNumbers {
 			for field, kind := range op.body {
 				if kind == "number" {
-					add(hostileCase{name: "number " + n + " in body " + field, body: mutate(t, base, field, kind, n, true)})
+					add(hostileCase{name: "number " + n + " in body " + field, body: mutate(t, base, field, kind, n, true), field: field, value: n})
 				}
 			}
 			for _, m := range placeholder.FindAllStringSubmatch(op.path, -1) {
@@ -393,7 +396,7 @@ func hostileCases(t *testing.T, ops []apiOp, f hostileFixture, token string) []h
 			}
 			if op.method == "GET" {
 				for _, q := range op.query {
-					add(hostileCase{name: "number " + n + " in query " + q, target: target + "?" + q + "=" + n})
+					add(hostileCase{name: "number " + n + " in query " + q, target: target + "?" + f.query[op.path] + q + "=" + n, field: q, value: n})
 				}
 			}
 		}
@@ -434,6 +437,8 @@ func testHostileInput(t *testing.T, tn *testNode) {
 		case c.code == "":
 			if r.Status >= 400 && p.Code == "" {
 				problem = "a 4xx without a problem code: " + r.String()
+			} else if r.Status == 400 && !strings.Contains(p.Detail, c.field) && !strings.Contains(p.Detail, c.value) {
+				problem = fmt.Sprintf("detail %q does not name %s", p.Detail, c.field)
 			}
 		case r.Status != 400 || p.Code != c.code:
 			problem = fmt.Sprintf("got %s, want 400 %s", r, c.code)
