@@ -358,6 +358,10 @@ func hostileCases(t *testing.T, ops []apiOp, f hostileFixture, token string) []h
 			for _, m := range placeholder.FindAllStringSubmatch(op.path, -1) {
 				add(hostileCase{name: bs.name + " in path " + m[1], target: f.fill(op.path, m[1], bs.escaped),
 					code: "invalid_path", field: m[1]})
+				if strings.Contains(bs.name, "UTF-8") { // raw bytes in the request line too
+					add(hostileCase{name: bs.name + " (raw) in path " + m[1], target: f.fill(op.path, m[1], bs.header),
+						code: "invalid_path", field: m[1]})
+				}
 			}
 			if op.method == "GET" {
 				for _, q := range op.query {
