@@ -146,6 +146,11 @@ func (g *walletGrain) handle(ctx actor.Context, req *walletpb.Request) {
 				g.d.Log.Error("load wallet", "wallet", g.id, "err", err)
 			}
 			ctx.Respond(errorResponse(err))
+			if dw.KindOf(err) == dw.KindNotFound {
+				// No such wallet: an activation kept until its idle timeout would let anyone
+				// fill the node with grains by asking for random ids.
+				ctx.Poison(ctx.Self())
+			}
 			return
 		}
 	}

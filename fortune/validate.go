@@ -37,6 +37,9 @@ var (
 	languageRE = regexp.MustCompile(`^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$`)
 )
 
+// ValidSlug says whether s is a set's slug: 1 to MaxSlugLen lowercase ASCII letters, digits and '-'.
+func ValidSlug(s string) bool { return slugRE.MatchString(s) }
+
 // problems collects located problems, up to maxProblems.
 type problems struct {
 	list []error

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -16,8 +17,10 @@ import (
 	"github.com/divinewhispers/dw/persistence"
 )
 
-// decode reads a JSON object body strictly: no unknown fields, no trailing data, numbers that
-// fit their Go types. optional allows an empty body.
+// decode reads a JSON object body strictly: every string (keys too) valid UTF-8 without NUL or
+// other control characters but tab, newline and carriage return; no unknown fields, no trailing
+// data, numbers that fit their Go types. optional allows an empty body. Errors: invalid
+// (invalid_body, naming the field).
 func decode(c *fiber.Ctx, v any, optional bool) error {
 	body := bytes.TrimSpace(c.Body())
 	if len(body) == 0 {
@@ -25,6 +28,9 @@ func decode(c *fiber.Ctx, v any, optional bool) error {
 			return nil
 		}
 		return dw.Coded(dw.KindInvalid, "invalid_body", "the request body is empty: send a JSON object")
+	}
+	if err := checkJSONText(body); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -35,6 +41,84 @@ func decode(c *fiber.Ctx, v any, optional bool) error {
 		return dw.Coded(dw.KindInvalid, "invalid_body", "the body holds more than one JSON value")
 	}
 	return nil
+}
+
+// checkJSONText checks every string of a JSON document, keys included, as badText does (multiline
+// allowed) and names the first bad one by its path (poems[2].lines[0]). encoding/json would
+// silently turn invalid UTF-8 into U+FFFD, so each string is also checked on its raw bytes. A
+// syntax error is left for the decoder to describe. Errors: invalid (invalid_body).
+func checkJSONText(body []byte) error {
+	type frame struct {
+		array bool
+		index int    // array: the element being read
+		key   string // object: the key of the value being read
+		inKey bool   // object: the next token is a key
+	}
+	var stack []frame
+	name := func() string {
+		var b strings.Builder
+		for _, f := range stack {
+			if f.array {
+				fmt.Fprintf(&b, "[%d]", f.index)
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(f.key)
+		}
+		if b.Len() == 0 {
+			return "(the body)"
+		}
+		return b.String()
+	}
+	done := func() { // a value of the innermost container ended
+		if n := len(stack); n > 0 {
+			if stack[n-1].array {
+				stack[n-1].index++
+			} else {
+				stack[n-1].inKey = true
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	for {
+		start := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // end of input, or a syntax error decode will describe
+		}
+		raw := body[start:dec.InputOffset()]
+		isKey := len(stack) > 0 && stack[len(stack)-1].inKey
+		if s, ok := tok.(string); ok {
+			msg := badText(s, true, 0)
+			if !utf8.Valid(raw) {
+				msg = "is not valid UTF-8"
+			}
+			if msg != "" {
+				if isKey {
+					return dw.Coded(dw.KindInvalid, "invalid_body", "a field name in %s %s", name(), msg)
+				}
+				return dw.Coded(dw.KindInvalid, "invalid_body", "field %s %s", name(), msg)
+			}
+			if isKey {
+				stack[len(stack)-1].key, stack[len(stack)-1].inKey = s, false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{inKey: true})
+		case json.Delim('['):
+			stack = append(stack, frame{array: true})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			done()
+		default:
+			done()
+		}
+	}
 }
 
 func describeJSONError(err error) string {

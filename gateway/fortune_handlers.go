@@ -57,6 +57,9 @@ func (s *Server) getPoem(c *fiber.Ctx) error {
 
 // putSet creates or replaces a whole set (admin): validated first, stored in one transaction.
 func (s *Server) putSet(c *fiber.Ctx) error {
+	if err := checkJSONText(c.Body()); err != nil {
+		return err
+	}
 	set, err := fortune.ParseJSON(bytes.NewReader(c.Body()))
 	if err != nil {
 		return dw.Coded(dw.KindInvalid, "invalid_poem_set", "%s", err.Error())

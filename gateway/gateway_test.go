@@ -33,6 +33,10 @@ func TestGateway(t *testing.T) {
 		{"LoginThrottle", testLoginThrottle},
 		{"SessionTokens", testSessionTokens},
 		{"SessionsEnd", testSessionsEnd},
+		{"HostileInput", testHostileInput},
+		{"RefusedJobHoldsNothing", testRefusedJobHoldsNothing},
+		{"UnknownWalletsLeaveNoGrain", testUnknownWalletsLeaveNoGrain},
+		{"SecurityHeaders", testSecurityHeaders},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()

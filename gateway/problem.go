@@ -56,6 +56,10 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 		var fe *fiber.Error
 		if errors.As(err, &fe) {
 			p.Status, p.Detail = fe.Code, fe.Message
+			if fe.Code == fiber.StatusBadRequest {
+				// fasthttp's parse errors quote the raw request, headers and tokens included.
+				p.Detail = "the request line or a header could not be read: header values are printable ASCII"
+			}
 			p.Code = fiberCodes[fe.Code]
 			if p.Code == "" {
 				p.Code = "http_error"

@@ -195,7 +195,7 @@ func New(cfg Config) *Server {
 		IdleTimeout:           120 * time.Second,
 	})
 	s.App.Use(s.observe(handleErr))
-	s.App.Use(hsts)
+	s.App.Use(hsts, securityHeaders, noStore, checkInput) // validate.go, headers.go: before any route
 
 	s.App.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.App.Get("/readyz", s.readyz)

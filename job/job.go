@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unicode"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 
 	dw "github.com/divinewhispers/dw"
 	"github.com/divinewhispers/dw/fortune"
@@ -76,11 +79,20 @@ func (p *Params) Validate() error {
 	if p.DrawID != "" && (p.Set != "" || p.Number != 0) {
 		errs = append(errs, errors.New("give draw_id or set and number, not both"))
 	}
-	if n := utf8.RuneCountInString(p.Question); n == 0 || n > MaxQuestionRunes || !utf8.ValidString(p.Question) {
-		errs = append(errs, fmt.Errorf("question must be 1 to %d characters of your own situation", MaxQuestionRunes))
+	if _, err := uuid.Parse(p.DrawID); p.DrawID != "" && err != nil {
+		errs = append(errs, errors.New("draw_id must be the id of one of your draws (a UUID)"))
 	}
-	if utf8.RuneCountInString(p.Context) > MaxContextRunes || !utf8.ValidString(p.Context) {
-		errs = append(errs, fmt.Errorf("context must be at most %d characters", MaxContextRunes))
+	if p.Set != "" && !fortune.ValidSlug(p.Set) {
+		errs = append(errs, fmt.Errorf("set must be a poem set's slug (1 to %d lowercase letters, digits and '-')", fortune.MaxSlugLen))
+	}
+	if p.Number < 0 || p.Number > fortune.MaxPoems {
+		errs = append(errs, fmt.Errorf("number must be a poem's number, from 1 to %d", fortune.MaxPoems))
+	}
+	if n := utf8.RuneCountInString(p.Question); n == 0 || n > MaxQuestionRunes || !plainText(p.Question) {
+		errs = append(errs, fmt.Errorf("question must be 1 to %d characters of your own situation (no control characters)", MaxQuestionRunes))
+	}
+	if utf8.RuneCountInString(p.Context) > MaxContextRunes || !plainText(p.Context) {
+		errs = append(errs, fmt.Errorf("context must be at most %d characters (no control characters)", MaxContextRunes))
 	}
 	if p.Topic == "" {
 		p.Topic = "overall"
@@ -98,6 +110,20 @@ func (p *Params) Validate() error {
 		return nil
 	}
 	return dw.Errorf(dw.KindInvalid, "%s", errors.Join(errs...).Error())
+}
+
+// plainText: valid UTF-8 without control characters but tab, newline and carriage return (a NUL
+// cannot be stored, and none of them belongs in a question).
+func plainText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' {
+			return false
+		}
+	}
+	return true
 }
 
 // Hash fingerprints the parameters, so that a reused Idempotency-Key with other parameters is

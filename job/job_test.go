@@ -38,7 +38,16 @@ func TestParamsValidate(t *testing.T) {
 		want string // substring of the error; "" = valid
 	}{
 		{"by set and number", job.Params{Set: "liushi-jiazi", Number: 7, Question: "我該換工作嗎？"}, ""},
-		{"by draw", job.Params{DrawID: "x", Question: "q", Topic: "marriage", Language: "en"}, ""},
+		{"by draw", job.Params{DrawID: "0195f3c2-7b7e-7c4e-9d5e-8e1f2a3b4c5d", Question: "q", Topic: "marriage", Language: "en"}, ""},
+		{"multiline question", job.Params{Set: "s", Number: 1, Question: "line 1\n\tline 2\r\n"}, ""},
+		{"draw id not a uuid", job.Params{DrawID: "x'--", Question: "q"}, "draw_id"},
+		{"number beyond int4", job.Params{Set: "s", Number: 99999999999, Question: "q"}, "number"},
+		{"number beyond the largest set", job.Params{Set: "s", Number: 1001, Question: "q"}, "number"},
+		{"negative number", job.Params{Set: "s", Number: -1, Question: "q"}, "number"},
+		{"set not a slug", job.Params{Set: "S\x00", Number: 1, Question: "q"}, "set"},
+		{"NUL in question", job.Params{Set: "s", Number: 1, Question: "a\x00b"}, "question"},
+		{"invalid UTF-8 in question", job.Params{Set: "s", Number: 1, Question: "a\xffb"}, "question"},
+		{"control in context", job.Params{Set: "s", Number: 1, Question: "q", Context: "a\x07b"}, "context"},
 		{"no poem", job.Params{Question: "q"}, "give draw_id"},
 		{"both", job.Params{DrawID: "x", Set: "s", Number: 1, Question: "q"}, "not both"},
 		{"empty question", job.Params{Set: "s", Number: 1}, "question"},

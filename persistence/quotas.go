@@ -52,7 +52,7 @@ func (s *Store) SetQuota(ctx context.Context, q Quota, audit AuditEntry, now tim
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		row := tx.QueryRow(ctx, `INSERT INTO quotas (id, wallet_id, period, node_milli_hours, gpu_milli_hours, created_by, created_at, updated_at)
-			VALUES ($1, $2, $3, NULLIF($4, 0), NULLIF($5, 0), NULLIF($6, '')::uuid, $7, $7)
+			VALUES ($1, $2, $3, NULLIF($4::bigint, 0), NULLIF($5::bigint, 0), NULLIF($6, '')::uuid, $7, $7)
 			ON CONFLICT (wallet_id, period) DO UPDATE SET node_milli_hours = EXCLUDED.node_milli_hours,
 				gpu_milli_hours = EXCLUDED.gpu_milli_hours, updated_at = EXCLUDED.updated_at
 			RETURNING `+quotaColumns, newUUID(), q.WalletID, q.Period, q.NodeMilliHours, q.GPUMilliHours, audit.ActorID, now)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -85,12 +86,12 @@ func (c Command) Validate() error {
 	if c.Type == Hold && (c.ExpiresIn <= 0 || c.ExpiresIn > MaxHoldDuration) {
 		add("expires_in_seconds must be between 1 and %d", int64(MaxHoldDuration/time.Second))
 	}
-	if c.IdempotencyKey == "" || len(c.IdempotencyKey) > MaxKeyLength {
-		add("idempotency key must be 1 to %d bytes", MaxKeyLength)
+	if c.IdempotencyKey == "" || len(c.IdempotencyKey) > MaxKeyLength || !storable(c.IdempotencyKey) {
+		add("idempotency key must be 1 to %d bytes of valid UTF-8 without NUL", MaxKeyLength)
 	}
 	for name, v := range map[string]string{"reference_id": c.ReferenceID, "reason": c.Reason} {
-		if len(v) > MaxTextLength || !utf8.ValidString(v) {
-			add("%s must be valid UTF-8 of at most %d bytes", name, MaxTextLength)
+		if len(v) > MaxTextLength || !storable(v) {
+			add("%s must be valid UTF-8 without NUL, of at most %d bytes", name, MaxTextLength)
 		}
 	}
 	if len(errs) == 0 {
@@ -98,6 +99,10 @@ func (c Command) Validate() error {
 	}
 	return &dw.Error{Kind: dw.KindInvalid, Code: string(dw.KindInvalid), Message: errors.Join(errs...).Error()}
 }
+
+// storable says whether PostgreSQL can keep s as text: valid UTF-8 without NUL. A command that
+// passed Validate but failed at the commit would be answered "retry" on every attempt.
+func storable(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
 
 // Hash fingerprints the command's parameters (not its key or actor), so that a replayed key can be
 // told apart from a key reused for a different request.
