@@ -3,7 +3,10 @@
 //   - Password hashing with argon2id, encoded in the PHC string format
 //     "$argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<hash>" where salt
 //     and hash are unpadded standard base64 (see [HashPassword],
-//     [VerifyPassword], [NeedsRehash] and [ValidatePassword]).
+//     [VerifyPassword], [NeedsRehash] and [ValidatePassword]), run under a bound on
+//     concurrency and memory by a [Hasher].
+//   - A password strength check ([CheckStrength]) with zxcvbn, which counts the
+//     account's email as known to an attacker.
 //   - Short-lived HS256 JWT access tokens carrying the user ID, role and
 //     wallet ID (see [Issuer] and [Claims]). Verification accepts only HS256,
 //     requires the configured issuer, an expiry and a subject, and reports

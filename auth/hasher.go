@@ -139,6 +139,21 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	return HashPassword(pw, h.params)
 }
 
+// HashNew checks a new password's strength for the account of email (CheckStrength) and
+// hashes it, both under the bound: scoring a password costs CPU too. Errors: one wrapping
+// ErrWeakPassword, *BusyError, the context's error while queued, or a failure to read
+// randomness.
+func (h *Hasher) HashNew(ctx context.Context, pw, email string) (string, error) {
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer h.release()
+	if err := CheckStrength(pw, email); err != nil {
+		return "", err
+	}
+	return HashPassword(pw, h.params)
+}
+
 // Verify reports whether pw matches the encoded hash, as VerifyPassword does, under the bound.
 // An empty encoded stands for an account that does not exist: it costs one argon2id with the
 // Hasher's parameters, the cost of checking a password against a fresh hash, and reports false,

@@ -89,6 +89,12 @@ func TestHasherVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := h.HashNew(t.Context(), "password", "a@example.com"); !errors.Is(err, ErrWeakPassword) {
+		t.Fatalf("HashNew of a weak password: %v", err)
+	}
+	if enc, err = h.HashNew(t.Context(), "correct horse battery staple", "a@example.com"); err != nil {
+		t.Fatal(err)
+	}
 	if NeedsRehash(enc, cheapParams) {
 		t.Fatalf("hash %q not made with the hasher's params", enc)
 	}
