@@ -121,7 +121,9 @@ func TestLoginFlood(t *testing.T) {
 	for i, r := range results {
 		switch {
 		case r.err != nil:
-			t.Fatalf("login %d: %v", i, r.err)
+			t.Errorf("login %d: %v", i, r.err)
+			counts["no answer"]++
+			continue
 		case r.status == 401 && r.code == "invalid_credentials":
 		case r.status == 503 && r.code == "busy":
 			if r.retryAfter != "1" {
