@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net/mail"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,7 +32,7 @@ var Roles = []string{RoleAdmin, RoleOperator, RoleService, RoleUser}
 type Service struct {
 	Store      *persistence.Store
 	Issuer     *auth.Issuer
-	Params     auth.Params   // password hashing cost
+	Hasher     *auth.Hasher  // every argon2id runs through it, bounded
 	RefreshTTL time.Duration // 0 = 30 days
 	Now        func() time.Time
 }
@@ -89,18 +88,69 @@ func invalid(errs []error) error {
 	return dw.Errorf(dw.KindInvalid, "%s", errors.Join(errs...).Error())
 }
 
-// Register creates a user and its personal wallet. Errors: invalid, conflict (email_taken), internal.
+// Registering a taken email says so (409 email_taken): as long as a new account can log in at
+// once, with no mail to confirm it, an attacker learns whether an email is taken anyway by
+// registering it and logging in with the password just given, so a feigned success would hide
+// nothing and only mislead the owner who forgot an account. The answer is limited instead: an
+// address that got MaxTakenEmailAnswers of them within TakenEmailWindow is refused (429) until
+// the window has passed. Each is audited (user.register_taken).
+const (
+	MaxTakenEmailAnswers = 5
+	TakenEmailWindow     = time.Hour
+)
+
+// Register creates a user and its personal wallet. Errors: invalid (weak_password among
+// others), conflict (email_taken), rate_limited (too many taken emails from the address),
+// unavailable (busy: password hashing at capacity, with a retry time), internal.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (persistence.User, error) {
 	if err := in.Validate(); err != nil {
 		return persistence.User{}, err
 	}
-	hash, err := auth.HashPassword(in.Password, s.Params)
-	if err != nil {
-		return persistence.User{}, dw.Internal(err)
+	if in.IP != "" {
+		n, oldest, err := s.Store.RecentAuditsFromIP(ctx, "user.register_taken", in.IP, s.now().Add(-TakenEmailWindow))
+		if err != nil {
+			return persistence.User{}, err
+		}
+		if n >= MaxTakenEmailAnswers {
+			e := dw.Coded(dw.KindRateLimited, "rate_limited", "too many registrations of emails already in use from this address; try again later")
+			e.RetryAfter = max(time.Second, oldest.Add(TakenEmailWindow).Sub(s.now()))
+			return persistence.User{}, e
+		}
 	}
-	return s.Store.CreateUser(ctx, in.Email, hash, in.Role, persistence.AuditEntry{
+	hash, err := s.Hasher.HashNew(ctx, in.Password, in.Email)
+	if err != nil {
+		return persistence.User{}, passwordError(err, "")
+	}
+	u, err := s.Store.CreateUser(ctx, in.Email, hash, in.Role, persistence.AuditEntry{
 		ActorID: in.ActorID, Action: "user.register", IP: in.IP,
 	})
+	if dw.CodeOf(err) == "email_taken" {
+		_ = s.Store.Audit(ctx, persistence.AuditEntry{ActorID: in.ActorID, Action: "user.register_taken", TargetType: "email",
+			TargetID: in.Email, IP: in.IP})
+	}
+	return u, err
+}
+
+// hasherRefused says whether the Hasher refused to check a password (at capacity, or the caller
+// gave up while queued), rather than checking it.
+func hasherRefused(err error) bool {
+	var busy *auth.BusyError
+	return errors.As(err, &busy) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// passwordError turns the errors of the Hasher into the account core's: a weak password is
+// invalid (weak_password, field names the input), a Hasher at capacity is unavailable (busy)
+// with its retry advice.
+func passwordError(err error, field string) error {
+	var busy *auth.BusyError
+	switch {
+	case errors.As(err, &busy):
+		return &dw.Error{Kind: dw.KindUnavailable, Code: "busy", Message: "too many password checks in progress; try again shortly",
+			RetryAfter: busy.RetryAfter, Err: err}
+	case errors.Is(err, auth.ErrWeakPassword):
+		return dw.Coded(dw.KindInvalid, "weak_password", "%s%s", field, strings.TrimPrefix(err.Error(), auth.ErrWeakPassword.Error()+": "))
+	}
+	return dw.Internal(err)
 }
 
 // Tokens is what a login or a refresh returns.
@@ -134,14 +184,9 @@ func (s *Service) throttled(ctx context.Context, target string) error {
 	return nil
 }
 
-// dummyHash makes a login for an unknown email cost as much as one for a known email.
-var (
-	dummyOnce sync.Once
-	dummyHash string
-)
-
-// Login checks a password and opens a new session (a new refresh-token family). Errors:
-// unauthorized (invalid_credentials, account_suspended), internal.
+// Login checks a password and opens a new session (a new refresh-token family). An unknown
+// email costs one argon2id, as a known one does, under the same bound. Errors: unauthorized
+// (invalid_credentials, account_suspended), unavailable (busy), internal.
 func (s *Service) Login(ctx context.Context, email, password, ip string) (Tokens, persistence.User, error) {
 	u, err := s.Store.UserByEmail(ctx, strings.TrimSpace(email))
 	target := u.ID
@@ -154,15 +199,19 @@ func (s *Service) Login(ctx context.Context, email, password, ip string) (Tokens
 		}
 	}
 	if dw.KindOf(err) == dw.KindNotFound {
-		dummyOnce.Do(func() { dummyHash, _ = auth.HashPassword("not a password", s.Params) })
-		_, _ = auth.VerifyPassword(password, dummyHash)
+		if _, herr := s.Hasher.Verify(ctx, password, ""); herr != nil {
+			return Tokens{}, u, passwordError(herr, "")
+		}
 		_ = s.Store.Audit(ctx, persistence.AuditEntry{Action: "auth.login_failed", TargetType: "email", TargetID: truncate(email, 254), IP: ip})
 		return Tokens{}, u, errBadLogin
 	}
 	if err != nil {
 		return Tokens{}, u, err
 	}
-	ok, err := auth.VerifyPassword(password, u.PasswordHash)
+	ok, err := s.Hasher.Verify(ctx, password, u.PasswordHash)
+	if hasherRefused(err) {
+		return Tokens{}, u, passwordError(err, "")
+	}
 	if err != nil || !ok {
 		_ = s.Store.Audit(ctx, persistence.AuditEntry{ActorID: u.ID, Action: "auth.login_failed", TargetType: "user", TargetID: u.ID, IP: ip})
 		return Tokens{}, u, errBadLogin
@@ -254,7 +303,8 @@ func (s *Service) Logout(ctx context.Context, userID, sessionID, refreshToken, i
 }
 
 // ChangePassword checks the current password, sets the new one and ends every session.
-// Errors: invalid, unauthorized (invalid_credentials), not_found, internal.
+// Errors: invalid (weak_password among others), unauthorized (invalid_credentials),
+// not_found, unavailable (busy), internal.
 func (s *Service) ChangePassword(ctx context.Context, userID, current, next, ip string) error {
 	if err := auth.ValidatePassword(next); err != nil {
 		return dw.Errorf(dw.KindInvalid, "new_password: %s", strings.TrimPrefix(err.Error(), "invalid password: "))
@@ -263,12 +313,16 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next, ip 
 	if err != nil {
 		return err
 	}
-	if ok, err := auth.VerifyPassword(current, u.PasswordHash); err != nil || !ok {
+	ok, err := s.Hasher.Verify(ctx, current, u.PasswordHash)
+	if hasherRefused(err) {
+		return passwordError(err, "")
+	}
+	if err != nil || !ok {
 		return dw.Coded(dw.KindUnauthorized, "invalid_credentials", "current_password is wrong")
 	}
-	hash, err := auth.HashPassword(next, s.Params)
+	hash, err := s.Hasher.HashNew(ctx, next, u.Email)
 	if err != nil {
-		return dw.Internal(err)
+		return passwordError(err, "new_password: ")
 	}
 	return s.Store.SetPassword(ctx, userID, hash, persistence.AuditEntry{ActorID: userID, Action: "user.password_changed", IP: ip})
 }
@@ -296,7 +350,8 @@ func (in UpdateInput) Validate() error {
 	return invalid(errs)
 }
 
-// Update changes a user's role and/or status, audited. Errors: invalid, not_found, internal.
+// Update changes a user's role and/or status, audited. The last active admin can be neither
+// demoted nor suspended. Errors: invalid, not_found, conflict (last_admin), internal.
 func (s *Service) Update(ctx context.Context, userID string, in UpdateInput) (persistence.User, error) {
 	if err := in.Validate(); err != nil {
 		return persistence.User{}, err

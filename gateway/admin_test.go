@@ -90,22 +90,30 @@ func testUsersAndAudit(t *testing.T, tn *testNode) {
 	var made []persistence.User
 	for _, c := range "ecadb" {
 		var u persistence.User
-		decodeInto(t, register(fmt.Sprintf("%s-%c@example.com", tag, c), "password-123"), 201, &u)
+		decodeInto(t, register(fmt.Sprintf("%s-%c@example.com", tag, c), "lantern-amber-123"), 201, &u)
 		if u.Role != "user" || u.Status != "active" || u.WalletID == "" {
 			t.Errorf("registered %+v", u)
 		}
 		made = append(made, u)
 	}
-	if strings.Contains(string(register(tag+"-z@example.com", "password-123").Body), "password") {
+	if strings.Contains(string(register(tag+"-z@example.com", "lantern-amber-123").Body), "password") {
 		t.Error("a user document mentions the password")
 	}
-	wantProblem(t, "duplicate email", register(tag+"-e@example.com", "password-456"), http.StatusConflict, "email_taken")
-	wantProblem(t, "duplicate email, other case", register(strings.ToUpper(tag)+"-E@EXAMPLE.COM", "password-456"), http.StatusConflict, "email_taken")
+	wantProblem(t, "duplicate email", register(tag+"-e@example.com", "lantern-amber-456"), http.StatusConflict, "email_taken")
+	wantProblem(t, "duplicate email, other case", register(strings.ToUpper(tag)+"-E@EXAMPLE.COM", "lantern-amber-456"), http.StatusConflict, "email_taken")
 	wantProblem(t, "weak password", register(tag+"-w@example.com", "short"), http.StatusBadRequest, "invalid")
-	wantProblem(t, "bad email", register("not an email", "password-123"), http.StatusBadRequest, "invalid")
-	wantProblem(t, "display-name email", register("Bob <"+tag+"-bob@example.com>", "password-123"), http.StatusBadRequest, "invalid")
+	for _, pw := range []string{"password", "12345678"} {
+		r := register(tag+"-w@example.com", pw)
+		wantProblem(t, "common password "+pw, r, http.StatusBadRequest, "weak_password")
+		if d := r.problem().Detail; !strings.Contains(d, "too easy to guess") || !strings.Contains(d, "top-10 common password") {
+			t.Errorf("weak password %q: detail %q does not say why", pw, d)
+		}
+	}
+	wantProblem(t, "password made of the email", register(tag+"-w@example.com", tag+"-w2026"), http.StatusBadRequest, "weak_password")
+	wantProblem(t, "bad email", register("not an email", "lantern-amber-123"), http.StatusBadRequest, "invalid")
+	wantProblem(t, "display-name email", register("Bob <"+tag+"-bob@example.com>", "lantern-amber-123"), http.StatusBadRequest, "invalid")
 	wantProblem(t, "register with a role", tn.do("POST", "/api/v1/auth/register", "",
-		map[string]string{"email": tag + "-r@example.com", "password": "password-123", "role": "admin"}), http.StatusBadRequest, "invalid_body")
+		map[string]string{"email": tag + "-r@example.com", "password": "lantern-amber-123", "role": "admin"}), http.StatusBadRequest, "invalid_body")
 
 	// Search, filter, sort, page (6 users carry the tag: e, c, a, d, b, z).
 	target := made[0] // tag-e
@@ -165,7 +173,7 @@ func testUsersAndAudit(t *testing.T, tn *testNode) {
 
 	// Suspension: no login, no refresh; reactivation restores login.
 	var sess tokenPair
-	decodeInto(t, tn.do("POST", "/api/v1/auth/login", "", map[string]string{"email": target.Email, "password": "password-123"}), 200, &sess)
+	decodeInto(t, tn.do("POST", "/api/v1/auth/login", "", map[string]string{"email": target.Email, "password": "lantern-amber-123"}), 200, &sess)
 	decodeInto(t, patch(target.ID, map[string]string{"status": "suspended"}), 200, &patched)
 	if patched.Status != "suspended" {
 		t.Errorf("suspended %+v", patched)
@@ -173,7 +181,7 @@ func testUsersAndAudit(t *testing.T, tn *testNode) {
 	if p := tn.users("q=" + tag + "&status=suspended"); p.Total != 1 || p.Items[0].ID != target.ID {
 		t.Errorf("status filter: %+v", p)
 	}
-	wantProblem(t, "login while suspended", tn.do("POST", "/api/v1/auth/login", "", map[string]string{"email": target.Email, "password": "password-123"}),
+	wantProblem(t, "login while suspended", tn.do("POST", "/api/v1/auth/login", "", map[string]string{"email": target.Email, "password": "lantern-amber-123"}),
 		http.StatusUnauthorized, "account_suspended")
 	if r := tn.refresh(sess.RefreshToken); r.Status != http.StatusUnauthorized {
 		t.Errorf("refresh while suspended: %s", r)
@@ -184,7 +192,7 @@ func testUsersAndAudit(t *testing.T, tn *testNode) {
 	wantProblem(t, "unknown field", patch(target.ID, map[string]string{"email": "x@example.com"}), http.StatusBadRequest, "invalid_body")
 	wantProblem(t, "unknown user", patch(uuid.NewString(), map[string]string{"status": "active"}), http.StatusNotFound, "not_found")
 	decodeInto(t, patch(target.ID, map[string]string{"status": "active"}), 200, &patched)
-	decodeInto(t, tn.do("POST", "/api/v1/auth/login", "", map[string]string{"email": target.Email, "password": "password-123"}), 200, &sess)
+	decodeInto(t, tn.do("POST", "/api/v1/auth/login", "", map[string]string{"email": target.Email, "password": "lantern-amber-123"}), 200, &sess)
 
 	// A failed login and a deposit, for the audit log.
 	wantProblem(t, "wrong password", tn.do("POST", "/api/v1/auth/login", "", map[string]string{"email": target.Email, "password": "wrong-password"}),

@@ -268,6 +268,10 @@ func testPasswordChange(t *testing.T, tn *testNode) {
 	}
 	wantProblem(t, "wrong current password", change("wrong-password-1", "new-password-123"), http.StatusUnauthorized, "invalid_credentials")
 	wantProblem(t, "weak new password", change(u.Password, "short"), http.StatusBadRequest, "invalid")
+	wantProblem(t, "common new password", change(u.Password, "12345678"), http.StatusBadRequest, "weak_password")
+	if d := change(u.Password, "password").problem().Detail; !strings.HasPrefix(d, "new_password: password is too easy to guess") {
+		t.Errorf("weak new password: detail %q", d)
+	}
 	wantProblem(t, "unknown field", tn.do("POST", "/api/v1/me/password", s1.AccessToken, `{"current_password":"x","new_password":"y","extra":1}`),
 		http.StatusBadRequest, "invalid_body")
 	// Failed attempts ended nothing.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/divinewhispers/dw/account"
 	"github.com/divinewhispers/dw/auth"
 	"github.com/divinewhispers/dw/persistence"
@@ -86,5 +88,24 @@ func Accounts(cfg Config, store *persistence.Store) (*account.Service, *auth.Iss
 	if cfg.PasswordParams != nil {
 		params = *cfg.PasswordParams
 	}
-	return &account.Service{Store: store, Issuer: iss, Params: params, RefreshTTL: cfg.RefreshTTL}, iss, nil
+	// One bound per process: every argon2id of this account core (logins, registrations,
+	// password changes, the demo seeding and `dw user create`) runs through it.
+	hasher, err := auth.NewHasher(auth.HasherOptions{Params: params})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &account.Service{Store: store, Issuer: iss, Hasher: hasher, RefreshTTL: cfg.RefreshTTL}, iss, nil
+}
+
+// registerHasherMetrics exposes the password hasher's bound: hashes running, callers queued,
+// calls refused (answered 503 busy).
+func registerHasherMetrics(r prometheus.Registerer, h *auth.Hasher) {
+	r.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dw_password_hashes_in_flight", Help: "argon2id hashes running now."},
+			func() float64 { return float64(h.Stats().InFlight) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dw_password_hashes_queued", Help: "Password checks waiting for a hashing slot."},
+			func() float64 { return float64(h.Stats().Queued) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dw_password_hashes_refused_total", Help: "Password checks refused as busy (503)."},
+			func() float64 { return float64(h.Stats().Refused) }),
+	)
 }

@@ -92,6 +92,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerer := prometheus.WrapRegistererWith(prometheus.Labels{"node": cfg.NodeName}, reg)
 	metrics := actors.NewMetrics(registerer)
+	registerHasherMetrics(registerer, accounts.Hasher)
 	committer := actors.NewCommitter(n.db.Store, log, metrics)
 	workCtx, cancel := context.WithCancel(context.Background())
 	n.cancelWork = cancel

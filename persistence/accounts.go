@@ -172,13 +172,30 @@ func escapeLike(s string) string {
 
 // UpdateUser changes a user's role and/or status (empty = unchanged) and audits it. Suspending
 // a user revokes its refresh tokens; any change of role or status bumps its token version,
-// which ends its access tokens on every node. Errors: not_found, invalid, internal.
+// which ends its access tokens on every node. A change that would leave no active admin is
+// refused. Errors: not_found, invalid, conflict (last_admin), internal.
 func (s *Store) UpdateUser(ctx context.Context, id, role, status string, audit AuditEntry) (User, error) {
 	var u User
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// A demotion or suspension first locks every active admin's row, in one order, so that
+		// two concurrent ones serialize (no deadlock): the second sees the first's result (a row
+		// that stopped matching is skipped once its lock is released) and counts what is left.
+		var admins []string
+		if (role != "" && role != "admin") || status == "suspended" {
+			rows, err := tx.Query(ctx, `SELECT id::text FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE`)
+			if err != nil {
+				return err
+			}
+			if admins, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+				return err
+			}
+		}
 		var oldRole, oldStatus string
 		if err := tx.QueryRow(ctx, `SELECT role, status FROM users WHERE id = $1 FOR UPDATE`, id).Scan(&oldRole, &oldStatus); err != nil {
 			return err
+		}
+		if len(admins) == 1 && admins[0] == id {
+			return dw.Coded(dw.KindConflict, "last_admin", "this is the last active admin: promote another admin first")
 		}
 		changed := (role != "" && role != oldRole) || (status != "" && status != oldStatus)
 		if _, err := tx.Exec(ctx, `UPDATE users SET role = COALESCE(NULLIF($2, ''), role),
@@ -332,4 +349,19 @@ func (s *Store) WalletByRef(ctx context.Context, ref string) (WalletRef, error) 
 		return WalletRef{}, dw.Errorf(dw.KindInvalid, "several shared wallets are named %q: give the wallet id", ref)
 	}
 	return ws[0], nil
+}
+
+// RecentAuditsFromIP counts the audit rows of an action from a client address since a time,
+// with the oldest one's time (zero when there is none). Errors: internal.
+func (s *Store) RecentAuditsFromIP(ctx context.Context, action, ip string, since time.Time) (int, time.Time, error) {
+	var (
+		n      int
+		oldest *time.Time
+	)
+	err := s.pool.QueryRow(ctx, `SELECT count(*), min(created_at) FROM audit_logs
+		WHERE action = $1 AND ip = $2 AND created_at >= $3`, action, ip, since).Scan(&n, &oldest)
+	if err != nil || oldest == nil {
+		return n, time.Time{}, mapError(err, "audit log")
+	}
+	return n, *oldest, nil
 }
