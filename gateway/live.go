@@ -171,7 +171,7 @@ func (s *Server) jobEvents(c *fiber.Ctx) error {
 		return err
 	}
 	c.Set(fiber.HeaderContentType, "text/event-stream")
-	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set("X-Accel-Buffering", "no")
 	first := LiveEvent{Type: "job.status", JobID: rec.ID, WalletID: rec.WalletID, Status: string(rec.Status), At: time.Now().UTC()}
 	done := rec.Status.Terminal()

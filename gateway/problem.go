@@ -71,7 +71,9 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 			if s, ok := codeStatus[p.Code]; ok {
 				p.Status = s
 			}
-			if k == dw.KindInternal || k == dw.KindUnavailable {
+			// A refusal under load (busy) is counted by metrics, not logged: an anonymous flood
+			// must not become a flood of error lines.
+			if k == dw.KindInternal || (k == dw.KindUnavailable && p.Code != "busy") {
 				log.Error("request failed", "method", c.Method(), "path", c.Path(), "code", p.Code, "err", err)
 			}
 		}
