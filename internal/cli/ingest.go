@@ -2,8 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -15,6 +18,24 @@ import (
 	"github.com/divinewhispers/dw/persistence"
 )
 
+// ingestRootFlag binds --ingest-root, repeatable, to roots. Its environment variable is
+// DW_INGEST_ROOTS (comma-separated), not the DW_INGEST_ROOT the flags helper would derive.
+func ingestRootFlag(cmd *cobra.Command, roots *[]string) {
+	def := *roots
+	if v, ok := os.LookupEnv(ingestRootsEnv); ok && v != "" {
+		def = strings.Split(v, ",")
+	}
+	cmd.Flags().StringSliceVar(roots, "ingest-root", def,
+		"a directory ingest sources may read (with everything under it, symlinks resolved); repeat the flag or separate with commas ["+ingestRootsEnv+"]")
+}
+
+const ingestRootsEnv = "DW_INGEST_ROOTS"
+
+// checkIngestRoots checks the roots of a command, as `dw serve` checks its own.
+func checkIngestRoots(cfg node.Config) error {
+	return ingest.CheckRoots(cfg.IngestRoots, cfg.DataDir)
+}
+
 func sourcesCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "sources", Short: "Manage the directories of scheduler accounting logs that `dw ingest run` reads"}
 
@@ -25,6 +46,7 @@ jobcomp/filetxt log) and pbs (PBS/Torque server_priv/accounting files). Times wi
 are read in --timezone. Files may be gzip-compressed.`}
 	cfgA := cliDefaults()
 	fA := dbFlags(add, &cfgA)
+	ingestRootFlag(add, &cfgA.IngestRoots)
 	src := persistence.IngestSource{Enabled: true}
 	var disabled bool
 	add.Flags().StringVar(&src.Name, "name", "", "source name (required)")
@@ -38,8 +60,16 @@ are read in --timezone. Files may be gzip-compressed.`}
 	add.Flags().StringSliceVar(&src.Columns, "columns", nil, "slurm-sacct only: the columns of header-less files (sacct -n -P), comma-separated, e.g. JobID,User,Account,State,Submit,Start,End,ElapsedRaw,AllocNodes,AllocTRES")
 	add.RunE = func(cmd *cobra.Command, _ []string) error {
 		src.Enabled = !disabled
-		if err := ingest.Validate(&src); err != nil {
+		if err := checkIngestRoots(cfgA); err != nil {
 			return err
+		}
+		if err := ingest.Validate(&src, cfgA.IngestRoots); err != nil {
+			if !ingest.IsRefused(err) {
+				return err
+			}
+			return withDB(cmd, cfgA, fA, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
+				return errors.Join(err, ingest.AuditRefused(ctx, db.Store, cliAudit(), src, "create", err))
+			})
 		}
 		return withDB(cmd, cfgA, fA, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
 			out, err := db.Store.AddSource(ctx, src, cliAudit())
@@ -105,11 +135,15 @@ Afterwards the usage charges it stored (and any others still pending) are posted
 wallets, and the quota thresholds the new usage crossed are printed.`}
 	cfgR := cliDefaults()
 	fR := dbFlags(run, &cfgR)
+	ingestRootFlag(run, &cfgR.IngestRoots)
 	var source string
 	var wait bool
 	run.Flags().StringVar(&source, "source", "", "only this source")
 	run.Flags().BoolVar(&wait, "wait", false, "when a node is scanning a source right now, wait for it and scan after it (default: skip that source)")
 	run.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkIngestRoots(cfgR); err != nil {
+			return err
+		}
 		return withDB(cmd, cfgR, fR, func(ctx context.Context, db *node.Database, log *slog.Logger) error {
 			var srcs []persistence.IngestSource
 			if source != "" {
@@ -145,10 +179,13 @@ wallets, and the quota thresholds the new usage crossed are printed.`}
 					for {
 						ran, err := db.Store.WithSourceLock(ctx, s.ID, func() error {
 							var err error
-							rep, err = ingest.Run(ctx, db.Store, s, time.Now())
+							rep, err = ingest.Run(ctx, db.Store, s, cfgR.IngestRoots, time.Now())
 							return err
 						})
 						events = append(events, rep.QuotaEvents...)
+						if ingest.IsRefused(err) {
+							err = errors.Join(err, ingest.RecordRefusal(ctx, db.Store, s, cliAudit(), err, time.Now()))
+						}
 						if err != nil {
 							return fmt.Errorf("source %s: %w (report so far: %s)", s.Name, err, rep)
 						}
