@@ -234,6 +234,7 @@ var sourceFields = strings.NewReplacer("--name", "name", "--dir", "dir", "--glob
 func validateSource(src *persistence.IngestSource, roots []string, keepDir bool, errs []error) error {
 	if !keepDir && src.Dir != "" && !filepath.IsAbs(src.Dir) {
 		errs = append(errs, errors.New("dir "+src.Dir+" must be an absolute path on the node"))
+		keepDir = true // said; the other fields are still checked
 	}
 	var err error
 	if keepDir {
