@@ -15,11 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	dw "github.com/divinewhispers/dw"
@@ -232,25 +232,31 @@ func Run(ctx context.Context, store *persistence.Store, src persistence.IngestSo
 			_ = r.wait()
 			return rep, err
 		}
-		// The path recorded is the one the source names; the file is opened through the root.
-		path := filepath.Join(src.Dir, name)
-		f, err := root.Open(filepath.Join(rel, name))
-		if err != nil {
-			if !errors.Is(err, fs.ErrNotExist) {
-				// Most likely a symlink leading outside the root: not followed, not read.
-				rep.Refused++
-			}
-			continue // gone since the listing, or not to be read
+		// The path recorded is the one the source names; the file is opened through the root,
+		// which follows no symlink out of it, whatever was swapped since this check.
+		path, inRoot := filepath.Join(src.Dir, name), filepath.Join(rel, name)
+		if real, err := filepath.EvalSymlinks(filepath.Join(resolved, name)); err == nil && !within(rootDir, real) {
+			rep.Refused++ // a symlink leading outside the root: not read
+			continue
 		}
-		fi, err := f.Stat()
+		fi, err := root.Stat(inRoot)
 		if err != nil || !fi.Mode().IsRegular() {
-			f.Close()
-			continue // a directory, a device, a fifo
+			continue // gone since the listing, dangling, a directory, a fifo
 		}
 		rep.Files++
-		err = r.file(ctx, path, f, fi)
-		f.Close()
-		if err != nil {
+		open := func() (*os.File, error) {
+			// Non-blocking: a fifo swapped in since the Stat must not hang the scan.
+			f, err := root.OpenFile(inRoot, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+			if err != nil {
+				return nil, err
+			}
+			if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+				f.Close()
+				return nil, errors.New("not a regular file")
+			}
+			return f, nil
+		}
+		if err := r.file(ctx, path, open, fi); err != nil {
 			_ = r.wait()
 			return rep, err
 		}
@@ -295,7 +301,7 @@ type runner struct {
 }
 
 // file handles one file; it returns only errors that should stop the run (database, context).
-func (r *runner) file(ctx context.Context, path string, f *os.File, fi os.FileInfo) error {
+func (r *runner) file(ctx context.Context, path string, open func() (*os.File, error), fi os.FileInfo) error {
 	size := fi.Size()
 	mtime := fi.ModTime().UTC().Truncate(time.Microsecond) // as PostgreSQL stores it
 	prev, seen := r.known[path]
@@ -307,6 +313,12 @@ func (r *runner) file(ctx context.Context, path string, f *os.File, fi os.FileIn
 		return nil
 	}
 	row := persistence.ProcessedFile{SourceID: r.src.ID, Path: path, Size: size, MTime: mtime}
+
+	f, err := open()
+	if err != nil {
+		return r.fail(ctx, row, err)
+	}
+	defer f.Close()
 
 	// One pass computes the whole file's checksum and, for a file read before, that of the
 	// prefix the last run consumed: the same prefix means the file grew and is resumed.

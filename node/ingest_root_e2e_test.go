@@ -118,12 +118,16 @@ func TestIngestRootAttack(t *testing.T) {
 	if err := os.Symlink(dataDir, logs); err != nil {
 		t.Fatal(err)
 	}
-	var errs []any
-	waitFor(t, 30*time.Second, "the swapped source's scan to be refused", func() bool {
-		errs = mustCall(t, 200, "GET", base+"/api/v1/accounting/errors?source=logs", op, "", nil)["items"].([]any)
-		return len(errs) > 0
-	})
-	if msg := errs[0].(map[string]any)["message"].(string); !strings.Contains(msg, "scan refused") || !strings.Contains(msg, "not inside an ingest root") {
+	refusedScans := func() (msgs []string) {
+		for _, e := range mustCall(t, 200, "GET", base+"/api/v1/accounting/errors?source=logs", op, "", nil)["items"].([]any) {
+			if e := e.(map[string]any); e["line"].(float64) == 0 {
+				msgs = append(msgs, e["message"].(string))
+			}
+		}
+		return msgs
+	}
+	waitFor(t, 30*time.Second, "the swapped source's scan to be refused", func() bool { return len(refusedScans()) > 0 })
+	if msg := refusedScans()[0]; !strings.Contains(msg, "scan refused") || !strings.Contains(msg, "not inside an ingest root") {
 		t.Errorf("refused scan recorded as %q", msg)
 	}
 	refusals++
@@ -143,10 +147,10 @@ func TestIngestRootAttack(t *testing.T) {
 		return len(rows) == refusals
 	})
 	// Repeated refused scans are not recorded again.
-	refused := func() int { return metric(base, `dw_ingest_scans_total{outcome="error",source="logs"}`) }
+	refused := func() int { return metric(base, `dw_ingest_scans_total{node="single",outcome="error",source="logs"}`) }
 	after := refused()
 	waitFor(t, 30*time.Second, "two more refused scans", func() bool { return refused() >= after+2 })
-	if n := len(mustCall(t, 200, "GET", base+"/api/v1/accounting/errors?source=logs", op, "", nil)["items"].([]any)); n != 1 {
+	if n := len(refusedScans()); n != 1 {
 		t.Errorf("%d refusals recorded for the swapped source, want 1", n)
 	}
 }
@@ -177,7 +181,10 @@ func TestIngestRootRequired(t *testing.T) {
 		t.Errorf("dw sources add without a root: ok=%t %s", ok, out)
 	}
 	// DW_INGEST_ROOTS is read by the CLI too.
-	logs := t.TempDir()
+	logs := filepath.Join(t.TempDir(), "logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(dwBinary, "sources", "add", "--name", "y", "--dir", logs, "--format", "slurm-sacct", "--cluster", "y", "--database-url", url)
 	cmd.Dir, cmd.Env = t.TempDir(), append(os.Environ(), "DW_INGEST_ROOTS=/nonexistent-root,"+filepath.Dir(logs))
 	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "--ingest-root /nonexistent-root must be an existing directory") {
