@@ -480,6 +480,10 @@ func (s *Server) ingestErrors(c *fiber.Ctx) error {
 	if errs == nil {
 		errs = []persistence.IngestError{}
 	}
+	for i := range errs {
+		// Rows stored before excerpts were capped may quote a whole line.
+		errs[i].Message = accounting.Excerpt(errs[i].Message)
+	}
 	return c.JSON(fiber.Map{"items": errs})
 }
 

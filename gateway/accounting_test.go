@@ -405,6 +405,20 @@ func testSources(t *testing.T, tn *testNode, _ *fakeScanner) {
 	wantProblem(t, "errors of unknown source", tn.do("GET", "/api/v1/accounting/errors?source=nope", op.Access, nil), http.StatusNotFound, "not_found")
 	wantProblem(t, "errors limit 0", tn.do("GET", "/api/v1/accounting/errors?limit=0", op.Access, nil), http.StatusBadRequest, "invalid_query")
 	wantProblem(t, "errors bad param", tn.do("GET", "/api/v1/accounting/errors?src=x", op.Access, nil), http.StatusBadRequest, "invalid_query")
+	// A message stored whole (before excerpts were capped) is shown as an excerpt.
+	tn.saveFile(a.ID, "/logs/c.txt", nil, accounting.LineError{Line: 1, Err: "bad job id \"" + strings.Repeat("s", 500) + "\x00\""})
+	shown := false
+	for _, e := range items[errView](t, tn.do("GET", "/api/v1/accounting/errors?source=alpha-sacct", op.Access, nil)) {
+		if e.File == "/logs/c.txt" {
+			shown = true
+			if len(e.Message) > accounting.MaxExcerpt || !strings.HasPrefix(e.Message, `bad job id "sss`) || !strings.HasSuffix(e.Message, "…") {
+				t.Errorf("error shown whole: %d bytes %q", len(e.Message), e.Message)
+			}
+		}
+	}
+	if !shown {
+		t.Error("the long error is not listed")
+	}
 
 	// DELETE removes the source with its rows; the usage it read stays.
 	r := tn.do("DELETE", "/api/v1/accounting/sources/"+a.ID, op.Access, nil)

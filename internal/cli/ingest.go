@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/accounting"
 	"github.com/divinewhispers/dw/ingest"
 	"github.com/divinewhispers/dw/node"
 	"github.com/divinewhispers/dw/persistence"
@@ -252,7 +253,7 @@ wallets, and the quota thresholds the new usage crossed are printed.`}
 				return nil
 			}
 			for _, e := range list {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  %s:%d: %s\n", e.CreatedAt.Format(time.RFC3339), e.Source, e.File, e.Line, e.Message)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  %s:%d: %s\n", e.CreatedAt.Format(time.RFC3339), e.Source, e.File, e.Line, accounting.Excerpt(e.Message))
 			}
 			return nil
 		})
