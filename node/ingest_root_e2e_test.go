@@ -195,6 +195,26 @@ func TestIngestRootRequired(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("DW_INGEST_ROOTS: %v %s", err, b)
 	}
+
+	// `dw ingest run` checks again: the directory swapped for a symlink to a secret is refused,
+	// said, and not read.
+	secretDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(secretDir, "shadow"), []byte("root:$6$CLISECRET:19000::::::\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(logs); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secretDir, logs); err != nil {
+		t.Fatal(err)
+	}
+	out, ok = dwCLI(t, "ingest", "run", "--ingest-root", filepath.Dir(logs), "--database-url", url)
+	if ok || !strings.Contains(out, "y: refused: --dir "+logs+" is not inside an ingest root") || strings.Contains(out, "CLISECRET") {
+		t.Errorf("dw ingest run of a swapped source: ok=%t %s", ok, out)
+	}
+	if out, _ := dwCLI(t, "ingest", "errors", "--database-url", url); strings.Contains(out, "CLISECRET") || !strings.Contains(out, "scan refused") {
+		t.Errorf("dw ingest errors: %s", out)
+	}
 }
 
 // TestDataDirInsideIngestRoot: a node whose data directory (keys, the embedded PostgreSQL)

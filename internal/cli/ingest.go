@@ -173,6 +173,7 @@ wallets, and the quota thresholds the new usage crossed are printed.`}
 			}
 			var events []persistence.QuotaEvent
 			scan := func() error {
+				var refused []error // a source refused by the roots does not stop the others
 				for _, s := range srcs {
 					// One scan of a source at a time, cluster-wide: the nodes' scheduled scans
 					// take the same lock.
@@ -185,7 +186,12 @@ wallets, and the quota thresholds the new usage crossed are printed.`}
 						})
 						events = append(events, rep.QuotaEvents...)
 						if ingest.IsRefused(err) {
-							err = errors.Join(err, ingest.RecordRefusal(ctx, db.Store, s, cliAudit(), err, time.Now()))
+							if rerr := ingest.RecordRefusal(ctx, db.Store, s, cliAudit(), err, time.Now()); rerr != nil {
+								return rerr
+							}
+							fmt.Fprintf(cmd.OutOrStdout(), "%s: refused: %s\n", s.Name, dw.MessageOf(err))
+							refused = append(refused, fmt.Errorf("source %s: %w", s.Name, err))
+							break
 						}
 						if err != nil {
 							return fmt.Errorf("source %s: %w (report so far: %s)", s.Name, err, rep)
@@ -205,7 +211,7 @@ wallets, and the quota thresholds the new usage crossed are printed.`}
 						}
 					}
 				}
-				return nil
+				return errors.Join(refused...)
 			}
 			scanErr := scan()
 			printQuotaEvents(ctx, cmd.OutOrStdout(), newWalletNames(db.Store), events)
