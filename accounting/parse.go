@@ -255,7 +255,7 @@ func (g *recordsGrower) check(res *Result, read int64, lines int) {
 }
 
 func (res *Result) lineError(opts Options, no int, format string, args ...any) {
-	res.Errors = append(res.Errors, LineError{File: opts.File, Line: no, Err: fmt.Sprintf(format, args...)})
+	res.Errors = append(res.Errors, LineError{File: opts.File, Line: no, Err: Excerpt(fmt.Sprintf(format, args...))})
 }
 
 func location(opts Options) *time.Location {

@@ -78,7 +78,7 @@ func (p *sacctParser) setColumns(names []string) error {
 	_, state := col["state"]
 	_, end := col["end"]
 	if !id && !raw || !state && !end {
-		return dw.Errorf(dw.KindInvalid, "%s: unusable sacct header %q: it needs JobID and State or End", p.opts.File, strings.Join(names, "|"))
+		return dw.Errorf(dw.KindInvalid, "%s: unusable sacct header %q: it needs JobID and State or End", p.opts.File, Excerpt(strings.Join(names, "|")))
 	}
 	at := func(name string) int {
 		if i, ok := col[name]; ok {

@@ -23,6 +23,8 @@ type IngestDeps struct {
 	Log     *slog.Logger
 	Charger *Charger       // posts the charges a scan stored; nil = left for the next round
 	Metrics *IngestMetrics // may be nil
+	// Roots are the node's ingest roots: every scan checks its source against them again.
+	Roots []string
 }
 
 // NewIngestKind returns the cluster kind for ingest-source grains.
@@ -37,6 +39,10 @@ type (
 		ran    bool
 		err    error
 		took   time.Duration
+		// refused is the refusal this scan met (see ingest.IsRefused), "" if none; repeated is
+		// true when it is the one recorded before, not recorded again.
+		refused  string
+		repeated bool
 	}
 )
 
@@ -49,6 +55,9 @@ type ingestGrain struct {
 	src      *persistence.IngestSource
 	scanning bool
 	stop     chan struct{}
+	// refused is the last refusal recorded for this source: a source refused at every scan is
+	// recorded and audited once, until it changes or a scan succeeds.
+	refused string
 }
 
 func (g *ingestGrain) Receive(ctx actor.Context) {
@@ -69,7 +78,10 @@ func (g *ingestGrain) Receive(ctx actor.Context) {
 		}
 	case *scanDone:
 		g.scanning = false
+		g.refused = m.refused
 		switch {
+		case m.refused != "" && m.repeated:
+			g.d.Log.Debug("ingest scan refused again", "source", g.name(), "err", m.err)
 		case m.err != nil:
 			g.d.Log.Warn("ingest scan failed", "source", g.name(), "err", m.err)
 		case m.ran && (m.report.NewRecords > 0 || m.report.Errors > 0):
@@ -144,7 +156,7 @@ func (g *ingestGrain) scan(ctx actor.Context) {
 		return
 	}
 	g.scanning = true
-	self, root, src := ctx.Self(), ctx.ActorSystem().Root, *g.src
+	self, root, src, last := ctx.Self(), ctx.ActorSystem().Root, *g.src, g.refused
 	go func() {
 		c, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 		defer cancel()
@@ -152,9 +164,20 @@ func (g *ingestGrain) scan(ctx actor.Context) {
 		start := time.Now()
 		ran, err := g.d.Store.WithSourceLock(c, src.ID, func() error {
 			var err error
-			report, err = ingest.Run(c, g.d.Store, src, time.Now())
+			report, err = ingest.Run(c, g.d.Store, src, g.d.Roots, time.Now())
 			return err
 		})
-		root.Send(self, &scanDone{report: report, ran: ran, err: err, took: time.Since(start)})
+		done := &scanDone{report: report, ran: ran, err: err, took: time.Since(start)}
+		if ingest.IsRefused(err) {
+			done.refused = src.Dir + "\x00" + src.Glob + "\x00" + dw.MessageOf(err)
+			done.repeated = done.refused == last
+			if !done.repeated {
+				if rerr := ingest.RecordRefusal(c, g.d.Store, src, persistence.AuditEntry{}, err, time.Now()); rerr != nil {
+					g.d.Log.Warn("recording a refused ingest scan", "source", src.Name, "err", rerr)
+					done.refused = "" // recorded at the next scan
+				}
+			}
+		}
+		root.Send(self, done)
 	}()
 }

@@ -113,7 +113,7 @@ func benchIngestFiles(b *testing.B) {
 
 		b.StartTimer()
 		start := time.Now()
-		rep, err := ingest.Run(ctx, store, src, time.Now())
+		rep, err := ingest.Run(ctx, store, src, []string{src.Dir}, time.Now())
 		took := time.Since(start)
 		b.StopTimer()
 
@@ -218,7 +218,7 @@ func (s *rescanSet) bench(b *testing.B) {
 			b.Fatal(err)
 		}
 		src := ingestSource(b, dir)
-		rep, err := ingest.Run(ctx, store, src, time.Now())
+		rep, err := ingest.Run(ctx, store, src, []string{src.Dir}, time.Now())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -230,7 +230,7 @@ func (s *rescanSet) bench(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		rep, err := ingest.Run(ctx, store, s.src, time.Now())
+		rep, err := ingest.Run(ctx, store, s.src, []string{s.src.Dir}, time.Now())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -264,7 +264,7 @@ func ingestDir(b *testing.B) string {
 func ingestSource(b *testing.B, dir string) persistence.IngestSource {
 	src := persistence.IngestSource{Name: "bench-" + uuid.NewString()[:8], Dir: dir, Format: "slurm-sacct",
 		Cluster: ingestCluster, Enabled: false}
-	if err := ingest.Validate(&src); err != nil {
+	if err := ingest.Validate(&src, []string{dir}); err != nil {
 		b.Fatal(err)
 	}
 	src, err := store.CreateSource(context.Background(), src)

@@ -227,14 +227,22 @@ func parseInterval(text *string, secs *int64) (d time.Duration, set bool, errs [
 var sourceFields = strings.NewReplacer("--name", "name", "--dir", "dir", "--glob", "glob", "--format", "format",
 	"--cluster", "cluster", "--interval", "interval", "--timezone", "timezone", "--columns", "columns")
 
-// validateSource runs the one source validation (ingest.Validate), speaking of JSON fields. A
-// relative dir would be resolved against the serving node's working directory, which an API
-// caller cannot know, so the API asks for an absolute one.
-func validateSource(src *persistence.IngestSource, errs []error) error {
-	if src.Dir != "" && !filepath.IsAbs(src.Dir) {
+// validateSource runs the one source validation (ingest.Validate, or ingest.ValidateKeepDir when
+// keepDir: a change that keeps the stored directory), speaking of JSON fields. A relative dir
+// would be resolved against the serving node's working directory, which an API caller cannot
+// know, so the API asks for an absolute one. A refusal by the ingest roots keeps its code.
+func validateSource(src *persistence.IngestSource, roots []string, keepDir bool, errs []error) error {
+	if !keepDir && src.Dir != "" && !filepath.IsAbs(src.Dir) {
 		errs = append(errs, errors.New("dir "+src.Dir+" must be an absolute path on the node"))
+		keepDir = true // said; the other fields are still checked
 	}
-	if err := ingest.Validate(src); err != nil {
+	var err error
+	if keepDir {
+		err = ingest.ValidateKeepDir(src)
+	} else {
+		err = ingest.Validate(src, roots)
+	}
+	if err != nil {
 		if dw.KindOf(err) != dw.KindInvalid {
 			return err
 		}
@@ -242,7 +250,21 @@ func validateSource(src *persistence.IngestSource, errs []error) error {
 			errs = append(errs, errors.New(sourceFields.Replace(line)))
 		}
 	}
-	return joinInvalid(errs)
+	joined := joinInvalid(errs)
+	if joined != nil && ingest.IsRefused(err) {
+		return dw.Coded(dw.KindInvalid, dw.CodeOf(err), "%s", dw.MessageOf(joined))
+	}
+	return joined
+}
+
+// refuseSource audits a source add or change the ingest roots refused, then returns the refusal.
+func (s *Server) refuseSource(c *fiber.Ctx, src persistence.IngestSource, via string, refusal error) error {
+	if ingest.IsRefused(refusal) {
+		if err := ingest.AuditRefused(c.UserContext(), s.cfg.Store, auditOf(c), src, via, refusal); err != nil {
+			return err
+		}
+	}
+	return refusal
 }
 
 func (s *Server) listSources(c *fiber.Ctx) error {
@@ -271,8 +293,8 @@ func (s *Server) createSource(c *fiber.Ctx) error {
 	src.Interval, _, errs = parseInterval(in.Interval, in.IntervalSeconds)
 	errs = tooLong(errs, 200, map[string]string{"name": in.Name, "cluster": in.Cluster, "glob": in.Glob, "timezone": in.Timezone})
 	errs = tooLong(errs, 4096, map[string]string{"dir": in.Dir})
-	if err := validateSource(&src, errs); err != nil {
-		return err
+	if err := validateSource(&src, s.cfg.IngestRoots, false, errs); err != nil {
+		return s.refuseSource(c, src, "create", err)
 	}
 	out, err := s.cfg.Store.AddSource(c.UserContext(), src, auditOf(c))
 	if err != nil {
@@ -331,13 +353,12 @@ func (s *Server) patchSource(c *fiber.Ctx) error {
 	if in.Dir != nil {
 		src.Dir = *in.Dir
 		errs = tooLong(errs, 4096, map[string]string{"dir": src.Dir})
-	} else {
-		// The stored directory is not being changed and is not checked again: a source whose
-		// directory went away must still be disabled or given another one.
-		src.Dir = "/"
 	}
-	if err := validateSource(&src, errs); err != nil {
-		return err
+	// A stored directory that is not being changed is not checked again: a source whose
+	// directory went away, or lies outside the roots since they changed, must still be disabled
+	// or given another one (its scans are refused meanwhile).
+	if err := validateSource(&src, s.cfg.IngestRoots, in.Dir == nil, errs); err != nil {
+		return s.refuseSource(c, src, "update", err)
 	}
 	if in.Dir != nil {
 		p.Dir = &src.Dir // made absolute by the validation
@@ -458,6 +479,10 @@ func (s *Server) ingestErrors(c *fiber.Ctx) error {
 	}
 	if errs == nil {
 		errs = []persistence.IngestError{}
+	}
+	for i := range errs {
+		// Rows stored before excerpts were capped may quote a whole line.
+		errs[i].Message = accounting.Excerpt(errs[i].Message)
 	}
 	return c.JSON(fiber.Map{"items": errs})
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -60,6 +61,19 @@ func TestAccounting(t *testing.T) {
 			sc.run(t, startGateway(t, scan.scan), scan)
 		})
 	}
+	t.Run("NoIngestRoot", func(t *testing.T) {
+		t.Parallel()
+		tn := startGatewayWith(t, nil, nil)
+		r := tn.do("POST", "/api/v1/accounting/sources", tn.admin.Access, map[string]any{
+			"name": "x", "dir": t.TempDir(), "format": "slurm-sacct", "cluster": "alpha"})
+		wantProblem(t, "no ingest root", r, http.StatusBadRequest, "ingest_root_required")
+		if d := r.problem().Detail; !strings.Contains(d, "--ingest-root") || !strings.Contains(d, "DW_INGEST_ROOTS") {
+			t.Errorf("detail %q does not name --ingest-root and DW_INGEST_ROOTS", d)
+		}
+		if rows := tn.audit(url.Values{"action": {"accounting.source.refused"}, "actor_id": {tn.admin.ID}}, 10); len(rows) != 1 {
+			t.Errorf("%d refusals audited, want 1", len(rows))
+		}
+	})
 	t.Run("ScanUnavailable", func(t *testing.T) {
 		t.Parallel()
 		tn := startGateway(t, nil)
@@ -93,6 +107,13 @@ func (f *fakeScanner) called() []string {
 // startGateway serves a gateway on a loopback port over a fresh database, with a first admin.
 func startGateway(t *testing.T, scan func(context.Context, string) error) *testNode {
 	t.Helper()
+	// Every directory the test makes with t.TempDir lies in one parent: the ingest root.
+	return startGatewayWith(t, scan, []string{filepath.Dir(t.TempDir())})
+}
+
+// startGatewayWith is startGateway with the given ingest roots.
+func startGatewayWith(t *testing.T, scan func(context.Context, string) error, roots []string) *testNode {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := node.Defaults()
@@ -108,7 +129,7 @@ func startGateway(t *testing.T, scan func(context.Context, string) error) *testN
 	if err != nil {
 		t.Fatalf("accounts: %v", err)
 	}
-	srv := gateway.New(gateway.Config{Accounts: accounts, Issuer: issuer, Store: store, ScanSource: scan,
+	srv := gateway.New(gateway.Config{Accounts: accounts, Issuer: issuer, Store: store, ScanSource: scan, IngestRoots: roots,
 		Charger: &actors.Charger{}, Registry: prometheus.NewRegistry(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -258,6 +279,31 @@ func testSources(t *testing.T, tn *testNode, _ *fakeScanner) {
 			t.Errorf("%s: detail %q names a CLI flag", c.name, detail)
 		}
 	}
+	// Outside the ingest root: one answer whether the path exists or not, audited; nothing stored.
+	root := filepath.Dir(dir)
+	outside := func(d string) string {
+		return "dir " + d + " is not inside an ingest root (" + root + "): sources may only read directories under --ingest-root (DW_INGEST_ROOTS)"
+	}
+	escape := filepath.Join(dir, "escape")
+	if err := os.Symlink("/etc", escape); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, dir, glob, code, detail string }{
+		{"existing dir outside", "/etc", "shadow", "dir_outside_ingest_roots", outside("/etc")},
+		{"missing dir outside", "/no/such/etc", "shadow", "dir_outside_ingest_roots", outside("/no/such/etc")},
+		{"dot-dot out of the root", root + "/../etc", "*", "dir_outside_ingest_roots", outside(root + "/../etc")},
+		{"symlink out of the root", escape, "shadow", "dir_outside_ingest_roots", outside(escape)},
+		{"glob climbing out", dir, "../../etc/shadow", "glob_outside_dir", `glob "../../etc/shadow" must select files of dir itself: no path separator and no ".." (e.g. '*.log', 'sacct-*.txt*')`},
+	} {
+		r := tn.do("POST", "/api/v1/accounting/sources", op.Access, map[string]any{"name": "refused", "dir": c.dir, "glob": c.glob, "format": "pbs", "cluster": "alpha"})
+		wantProblem(t, c.name, r, http.StatusBadRequest, c.code)
+		if d := r.problem().Detail; d != c.detail {
+			t.Errorf("%s: detail %q, want %q", c.name, d, c.detail)
+		}
+	}
+	if rows := tn.audit(url.Values{"action": {"accounting.source.refused"}, "actor_id": {op.ID}}, 50); len(rows) != 5 {
+		t.Errorf("%d refusals audited, want 5", len(rows))
+	}
 	wantProblem(t, "unknown field", tn.do("POST", "/api/v1/accounting/sources", op.Access,
 		`{"name":"x","dir":"`+dir+`","format":"pbs","cluster":"alpha","color":"red"}`), http.StatusBadRequest, "invalid_body")
 	wantProblem(t, "duplicate name", tn.do("POST", "/api/v1/accounting/sources", op.Access, map[string]any{
@@ -289,6 +335,8 @@ func testSources(t *testing.T, tn *testNode, _ *fakeScanner) {
 	for _, c := range []struct{ name, body, code, want string }{
 		{"empty patch", `{}`, "invalid", "at least one"},
 		{"no such dir", `{"dir":"` + other + `/gone"}`, "invalid", "dir " + other + "/gone: no such directory"},
+		{"dir outside the root", `{"dir":"/etc"}`, "dir_outside_ingest_roots", "dir /etc is not inside an ingest root"},
+		{"glob climbing out", `{"glob":"../*"}`, "glob_outside_dir", "glob"},
 		{"bad interval", `{"interval_seconds":-5}`, "invalid", "interval_seconds"},
 		{"bad timezone", `{"timezone":"Nowhere"}`, "invalid", "timezone"},
 		{"rename", `{"name":"other"}`, "invalid_body", "name"},
@@ -357,6 +405,20 @@ func testSources(t *testing.T, tn *testNode, _ *fakeScanner) {
 	wantProblem(t, "errors of unknown source", tn.do("GET", "/api/v1/accounting/errors?source=nope", op.Access, nil), http.StatusNotFound, "not_found")
 	wantProblem(t, "errors limit 0", tn.do("GET", "/api/v1/accounting/errors?limit=0", op.Access, nil), http.StatusBadRequest, "invalid_query")
 	wantProblem(t, "errors bad param", tn.do("GET", "/api/v1/accounting/errors?src=x", op.Access, nil), http.StatusBadRequest, "invalid_query")
+	// A message stored whole (before excerpts were capped) is shown as an excerpt.
+	tn.saveFile(a.ID, "/logs/c.txt", nil, accounting.LineError{Line: 1, Err: "bad job id \"" + strings.Repeat("s", 500) + "\x00\""})
+	shown := false
+	for _, e := range items[errView](t, tn.do("GET", "/api/v1/accounting/errors?source=alpha-sacct", op.Access, nil)) {
+		if e.File == "/logs/c.txt" {
+			shown = true
+			if len(e.Message) > accounting.MaxExcerpt || !strings.HasPrefix(e.Message, `bad job id "sss`) || !strings.HasSuffix(e.Message, "…") {
+				t.Errorf("error shown whole: %d bytes %q", len(e.Message), e.Message)
+			}
+		}
+	}
+	if !shown {
+		t.Error("the long error is not listed")
+	}
 
 	// DELETE removes the source with its rows; the usage it read stays.
 	r := tn.do("DELETE", "/api/v1/accounting/sources/"+a.ID, op.Access, nil)

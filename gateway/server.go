@@ -34,6 +34,8 @@ type Config struct {
 	Charger  *actors.Charger // posts usage charges a new mapping created; may be nil
 	// ScanSource asks a source's ingest grain to scan now; nil: the scan route answers unavailable.
 	ScanSource func(ctx context.Context, sourceID string) error
+	// IngestRoots are the directories ingest sources may name (see ingest.CheckDir).
+	IngestRoots []string
 	// Ready reports whether the node can serve: database reachable, cluster joined.
 	Ready         func(ctx context.Context) error
 	Registry      *prometheus.Registry // nil: no /metrics

@@ -357,7 +357,7 @@ func TestDeclaredColumns(t *testing.T) {
 	e := newEnv(t, "slurm-sacct", "alpha", "*")
 	src := persistence.IngestSource{Name: "nohdr", Dir: e.dir, Format: "slurm-sacct", Cluster: "alpha",
 		Columns: []string{"JobID", "User", "State", "End", "ElapsedRaw", "AllocNodes"}}
-	if err := ingest.Validate(&src); err != nil {
+	if err := ingest.Validate(&src, []string{e.dir}); err != nil {
 		t.Fatal(err)
 	}
 	src, err := e.store.AddSource(e.ctx, src, persistence.AuditEntry{})
@@ -376,7 +376,7 @@ func TestDeclaredColumns(t *testing.T) {
 		{Name: "x", Dir: e.dir, Format: "slurm-sacct", Cluster: "c", Columns: []string{"User", "State"}}, // no JobID
 		{Name: "y", Dir: e.dir, Format: "pbs", Cluster: "c", Columns: []string{"JobID", "State"}},        // not sacct
 	} {
-		if err := ingest.Validate(&bad); err == nil || !strings.Contains(err.Error(), "--columns") {
+		if err := ingest.Validate(&bad, []string{e.dir}); err == nil || !strings.Contains(err.Error(), "--columns") {
 			t.Errorf("Validate(%+v) = %v", bad, err)
 		}
 	}
@@ -437,11 +437,11 @@ func TestQuietLastLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := ingest.Run(e.ctx, e.store, e.src, fi.ModTime())
+	rep, err := ingest.Run(e.ctx, e.store, e.src, []string{e.dir}, fi.ModTime())
 	if err != nil || rep.NewRecords != 0 {
 		t.Fatalf("first run %+v, %v", rep, err)
 	}
-	rep, err = ingest.Run(e.ctx, e.store, e.src, fi.ModTime().Add(ingest.QuietPeriod))
+	rep, err = ingest.Run(e.ctx, e.store, e.src, []string{e.dir}, fi.ModTime().Add(ingest.QuietPeriod))
 	if err != nil || rep.NewRecords != 1 {
 		t.Fatalf("run after the quiet period %+v, %v", rep, err)
 	}

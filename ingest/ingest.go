@@ -8,6 +8,7 @@ package ingest
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	dw "github.com/divinewhispers/dw"
@@ -41,25 +43,51 @@ const FormatNames = "slurm-sacct, slurm-jobcomp or pbs"
 const QuietPeriod = 10 * time.Minute
 
 // Validate checks a source before it is stored and fills its defaults (glob "*", time zone
-// UTC, interval 30s, an absolute directory). It reports every problem at once; each message
-// names the flag to fix. Errors: invalid.
-func Validate(src *persistence.IngestSource) error {
+// UTC, interval 30s, an absolute directory). The directory must lie inside one of roots, the
+// node's ingest roots (see CheckDir), and the glob select files of that directory only (see
+// CheckGlob). It reports every problem at once; each message names the flag to fix.
+// Errors: invalid, with the code of a refusal by the roots (see IsRefused) when there is one.
+func Validate(src *persistence.IngestSource, roots []string) error {
+	return validate(src, roots, true)
+}
+
+// ValidateKeepDir is Validate for a change of a stored source that keeps its directory: the
+// directory is not checked again, so that a source whose directory went away, or lies outside
+// the roots since they changed, can still be disabled or given another one (its scans are
+// refused meanwhile). Errors: as Validate.
+func ValidateKeepDir(src *persistence.IngestSource) error {
+	return validate(src, nil, false)
+}
+
+func validate(src *persistence.IngestSource, roots []string, checkDir bool) error {
 	var errs []error
+	code := ""
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	refused := func(err error) {
+		if code == "" && IsRefused(err) {
+			code = dw.CodeOf(err)
+		}
+		errs = append(errs, errors.New(dw.MessageOf(err)))
+	}
 	src.Name = strings.TrimSpace(src.Name)
 	if src.Name == "" {
 		bad("--name is required: a short name for the source, e.g. alpha-sacct")
 	}
-	if src.Dir == "" {
+	switch {
+	case !checkDir:
+	case src.Dir == "":
 		bad("--dir is required: the directory that holds the log files")
-	} else if dir, err := filepath.Abs(src.Dir); err != nil {
-		bad("--dir %s: %v", src.Dir, err)
-	} else if fi, err := os.Stat(dir); err != nil {
-		bad("--dir %s: no such directory (%v)", src.Dir, unwrapPath(err))
-	} else if !fi.IsDir() {
-		bad("--dir %s is a file, not a directory: give the directory and select files with --glob", src.Dir)
-	} else {
-		src.Dir = dir
+	default:
+		// Containment first, existence after: a path outside the roots gets one answer.
+		if resolved, err := CheckDir(roots, src.Dir); err != nil {
+			refused(err)
+		} else if fi, err := os.Stat(resolved); err != nil {
+			bad("--dir %s: no such directory", src.Dir)
+		} else if !fi.IsDir() {
+			bad("--dir %s is a file, not a directory: give the directory and select files with --glob", src.Dir)
+		} else {
+			src.Dir, _ = filepath.Abs(src.Dir)
+		}
 	}
 	if _, ok := Formats[src.Format]; !ok {
 		bad("--format must be %s, not %q", FormatNames, src.Format)
@@ -70,7 +98,9 @@ func Validate(src *persistence.IngestSource) error {
 	if src.Glob == "" {
 		src.Glob = "*"
 	}
-	if _, err := filepath.Match(src.Glob, ""); err != nil {
+	if err := CheckGlob(src.Glob); err != nil {
+		refused(err)
+	} else if _, err := filepath.Match(src.Glob, ""); err != nil {
 		bad("--glob %q is not a valid file pattern (e.g. '*.log', 'sacct-*.txt*')", src.Glob)
 	}
 	if src.Interval == 0 {
@@ -96,7 +126,10 @@ func Validate(src *persistence.IngestSource) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return dw.Errorf(dw.KindInvalid, "%s", errors.Join(errs...).Error())
+	if code == "" {
+		code = string(dw.KindInvalid)
+	}
+	return dw.Coded(dw.KindInvalid, code, "%s", errors.Join(errs...).Error())
 }
 
 func unwrapPath(err error) error {
@@ -116,6 +149,7 @@ type Report struct {
 	Resumed    int    `json:"resumed"`     // grown files read from where the last run stopped
 	Read       int    `json:"read"`        // files parsed from their start
 	Failed     int    `json:"failed"`      // files that could not be read
+	Refused    int    `json:"refused"`     // files leading outside the ingest root (symlinks): not read
 	Records    int    `json:"records"`     // jobs parsed
 	NewRecords int64  `json:"new_records"` // jobs not stored before
 	Errors     int    `json:"errors"`      // bad lines, and files that could not be read
@@ -125,16 +159,26 @@ type Report struct {
 }
 
 func (r Report) String() string {
-	return fmt.Sprintf("%s: %d files (%d skipped, %d renamed/copied, %d resumed, %d read, %d failed), %d records, %d new, %d errors, %d charges",
-		r.Source, r.Files, r.Skipped, r.Renamed, r.Resumed, r.Read, r.Failed, r.Records, r.NewRecords, r.Errors, r.Charges)
+	refused := ""
+	if r.Refused > 0 {
+		refused = fmt.Sprintf(", %d refused (leading outside the ingest root)", r.Refused)
+	}
+	return fmt.Sprintf("%s: %d files (%d skipped, %d renamed/copied, %d resumed, %d read, %d failed%s), %d records, %d new, %d errors, %d charges",
+		r.Source, r.Files, r.Skipped, r.Renamed, r.Resumed, r.Read, r.Failed, refused, r.Records, r.NewRecords, r.Errors, r.Charges)
 }
 
 // Run reads the new content of one source's files. now stamps the rows written and decides
 // whether a plain file is quiet (see QuietPeriod). Each file is stored in its own transaction,
 // so a run that stops midway leaves the files it had not finished unrecorded: the next run reads
 // them again, and the records already stored are not stored twice.
-// Errors: invalid for a source that does not validate; database errors; the context's.
-func Run(ctx context.Context, store *persistence.Store, src persistence.IngestSource, now time.Time) (Report, error) {
+//
+// The source is checked against roots, the ingest roots, again (its directory may have been
+// swapped for a symlink since it was added, or the roots changed): a source refused is not read
+// at all, and the caller records the refusal (see RecordRefusal). Every file is opened through
+// the root the directory lies in, so that a symlink leading outside it is not followed.
+// Errors: invalid for a source that does not validate, with the code of a refusal by the roots
+// (see IsRefused); database errors; the context's.
+func Run(ctx context.Context, store *persistence.Store, src persistence.IngestSource, roots []string, now time.Time) (Report, error) {
 	rep := Report{Source: src.Name}
 	format, ok := Formats[src.Format]
 	if !ok {
@@ -148,11 +192,30 @@ func Run(ctx context.Context, store *persistence.Store, src persistence.IngestSo
 	if glob == "" {
 		glob = "*"
 	}
-	paths, err := filepath.Glob(filepath.Join(src.Dir, glob))
-	if err != nil {
+	if err := CheckGlob(glob); err != nil {
+		return rep, err
+	}
+	if _, err := filepath.Match(glob, ""); err != nil {
 		return rep, dw.Errorf(dw.KindInvalid, "source %s: bad glob %q", src.Name, glob)
 	}
-	sort.Strings(paths)
+	resolved, rootDir, err := checkDir(roots, src.Dir)
+	if err != nil {
+		return rep, err
+	}
+	root, err := os.OpenRoot(rootDir)
+	if err != nil {
+		return rep, dw.Coded(dw.KindInvalid, CodeOutsideRoots, "source %s: cannot open its ingest root: %v", src.Name, unwrapPath(err))
+	}
+	defer root.Close()
+	rel, err := filepath.Rel(rootDir, resolved)
+	if err != nil {
+		return rep, dw.Coded(dw.KindInvalid, CodeOutsideRoots, "source %s: --dir %s is not inside an ingest root", src.Name, src.Dir)
+	}
+	names, err := list(root, rel, glob)
+	if err != nil {
+		// The directory went away (or was swapped) since the check: nothing to read this time.
+		return rep, nil
+	}
 	known, err := store.ProcessedFiles(ctx, src.ID)
 	if err != nil {
 		return rep, err
@@ -164,22 +227,64 @@ func Run(ctx context.Context, store *persistence.Store, src persistence.IngestSo
 		}
 	}
 	r := &runner{store: store, src: src, format: format, loc: loc, now: now, known: known, byHash: byHash, rep: &rep}
-	for _, path := range paths {
+	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			_ = r.wait()
 			return rep, err
 		}
-		fi, err := os.Stat(path)
+		// The path recorded is the one the source names; the file is opened through the root,
+		// which follows no symlink out of it, whatever was swapped since this check.
+		path, inRoot := filepath.Join(src.Dir, name), filepath.Join(rel, name)
+		if real, err := filepath.EvalSymlinks(filepath.Join(resolved, name)); err == nil && !within(rootDir, real) {
+			rep.Refused++ // a symlink leading outside the root: not read
+			continue
+		}
+		fi, err := root.Stat(inRoot)
 		if err != nil || !fi.Mode().IsRegular() {
-			continue // gone since the glob, or a directory
+			continue // gone since the listing, dangling, a directory, a fifo
 		}
 		rep.Files++
-		if err := r.file(ctx, path, fi); err != nil {
+		open := func() (*os.File, error) {
+			// Non-blocking: a fifo swapped in since the Stat must not hang the scan.
+			f, err := root.OpenFile(inRoot, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+			if err != nil {
+				return nil, err
+			}
+			if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+				f.Close()
+				return nil, errors.New("not a regular file")
+			}
+			return f, nil
+		}
+		if err := r.file(ctx, path, open, fi); err != nil {
 			_ = r.wait()
 			return rep, err
 		}
 	}
 	return rep, r.wait()
+}
+
+// list returns the names of the entries of dir (relative to root) that match glob, sorted.
+// Listing and matching names, rather than globbing a path, keeps the pattern to the one
+// directory, whatever the meta characters of the directory's own path.
+func list(root *os.Root, dir, glob string) ([]string, error) {
+	d, err := root.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	entries, err := d.ReadDir(-1)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if ok, _ := filepath.Match(glob, e.Name()); ok {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 type runner struct {
@@ -196,7 +301,7 @@ type runner struct {
 }
 
 // file handles one file; it returns only errors that should stop the run (database, context).
-func (r *runner) file(ctx context.Context, path string, fi os.FileInfo) error {
+func (r *runner) file(ctx context.Context, path string, open func() (*os.File, error), fi os.FileInfo) error {
 	size := fi.Size()
 	mtime := fi.ModTime().UTC().Truncate(time.Microsecond) // as PostgreSQL stores it
 	prev, seen := r.known[path]
@@ -209,7 +314,7 @@ func (r *runner) file(ctx context.Context, path string, fi os.FileInfo) error {
 	}
 	row := persistence.ProcessedFile{SourceID: r.src.ID, Path: path, Size: size, MTime: mtime}
 
-	f, err := os.Open(path)
+	f, err := open()
 	if err != nil {
 		return r.fail(ctx, row, err)
 	}
@@ -262,12 +367,12 @@ func (r *runner) file(ctx context.Context, path string, fi os.FileInfo) error {
 		r.rep.Read++
 	}
 	if row.Gzip {
-		rc, err := accounting.Open(path)
+		zr, err := gzip.NewReader(bufio.NewReader(io.NewSectionReader(f, 0, size)))
 		if err != nil {
 			return r.fail(ctx, row, err)
 		}
-		defer rc.Close()
-		in, opts.Final = rc, true
+		defer zr.Close()
+		in, opts.Final = zr, true
 	} else {
 		in = io.NewSectionReader(f, opts.StartOffset, size-opts.StartOffset)
 		opts.Final = r.now.Sub(mtime) >= QuietPeriod
@@ -340,6 +445,11 @@ func (r *runner) store1(ctx context.Context, row persistence.ProcessedFile, res 
 			return err
 		}
 	}
+	for i, e := range res.Errors {
+		// Stored and shown to operators: never more than an excerpt of a line, never bytes
+		// PostgreSQL's text refuses.
+		res.Errors[i].Err, res.Errors[i].File = accounting.Excerpt(e.Err), strings.ToValidUTF8(e.File, "\uFFFD")
+	}
 	fr := persistence.FileResult{File: row, Records: accounting.Dedupe(res.Records), Errors: res.Errors, Reset: reset}
 	r.rep.Records += len(res.Records)
 	r.rep.Errors += len(res.Errors)
@@ -408,7 +518,7 @@ func (r *runner) fail(ctx context.Context, row persistence.ProcessedFile, cause 
 	row.Offset, row.Lines, row.Columns, row.Records, row.Errors = 0, 0, nil, 0, 1
 	r.rep.Failed++
 	r.rep.Errors++
-	return r.save(ctx, row, "cannot read the file: "+msg)
+	return r.save(ctx, row, accounting.Excerpt("cannot read the file: "+msg))
 }
 
 func (r *runner) save(ctx context.Context, row persistence.ProcessedFile, failure string) error {

@@ -37,7 +37,7 @@ func newEnv(t *testing.T, format, cluster, glob string) *env {
 	t.Cleanup(store.Close)
 	dir := t.TempDir()
 	src := persistence.IngestSource{Name: "test", Dir: dir, Glob: glob, Format: format, Cluster: cluster, Enabled: true}
-	if err := ingest.Validate(&src); err != nil {
+	if err := ingest.Validate(&src, []string{dir}); err != nil {
 		t.Fatal(err)
 	}
 	src, err = store.CreateSource(ctx, src)
@@ -81,7 +81,7 @@ func (e *env) appendTo(name, s string) {
 
 func (e *env) run() ingest.Report {
 	e.t.Helper()
-	rep, err := ingest.Run(e.ctx, e.store, e.src, time.Now())
+	rep, err := ingest.Run(e.ctx, e.store, e.src, []string{e.dir}, time.Now())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -328,13 +328,13 @@ func TestValidate(t *testing.T) {
 	} {
 		src := ok
 		tc.edit(&src)
-		err := ingest.Validate(&src)
+		err := ingest.Validate(&src, []string{dir})
 		if err == nil || !strings.Contains(err.Error(), tc.flag) {
 			t.Errorf("%s: error %v; want one naming %s", tc.flag, err, tc.flag)
 		}
 	}
 	src := ok
-	if err := ingest.Validate(&src); err != nil {
+	if err := ingest.Validate(&src, []string{dir}); err != nil {
 		t.Fatal(err)
 	}
 	if src.Glob != "*" || src.Timezone != "UTC" || src.Interval != 30*time.Second {

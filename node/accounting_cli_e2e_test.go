@@ -123,8 +123,8 @@ func TestAccountingCLI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(logs, "sacct-2024-03.txt"), []byte(dump), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run("sources", "add", "--name", "acct", "--dir", logs, "--format", "slurm-sacct", "--cluster", "acct")
-	out = run("ingest", "run")
+	run("sources", "add", "--name", "acct", "--dir", logs, "--format", "slurm-sacct", "--cluster", "acct", "--ingest-root", logs)
+	out = run("ingest", "run", "--ingest-root", logs)
 	contains(out, "acct: 1 files", "5 records, 5 new, 0 errors, 1 charges",
 		"quota threshold: wallet physics ("+physics+"), total: node_hours reached 80% (4.5 of 5)",
 		"quota threshold: wallet physics ("+physics+"), total: gpu_core_hours reached 80% (6 of 6)",
@@ -268,7 +268,7 @@ func TestAccountingCLI(t *testing.T) {
 	contains(run("quotas", "events"), "node_hours", "100%", "7.5", "physics ("+physics+")")
 
 	// A second run reads nothing new and has nothing to post.
-	contains(run("ingest", "run"), "1 skipped", "posted 0 charges (none pending)")
+	contains(run("ingest", "run", "--ingest-root", logs), "1 skipped", "posted 0 charges (none pending)")
 
 	// Cluster users: the logins seen, one linked to a platform user.
 	out = run("cluster-users", "list", "--cluster", "acct")

@@ -113,16 +113,16 @@ func TestCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out, ok := dwCLI(t, append([]string{"sources", "add", "--name", "hpc1", "--dir", logs, "--format", "slurm-sacct",
-		"--cluster", "hpc1", "--glob", "*.txt", "--interval", "30s", "--timezone", "Asia/Taipei"}, db...)...); !ok {
+		"--cluster", "hpc1", "--glob", "*.txt", "--interval", "30s", "--timezone", "Asia/Taipei", "--ingest-root", logs}, db...)...); !ok {
 		t.Fatalf("sources add: %s", out)
 	}
-	if out, ok := dwCLI(t, append([]string{"sources", "add", "--name", "bad", "--dir", "/no/such/dir", "--format", "lsf", "--cluster", "x"}, db...)...); ok || !strings.Contains(out, "--format") || !strings.Contains(out, "--dir") {
+	if out, ok := dwCLI(t, append([]string{"sources", "add", "--name", "bad", "--dir", "/no/such/dir", "--format", "lsf", "--cluster", "x", "--ingest-root", logs}, db...)...); ok || !strings.Contains(out, "--format") || !strings.Contains(out, "--dir") {
 		t.Fatalf("bad source: %s", out)
 	}
 	if out, _ := dwCLI(t, append([]string{"sources", "list"}, db...)...); !strings.Contains(out, "hpc1") || !strings.Contains(out, "slurm-sacct") {
 		t.Fatalf("sources list: %s", out)
 	}
-	first, ok := dwCLI(t, append([]string{"ingest", "run", "--source", "hpc1"}, db...)...)
+	first, ok := dwCLI(t, append([]string{"ingest", "run", "--source", "hpc1", "--ingest-root", logs}, db...)...)
 	if !ok {
 		t.Fatalf("ingest run: %s", first)
 	}
@@ -130,7 +130,7 @@ func TestCLI(t *testing.T) {
 	if err := store.Pool().QueryRow(t.Context(), `SELECT count(*) FROM usage_records`).Scan(&records); err != nil || records != 13 {
 		t.Fatalf("after the first pass: %d usage records (%v), want 13; output: %s", records, err, first)
 	}
-	if out, ok := dwCLI(t, append([]string{"ingest", "run"}, db...)...); !ok {
+	if out, ok := dwCLI(t, append([]string{"ingest", "run", "--ingest-root", logs}, db...)...); !ok {
 		t.Fatalf("second ingest run: %s", out)
 	}
 	if err := store.Pool().QueryRow(t.Context(), `SELECT count(*) FROM usage_records`).Scan(&records); err != nil || records != 13 {

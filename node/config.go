@@ -13,7 +13,9 @@ import (
 	"strings"
 	"time"
 
+	dw "github.com/divinewhispers/dw"
 	"github.com/divinewhispers/dw/auth"
+	"github.com/divinewhispers/dw/ingest"
 	"github.com/divinewhispers/dw/persistence/pgserver"
 )
 
@@ -50,6 +52,9 @@ type Config struct {
 	// DBSharedBuffers is the embedded PostgreSQL's shared_buffers, e.g. 2GB; "" = 128MB.
 	DBSharedBuffers string
 	Demo            bool // create demo accounts
+	// IngestRoots are the directories ingest sources may read (with what lies under them); none:
+	// no source can be added or scanned. The data directory may not overlap any of them.
+	IngestRoots []string
 
 	PriceInterpretation int           // points per interpretation job
 	JobMaxAttempts      int           // attempts per job before it fails
@@ -159,6 +164,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, errors.New("--log-level must be debug, info, warn or error"))
+	}
+	if err := ingest.CheckRoots(c.IngestRoots, c.DataDir); err != nil {
+		errs = append(errs, errors.New(dw.MessageOf(err)))
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		errs = append(errs, errors.New("--log-format must be json or text"))

@@ -67,7 +67,7 @@ func TestIngestKilled(t *testing.T) {
 		}
 	}
 	if out, ok := dwCLI(t, "sources", "add", "--name", "crash", "--dir", logs, "--format", "slurm-sacct", "--cluster", "crash",
-		"--database-url", url); !ok {
+		"--ingest-root", logs, "--database-url", url); !ok {
 		t.Fatalf("sources add: %s", out)
 	}
 	count := func(sql string) int64 {
@@ -78,7 +78,7 @@ func TestIngestKilled(t *testing.T) {
 		return n
 	}
 	for kill := range 3 {
-		cmd := exec.Command(dwBinary, "ingest", "run", "--source", "crash", "--database-url", url)
+		cmd := exec.Command(dwBinary, "ingest", "run", "--source", "crash", "--ingest-root", logs, "--database-url", url)
 		cmd.Dir = t.TempDir()
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -99,7 +99,7 @@ func TestIngestKilled(t *testing.T) {
 			t.Logf("the run finished before the kill; output: %s", out.String())
 		}
 	}
-	if out, ok := dwCLI(t, "ingest", "run", "--source", "crash", "--database-url", url); !ok {
+	if out, ok := dwCLI(t, "ingest", "run", "--source", "crash", "--ingest-root", logs, "--database-url", url); !ok {
 		t.Fatalf("ingest run after the kills: %s", out)
 	}
 

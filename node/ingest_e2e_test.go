@@ -15,15 +15,15 @@ import (
 // followed.
 func TestScheduledIngest(t *testing.T) {
 	t.Parallel()
-	_, _, url := startSingle(t)
+	logs := t.TempDir()
+	_, _, url := startSingle(t, "--ingest-root", logs)
 	store, err := persistence.Open(t.Context(), url, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	logs := t.TempDir()
 	if out, ok := dwCLI(t, "sources", "add", "--name", "live", "--dir", logs, "--format", "slurm-sacct",
-		"--cluster", "live", "--interval", "1s", "--database-url", url); !ok {
+		"--cluster", "live", "--interval", "1s", "--ingest-root", logs, "--database-url", url); !ok {
 		t.Fatalf("sources add: %s", out)
 	}
 	count := func() int {
@@ -65,7 +65,8 @@ const sacctHeader = "JobID|JobIDRaw|User|Group|Account|Partition|QOS|Cluster|Sta
 // WebSocket as they happen.
 func TestLiveCharging(t *testing.T) {
 	t.Parallel()
-	_, base, url := startSingle(t)
+	logs := t.TempDir()
+	_, base, url := startSingle(t, "--ingest-root", logs)
 	db := []string{"--database-url", url}
 	cli := func(args ...string) string {
 		t.Helper()
@@ -80,8 +81,7 @@ func TestLiveCharging(t *testing.T) {
 	cli("rates", "add", "--node-hour-points", "1.5", "--gpu-hour-points", "4", "--from", "2026-01-01")
 	cli("mappings", "add", "--group", "phys", "--wallet", "lab")
 	cli("quotas", "set", "--wallet", "lab", "--period", "total", "--node-hours", "2.5")
-	logs := t.TempDir()
-	cli("sources", "add", "--name", "live", "--dir", logs, "--format", "slurm-sacct", "--cluster", "live", "--interval", "1s")
+	cli("sources", "add", "--name", "live", "--dir", logs, "--format", "slurm-sacct", "--cluster", "live", "--interval", "1s", "--ingest-root", logs)
 
 	admin := createAdmin(t, base, db...)
 	live := dialLive(t, base, admin)

@@ -114,7 +114,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 		Workers: make(chan struct{}, cfg.JobWorkers), Attempt: cfg.JobAttemptTimeout, Retention: cfg.ResultRetention, Lease: cfg.JobLease}
 	n.db.Store.SetJobWriteObserver(jobDeps.Metrics.ObserveWrite)
 	ingestMetrics := actors.NewIngestMetrics(registerer)
-	ingestDeps := &actors.IngestDeps{Store: n.db.Store, Log: log, Metrics: ingestMetrics}
+	ingestDeps := &actors.IngestDeps{Store: n.db.Store, Log: log, Metrics: ingestMetrics, Roots: cfg.IngestRoots}
 	clusterCfg := cluster.Config{
 		NodeName: cfg.NodeName, ClusterName: cfg.ClusterName, Bind: cfg.Bind, Advertise: cfg.Advertise,
 		Join: cfg.Join, Remote: cfg.Remote, AdvertiseRemote: cfg.AdvertiseRemote, SecretKey: gossipKey,
@@ -170,8 +170,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 
 	n.gateway = gateway.New(gateway.Config{
 		Accounts: accounts, Issuer: issuer, Sessions: n.sessions, Wallets: n.wallets, Store: n.db.Store, Jobs: n.jobs, Events: n.events, Charger: n.charger,
-		ScanSource: n.scanSource,
-		Ready:      n.ready, Registry: reg, Log: log, SecureCookies: cfg.SecureCookies,
+		ScanSource: n.scanSource, IngestRoots: cfg.IngestRoots,
+		Ready: n.ready, Registry: reg, Log: log, SecureCookies: cfg.SecureCookies,
 		MetricsOff: cfg.MetricsAddr != "",
 	})
 	if cfg.MetricsAddr != "" {

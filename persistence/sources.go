@@ -110,3 +110,16 @@ func sourceDetail(src IngestSource) map[string]any {
 	return map[string]any{"name": src.Name, "dir": src.Dir, "glob": src.Glob, "format": src.Format, "cluster": src.Cluster,
 		"interval_seconds": int64(src.Interval / time.Second), "timezone": src.Timezone, "enabled": src.Enabled, "columns": src.Columns}
 }
+
+// RefuseScan records a scan of a source that was refused (its directory no longer lies inside
+// an ingest root): an ingest error of line 0 on its directory, and the audit row, in one
+// transaction. Errors: database errors.
+func (s *Store) RefuseScan(ctx context.Context, sourceID, dir, message string, audit AuditEntry, now time.Time) error {
+	return mapError(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO ingest_errors (source_id, file, line, message, created_at) VALUES ($1, $2, 0, $3, $4)`,
+			sourceID, dir, message, now); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
+	}), "ingest error")
+}

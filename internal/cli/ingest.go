@@ -2,18 +2,40 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/accounting"
 	"github.com/divinewhispers/dw/ingest"
 	"github.com/divinewhispers/dw/node"
 	"github.com/divinewhispers/dw/persistence"
 )
+
+// ingestRootFlag binds --ingest-root, repeatable, to roots. Its environment variable is
+// DW_INGEST_ROOTS (comma-separated), not the DW_INGEST_ROOT the flags helper would derive.
+func ingestRootFlag(cmd *cobra.Command, roots *[]string) {
+	def := *roots
+	if v, ok := os.LookupEnv(ingestRootsEnv); ok && v != "" {
+		def = strings.Split(v, ",")
+	}
+	cmd.Flags().StringSliceVar(roots, "ingest-root", def,
+		"a directory ingest sources may read (with everything under it, symlinks resolved); repeat the flag or separate with commas ["+ingestRootsEnv+"]")
+}
+
+const ingestRootsEnv = "DW_INGEST_ROOTS"
+
+// checkIngestRoots checks the roots of a command, as `dw serve` checks its own.
+func checkIngestRoots(cfg node.Config) error {
+	return ingest.CheckRoots(cfg.IngestRoots, cfg.DataDir)
+}
 
 func sourcesCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "sources", Short: "Manage the directories of scheduler accounting logs that `dw ingest run` reads"}
@@ -25,6 +47,7 @@ jobcomp/filetxt log) and pbs (PBS/Torque server_priv/accounting files). Times wi
 are read in --timezone. Files may be gzip-compressed.`}
 	cfgA := cliDefaults()
 	fA := dbFlags(add, &cfgA)
+	ingestRootFlag(add, &cfgA.IngestRoots)
 	src := persistence.IngestSource{Enabled: true}
 	var disabled bool
 	add.Flags().StringVar(&src.Name, "name", "", "source name (required)")
@@ -38,8 +61,16 @@ are read in --timezone. Files may be gzip-compressed.`}
 	add.Flags().StringSliceVar(&src.Columns, "columns", nil, "slurm-sacct only: the columns of header-less files (sacct -n -P), comma-separated, e.g. JobID,User,Account,State,Submit,Start,End,ElapsedRaw,AllocNodes,AllocTRES")
 	add.RunE = func(cmd *cobra.Command, _ []string) error {
 		src.Enabled = !disabled
-		if err := ingest.Validate(&src); err != nil {
+		if err := checkIngestRoots(cfgA); err != nil {
 			return err
+		}
+		if err := ingest.Validate(&src, cfgA.IngestRoots); err != nil {
+			if !ingest.IsRefused(err) {
+				return err
+			}
+			return withDB(cmd, cfgA, fA, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
+				return errors.Join(err, ingest.AuditRefused(ctx, db.Store, cliAudit(), src, "create", err))
+			})
 		}
 		return withDB(cmd, cfgA, fA, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
 			out, err := db.Store.AddSource(ctx, src, cliAudit())
@@ -105,11 +136,15 @@ Afterwards the usage charges it stored (and any others still pending) are posted
 wallets, and the quota thresholds the new usage crossed are printed.`}
 	cfgR := cliDefaults()
 	fR := dbFlags(run, &cfgR)
+	ingestRootFlag(run, &cfgR.IngestRoots)
 	var source string
 	var wait bool
 	run.Flags().StringVar(&source, "source", "", "only this source")
 	run.Flags().BoolVar(&wait, "wait", false, "when a node is scanning a source right now, wait for it and scan after it (default: skip that source)")
 	run.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkIngestRoots(cfgR); err != nil {
+			return err
+		}
 		return withDB(cmd, cfgR, fR, func(ctx context.Context, db *node.Database, log *slog.Logger) error {
 			var srcs []persistence.IngestSource
 			if source != "" {
@@ -138,6 +173,7 @@ wallets, and the quota thresholds the new usage crossed are printed.`}
 			}
 			var events []persistence.QuotaEvent
 			scan := func() error {
+				var refused []error // a source refused by the roots does not stop the others
 				for _, s := range srcs {
 					// One scan of a source at a time, cluster-wide: the nodes' scheduled scans
 					// take the same lock.
@@ -145,10 +181,18 @@ wallets, and the quota thresholds the new usage crossed are printed.`}
 					for {
 						ran, err := db.Store.WithSourceLock(ctx, s.ID, func() error {
 							var err error
-							rep, err = ingest.Run(ctx, db.Store, s, time.Now())
+							rep, err = ingest.Run(ctx, db.Store, s, cfgR.IngestRoots, time.Now())
 							return err
 						})
 						events = append(events, rep.QuotaEvents...)
+						if ingest.IsRefused(err) {
+							if rerr := ingest.RecordRefusal(ctx, db.Store, s, cliAudit(), err, time.Now()); rerr != nil {
+								return rerr
+							}
+							fmt.Fprintf(cmd.OutOrStdout(), "%s: refused: %s\n", s.Name, dw.MessageOf(err))
+							refused = append(refused, fmt.Errorf("source %s: %w", s.Name, err))
+							break
+						}
 						if err != nil {
 							return fmt.Errorf("source %s: %w (report so far: %s)", s.Name, err, rep)
 						}
@@ -167,7 +211,7 @@ wallets, and the quota thresholds the new usage crossed are printed.`}
 						}
 					}
 				}
-				return nil
+				return errors.Join(refused...)
 			}
 			scanErr := scan()
 			printQuotaEvents(ctx, cmd.OutOrStdout(), newWalletNames(db.Store), events)
@@ -215,7 +259,7 @@ wallets, and the quota thresholds the new usage crossed are printed.`}
 				return nil
 			}
 			for _, e := range list {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  %s:%d: %s\n", e.CreatedAt.Format(time.RFC3339), e.Source, e.File, e.Line, e.Message)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  %s:%d: %s\n", e.CreatedAt.Format(time.RFC3339), e.Source, e.File, e.Line, accounting.Excerpt(e.Message))
 			}
 			return nil
 		})

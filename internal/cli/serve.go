@@ -49,6 +49,7 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.dur(&cfg.JobExpiry, "job-expiry", "a job not finished by then fails and its points are returned")
 	f.dur(&cfg.JobLease, "job-lease", "a job whose node went silent this long is taken over by another node")
 	f.dur(&cfg.ResultRetention, "result-retention", "how long interpretation results are kept")
+	ingestRootFlag(cmd, &cfg.IngestRoots)
 	f.str(&cfg.PProf, "pprof", "serve Go profiling at this private address, e.g. 127.0.0.1:6060 (off by default)")
 	f.str(&cfg.LLMBaseURL, "llm-base-url", "OpenAI-compatible API (OpenAI, Ollama, vLLM, llama.cpp), e.g. http://localhost:11434/v1; empty: the built-in interpreter")
 	f.str(&cfg.LLMModel, "llm-model", "model name for --llm-base-url")
