@@ -1,0 +1,48 @@
+package persistence
+
+import (
+	"context"
+	"time"
+)
+
+// AuditCount is how often an action was recorded from one address within a window: in all and
+// against one target, with the oldest of each (zero when there is none) and the database's
+// clock, so that callers compute when the oldest leaves the window on one clock.
+type AuditCount struct {
+	All, Target             int
+	OldestAll, OldestTarget time.Time
+	Now                     time.Time
+}
+
+// CountAudit counts the audit rows of action recorded from ip within the last window, in all
+// and with target_id = targetID. It reads one index (audit_logs_action_ip). Errors: internal,
+// unavailable.
+func (s *Store) CountAudit(ctx context.Context, action, ip, targetID string, window time.Duration) (AuditCount, error) {
+	var c AuditCount
+	var oldestAll, oldestTarget *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE target_id = $3),
+			min(created_at), min(created_at) FILTER (WHERE target_id = $3), now()
+		FROM audit_logs WHERE action = $1 AND ip = $2 AND created_at >= now() - $4::interval`,
+		action, ip, targetID, window).Scan(&c.All, &c.Target, &oldestAll, &oldestTarget, &c.Now)
+	if oldestAll != nil {
+		c.OldestAll = *oldestAll
+	}
+	if oldestTarget != nil {
+		c.OldestTarget = *oldestTarget
+	}
+	return c, mapError(err, "audit log")
+}
+
+// SpendCaptcha records a captcha solution (by id, e.g. a hash of its challenge) as used until
+// expires. It answers false when the solution was used before, on any node. Each call also
+// forgets a few solutions whose challenge has expired. Errors: internal, unavailable.
+func (s *Store) SpendCaptcha(ctx context.Context, id string, expires time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `WITH gc AS (
+			DELETE FROM captcha_spent WHERE id IN (
+				SELECT id FROM captcha_spent WHERE expires_at < now() - interval '1 minute' LIMIT 20))
+		INSERT INTO captcha_spent (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, id, expires)
+	if err != nil {
+		return false, mapError(err, "captcha")
+	}
+	return tag.RowsAffected() == 1, nil
+}
