@@ -15,6 +15,7 @@ import (
 
 	dw "github.com/divinewhispers/dw"
 	"github.com/divinewhispers/dw/auth"
+	"github.com/divinewhispers/dw/captcha"
 	"github.com/divinewhispers/dw/persistence"
 )
 
@@ -36,6 +37,10 @@ type Service struct {
 	Params     auth.Params   // password hashing cost
 	RefreshTTL time.Duration // 0 = 30 days
 	Now        func() time.Time
+	// Limits are the free rates of login failures and registrations per address (limits.go);
+	// Captcha is asked beyond them (nil: never asked, only the hard limits hold).
+	Limits  Limits
+	Captcha captcha.Provider
 }
 
 func (s *Service) now() time.Time {
@@ -52,6 +57,7 @@ type RegisterInput struct {
 	Role     string // "" = user
 	IP       string
 	ActorID  string // the admin creating it, if any
+	Captcha  string // a captcha solution, when the last answer asked for one
 }
 
 // Validate joins every problem with the input.
@@ -89,10 +95,18 @@ func invalid(errs []error) error {
 	return dw.Errorf(dw.KindInvalid, "%s", errors.Join(errs...).Error())
 }
 
-// Register creates a user and its personal wallet. Errors: invalid, conflict (email_taken), internal.
+// Register creates a user and its personal wallet. Beyond a free rate of registrations from
+// one address it asks for a captcha, beyond a hard limit it refuses (see Guard); an admin's
+// registrations are not limited. Errors: invalid, conflict (email_taken), forbidden
+// (captcha_required, captcha_invalid), rate_limited, unavailable, internal.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (persistence.User, error) {
 	if err := in.Validate(); err != nil {
 		return persistence.User{}, err
+	}
+	if in.ActorID == "" {
+		if err := s.Guard(ctx, s.registerRule(), Attempt{IP: in.IP, Captcha: in.Captcha}); err != nil {
+			return persistence.User{}, err
+		}
 	}
 	hash, err := auth.HashPassword(in.Password, s.Params)
 	if err != nil {
@@ -114,53 +128,41 @@ type Tokens struct {
 
 var errBadLogin = dw.Coded(dw.KindUnauthorized, "invalid_credentials", "email or password is wrong")
 
-// Login throttling: after MaxLoginFailures failed logins against one account (or one unknown
-// email) within LoginFailureWindow, logins to it are refused until the window has passed.
-const (
-	MaxLoginFailures   = 10
-	LoginFailureWindow = 15 * time.Minute
-)
-
-var errTooManyLogins = dw.Coded(dw.KindRateLimited, "rate_limited", "too many failed logins for this account; try again in %d minutes", int(LoginFailureWindow/time.Minute))
-
-func (s *Service) throttled(ctx context.Context, target string) error {
-	n, err := s.Store.RecentLoginFailures(ctx, target, s.now().Add(-LoginFailureWindow))
-	if err != nil {
-		return err
-	}
-	if n >= MaxLoginFailures {
-		return errTooManyLogins
-	}
-	return nil
-}
-
 // dummyHash makes a login for an unknown email cost as much as one for a known email.
 var (
 	dummyOnce sync.Once
 	dummyHash string
 )
 
-// Login checks a password and opens a new session (a new refresh-token family). Errors:
-// unauthorized (invalid_credentials, account_suspended), internal.
-func (s *Service) Login(ctx context.Context, email, password, ip string) (Tokens, persistence.User, error) {
-	u, err := s.Store.UserByEmail(ctx, strings.TrimSpace(email))
-	target := u.ID
-	if dw.KindOf(err) == dw.KindNotFound {
-		target = truncate(email, 254)
+// LoginInput is one login attempt.
+type LoginInput struct {
+	Email    string
+	Password string
+	IP       string // the client's address; "" (a trusted in-process caller) is not limited
+	Captcha  string // a captcha solution, when the last answer asked for one
+}
+
+// Login checks a password and opens a new session (a new refresh-token family). Failed
+// logins are limited per client address and per (address, account), never per account alone:
+// beyond a few the address is asked for a captcha, beyond more it is refused for a while
+// (see Guard, Limits); the owner from another address is not affected. Errors: unauthorized
+// (invalid_credentials, account_suspended), forbidden (captcha_required, captcha_invalid),
+// rate_limited, unavailable, internal.
+func (s *Service) Login(ctx context.Context, in LoginInput) (Tokens, persistence.User, error) {
+	email, password, ip := strings.TrimSpace(in.Email), in.Password, in.IP
+	u, err := s.Store.UserByEmail(ctx, email)
+	if err != nil && dw.KindOf(err) != dw.KindNotFound {
+		return Tokens{}, u, err
 	}
-	if err == nil || dw.KindOf(err) == dw.KindNotFound {
-		if terr := s.throttled(ctx, target); terr != nil {
-			return Tokens{}, u, terr
-		}
+	targetType, target := loginTarget(u, email)
+	if gerr := s.Guard(ctx, s.loginRule(), Attempt{IP: ip, TargetType: targetType, TargetID: target, Captcha: in.Captcha}); gerr != nil {
+		return Tokens{}, u, gerr
 	}
 	if dw.KindOf(err) == dw.KindNotFound {
 		dummyOnce.Do(func() { dummyHash, _ = auth.HashPassword("not a password", s.Params) })
 		_, _ = auth.VerifyPassword(password, dummyHash)
-		_ = s.Store.Audit(ctx, persistence.AuditEntry{Action: "auth.login_failed", TargetType: "email", TargetID: truncate(email, 254), IP: ip})
+		_ = s.Store.Audit(ctx, persistence.AuditEntry{Action: actionLoginFailed, TargetType: targetType, TargetID: target, IP: ip})
 		return Tokens{}, u, errBadLogin
-	}
-	if err != nil {
-		return Tokens{}, u, err
 	}
 	ok, err := auth.VerifyPassword(password, u.PasswordHash)
 	if err != nil || !ok {
