@@ -2,12 +2,15 @@ package node
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 
 	"github.com/divinewhispers/dw/account"
 	"github.com/divinewhispers/dw/auth"
+	"github.com/divinewhispers/dw/captcha"
 	"github.com/divinewhispers/dw/persistence"
 	"github.com/divinewhispers/dw/persistence/pgserver"
 )
@@ -82,5 +85,20 @@ func Accounts(cfg Config, store *persistence.Store) (*account.Service, *auth.Iss
 	if cfg.PasswordParams != nil {
 		params = *cfg.PasswordParams
 	}
-	return &account.Service{Store: store, Issuer: iss, Params: params, RefreshTTL: cfg.RefreshTTL}, iss, nil
+	cp, err := captcha.New(captcha.Config{Kind: cfg.Captcha, SiteKey: cfg.CaptchaSiteKey, Secret: cfg.CaptchaSecret,
+		VerifyURL: cfg.CaptchaVerifyURL, PoWMax: int64(cfg.CaptchaPoWMax), Key: captchaKey(key), Spent: store})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &account.Service{Store: store, Issuer: iss, Params: params, RefreshTTL: cfg.RefreshTTL,
+		Limits: cfg.LoginLimits, Captcha: cp}, iss, nil
+}
+
+// captchaKey derives the proof-of-work HMAC key from the JWT key (the same on every node, so
+// any node verifies what another asked), under a label of its own so that neither key can
+// stand in for the other.
+func captchaKey(jwtKey []byte) []byte {
+	m := hmac.New(sha256.New, jwtKey)
+	m.Write([]byte("dw captcha pow v1"))
+	return m.Sum(nil)
 }
