@@ -98,6 +98,7 @@ func startGateway(t *testing.T, scan func(context.Context, string) error) *testN
 	cfg := node.Defaults()
 	cfg.JWTKey = testJWTKey
 	cfg.PasswordParams = &auth.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
+	testLimits(&cfg)
 	cfg.DatabaseURL = pgtest.NewDB(t)
 	store, err := persistence.Open(ctx, cfg.DatabaseURL, 8)
 	if err != nil {

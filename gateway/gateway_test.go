@@ -31,6 +31,7 @@ func TestGateway(t *testing.T) {
 		{"MetricLabelsStable", testMetricLabelsStable},
 		{"PoemSetsAndDraws", testPoemSetsAndDraws},
 		{"LoginThrottle", testLoginThrottle},
+		{"LoginCaptcha", testLoginCaptcha},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
