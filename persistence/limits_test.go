@@ -1,0 +1,82 @@
+package persistence
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/divinewhispers/dw/internal/pgtest"
+)
+
+// TestCountAudit: the limits' count reads one index however large the audit log grows, counts
+// only the address's rows of the action within the window, and stays fast (the time of one
+// count over 300,000 rows is logged; run with -v).
+func TestCountAudit(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, pgtest.NewDB(t), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// 300,000 rows of other addresses and actions, some of them old; then the address under
+	// test: 7 failures against one target and 5 against another within the window, 4 old ones,
+	// and 3 registrations.
+	if _, err := s.pool.Exec(ctx, `INSERT INTO audit_logs (action, target_id, ip, created_at)
+		SELECT (ARRAY['auth.login_failed', 'auth.login', 'user.register'])[1 + i % 3], 'user-' || (i % 5000),
+		       '10.' || (i % 200) || '.' || (i / 200 % 250) || '.1', now() - (i % 1800) * interval '1 second'
+		FROM generate_series(1, 300000) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO audit_logs (action, target_id, ip, created_at)
+		SELECT 'auth.login_failed', CASE WHEN i <= 7 THEN 'victim' ELSE 'other' END, '192.0.2.7', now() - i * interval '1 second'
+		FROM generate_series(1, 12) AS i
+		UNION ALL SELECT 'auth.login_failed', 'victim', '192.0.2.7', now() - interval '20 minutes' FROM generate_series(1, 4)
+		UNION ALL SELECT 'user.register', '', '192.0.2.7', now() FROM generate_series(1, 3);
+		ANALYZE audit_logs`); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.CountAudit(ctx, "auth.login_failed", "192.0.2.7", "victim", 15*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.All != 12 || c.Target != 7 || c.OldestAll.After(c.OldestTarget) || c.Now.Sub(c.OldestAll) < 12*time.Second || c.Now.Sub(c.OldestAll) > time.Minute {
+		t.Errorf("count %+v, want 12 in all, 7 against victim, the oldest 12 s ago", c)
+	}
+	if c, err := s.CountAudit(ctx, "auth.login_failed", "198.51.100.1", "victim", 15*time.Minute); err != nil || c.All != 0 || !c.OldestAll.IsZero() {
+		t.Errorf("unknown address: %+v %v", c, err)
+	}
+
+	var plan []string
+	rows, err := s.pool.Query(ctx, `EXPLAIN SELECT count(*), count(*) FILTER (WHERE target_id = $3),
+			min(created_at), min(created_at) FILTER (WHERE target_id = $3), now()
+		FROM audit_logs WHERE action = $1 AND ip = $2 AND created_at >= now() - $4::interval`,
+		"auth.login_failed", "192.0.2.7", "victim", 15*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, line)
+	}
+	if rows.Err() != nil || !slices.ContainsFunc(plan, func(l string) bool { return strings.Contains(l, "audit_logs_action_ip") }) {
+		t.Errorf("the count does not read audit_logs_action_ip:\n%s", strings.Join(plan, "\n"))
+	}
+
+	const n = 200
+	start := time.Now()
+	for range n {
+		if _, err := s.CountAudit(ctx, "auth.login_failed", "192.0.2.7", "victim", 15*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	per := time.Since(start) / n
+	t.Logf("CountAudit over %d audit rows: %v per count", 300019, per)
+	if per > 20*time.Millisecond {
+		t.Errorf("CountAudit takes %v, want well under 20ms", per)
+	}
+}
