@@ -15,14 +15,14 @@ type AuditCount struct {
 }
 
 // CountAudit counts the audit rows of action recorded from ip within the last window, in all
-// and with target_id = targetID. It reads one index (audit_logs_action_ip). Errors: internal,
-// unavailable.
+// and with target_id = targetID. An IPv6 address counts with its whole /64 (migration 008's
+// address_key). It reads one index (audit_logs_action_ip). Errors: internal, unavailable.
 func (s *Store) CountAudit(ctx context.Context, action, ip, targetID string, window time.Duration) (AuditCount, error) {
 	var c AuditCount
 	var oldestAll, oldestTarget *time.Time
 	err := s.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE target_id = $3),
 			min(created_at), min(created_at) FILTER (WHERE target_id = $3), now()
-		FROM audit_logs WHERE action = $1 AND ip = $2 AND created_at >= now() - $4::interval`,
+		FROM audit_logs WHERE action = $1 AND ip_key = address_key($2) AND created_at >= now() - $4::interval`,
 		action, ip, targetID, window).Scan(&c.All, &c.Target, &oldestAll, &oldestTarget, &c.Now)
 	if oldestAll != nil {
 		c.OldestAll = *oldestAll

@@ -51,7 +51,7 @@ func TestCountAudit(t *testing.T) {
 	var plan []string
 	rows, err := s.pool.Query(ctx, `EXPLAIN SELECT count(*), count(*) FILTER (WHERE target_id = $3),
 			min(created_at), min(created_at) FILTER (WHERE target_id = $3), now()
-		FROM audit_logs WHERE action = $1 AND ip = $2 AND created_at >= now() - $4::interval`,
+		FROM audit_logs WHERE action = $1 AND ip_key = address_key($2) AND created_at >= now() - $4::interval`,
 		"auth.login_failed", "192.0.2.7", "victim", 15*time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -78,5 +78,38 @@ func TestCountAudit(t *testing.T) {
 	t.Logf("CountAudit over %d audit rows: %v per count", 300019, per)
 	if per > 20*time.Millisecond {
 		t.Errorf("CountAudit takes %v, want well under 20ms", per)
+	}
+}
+
+// TestAddressKey: IPv6 addresses count by their /64, everything else by itself.
+func TestAddressKey(t *testing.T) {
+	t.Parallel()
+	s, err := Open(t.Context(), pgtest.NewDB(t), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tc := range []struct{ ip, want string }{
+		{"203.0.113.7", "203.0.113.7"},
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2::ffff", "2001:db8:1:2::/64"},
+		{"::ffff:203.0.113.7", "::ffff:203.0.113.7"},
+		{"", ""},
+		{":::", ":::"},
+		{"not-an-address", "not-an-address"},
+	} {
+		var got string
+		if err := s.pool.QueryRow(t.Context(), `SELECT address_key($1)`, tc.ip).Scan(&got); err != nil || got != tc.want {
+			t.Errorf("address_key(%q) = %q, %v; want %q", tc.ip, got, err, tc.want)
+		}
+	}
+	// Two addresses of one /64 share a count.
+	for _, ip := range []string{"2001:db8:1:2::a", "2001:db8:1:2::b", "2001:db8:1:3::a"} {
+		if err := s.Audit(t.Context(), AuditEntry{Action: "auth.login_failed", TargetID: "x", IP: ip}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, err := s.CountAudit(t.Context(), "auth.login_failed", "2001:db8:1:2::c", "x", time.Minute); err != nil || c.All != 2 || c.Target != 2 {
+		t.Errorf("count of the /64: %+v %v, want 2", c, err)
 	}
 }

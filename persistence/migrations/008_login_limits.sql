@@ -1,8 +1,23 @@
 -- Login and registration limits (issue 9, finding 3). The audit log is the one record of
 -- failed logins and registrations; the limits count it by client address, so they hold
--- across the cluster. The index serves those counts without touching the table
--- (target_id included: failures of one address against one account).
-CREATE INDEX audit_logs_action_ip ON audit_logs (action, ip, created_at) INCLUDE (target_id);
+-- across the cluster. An IPv6 client usually holds a whole /64, so IPv6 addresses count by
+-- their /64 (address_key); IPv4 addresses, and anything that is not an address, by themselves.
+CREATE FUNCTION address_key(ip text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF position(':' IN ip) = 0 OR ip ILIKE '::ffff:%' THEN -- IPv4 (also IPv4-mapped), or none
+        RETURN ip;
+    END IF;
+    RETURN network(set_masklen(ip::inet, 64))::text;
+EXCEPTION WHEN others THEN -- not an address: counts by itself, never fails an audit insert
+    RETURN ip;
+END $$;
+
+ALTER TABLE audit_logs ADD COLUMN ip_key text GENERATED ALWAYS AS (address_key(ip)) STORED;
+
+-- The counts read only this index (target_id included: failures of one address against one
+-- account).
+CREATE INDEX audit_logs_action_ip ON audit_logs (action, ip_key, created_at) INCLUDE (target_id);
 
 -- Captcha solutions already used, until their challenge expires: a solution is good once,
 -- on any node.
