@@ -104,9 +104,11 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (persistence.U
 		return persistence.User{}, err
 	}
 	if in.ActorID == "" {
-		if err := s.Guard(ctx, s.registerRule(), Attempt{IP: in.IP, Captcha: in.Captcha}); err != nil {
+		release, err := s.Guard(ctx, s.registerRule(), Attempt{IP: in.IP, Captcha: in.Captcha})
+		if err != nil {
 			return persistence.User{}, err
 		}
+		defer release()
 	}
 	hash, err := auth.HashPassword(in.Password, s.Params)
 	if err != nil {
@@ -155,9 +157,11 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Tokens, persistence
 		return Tokens{}, u, err
 	}
 	targetType, target := loginTarget(u, email)
-	if gerr := s.Guard(ctx, s.loginRule(), Attempt{IP: ip, TargetType: targetType, TargetID: target, Captcha: in.Captcha}); gerr != nil {
+	release, gerr := s.Guard(ctx, s.loginRule(), Attempt{IP: ip, TargetType: targetType, TargetID: target, Captcha: in.Captcha})
+	if gerr != nil {
 		return Tokens{}, u, gerr
 	}
+	defer release()
 	if dw.KindOf(err) == dw.KindNotFound {
 		dummyOnce.Do(func() { dummyHash, _ = auth.HashPassword("not a password", s.Params) })
 		_, _ = auth.VerifyPassword(password, dummyHash)

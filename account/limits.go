@@ -88,50 +88,84 @@ const (
 	actionRegister    = "user.register"
 )
 
-// Guard checks an attempt against a rule before the work the rule protects, and answers nil
-// to go ahead. Beyond the rule's limit it refuses with rate_limited and a Retry-After (when
-// the oldest counted row leaves the window). Beyond a free rate, when a captcha provider is
-// configured, it asks for a captcha: forbidden captcha_required with a challenge in the
-// problem member "captcha" when the attempt has no solution, captcha_invalid (with a new
-// challenge) when the solution is refused; a good solution is spent and lets the attempt
-// through. Every refusal and every ask is audited (security.rate_limited,
-// security.captcha_required, security.captcha_refused). Errors: rate_limited, forbidden
+// Guard checks an attempt against a rule before the work the rule protects. Beyond the
+// rule's limit it refuses with rate_limited and a Retry-After (when the oldest counted row
+// leaves the window). Beyond a free rate, when a captcha provider is configured, it asks for
+// a captcha: forbidden captcha_required with a challenge in the problem member "captcha" when
+// the attempt has no solution, captcha_invalid (with a new challenge) when the solution is
+// refused; a good solution is spent and lets the attempt through. Every refusal and every ask
+// is audited (security.rate_limited, security.captcha_required, security.captcha_refused).
+//
+// An attempt let through is reserved (counted as one more until release is called, which the
+// caller must do once its work is done and audited), so that attempts sent at once cannot all
+// pass a count taken before any of them was recorded. Errors: rate_limited, forbidden
 // (captcha_required, captcha_invalid), unavailable, internal.
-func (s *Service) Guard(ctx context.Context, r Rule, a Attempt) error {
+func (s *Service) Guard(ctx context.Context, r Rule, a Attempt) (release func(), err error) {
+	release = func() {}
 	if a.IP == "" {
-		return nil
+		return release, nil
 	}
 	c, err := s.Store.CountAudit(ctx, r.Action, a.IP, a.TargetID, r.Window)
 	if err != nil {
-		return err
+		return release, err
 	}
+	passed, err := s.check(ctx, r, a, c, false)
+	if err != nil {
+		return release, err
+	}
+	// Reserve, then count again: of attempts sent at once, each sees at least those reserved
+	// before it, so no more than the rule allows get through.
+	id, err := s.Store.Reserve(ctx, r.Action, a.IP, a.TargetID)
+	if err != nil {
+		return release, err
+	}
+	release = func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = s.Store.Release(rctx, id) // left behind, it only counts until the window passes
+	}
+	c, err = s.Store.CountAudit(ctx, r.Action, a.IP, a.TargetID, r.Window)
+	if err == nil {
+		c.All, c.Target = c.All-1, c.Target-1 // not this attempt itself
+		_, err = s.check(ctx, r, a, c, passed)
+	}
+	if err != nil {
+		release()
+		return func() {}, err
+	}
+	return release, nil
+}
+
+// check applies a rule to a count: nil to go ahead, else the refusal or the captcha ask.
+// passed says the attempt's captcha was verified already; check answers whether it is now.
+func (s *Service) check(ctx context.Context, r Rule, a Attempt, c persistence.AuditCount, passed bool) (bool, error) {
 	if r.Limit > 0 && c.All >= r.Limit {
 		wait := c.OldestAll.Add(r.Window).Sub(c.Now)
 		if wait < time.Second {
 			wait = time.Second
 		}
 		s.auditSecurity(ctx, "security.rate_limited", r, a, c)
-		return &dw.Error{Kind: dw.KindRateLimited, Code: "rate_limited", RetryAfter: wait,
+		return passed, &dw.Error{Kind: dw.KindRateLimited, Code: "rate_limited", RetryAfter: wait,
 			Message: "too many attempts from this address; try again in " + wait.Round(time.Second).String()}
 	}
 	need := r.CaptchaAddress > 0 && c.All >= r.CaptchaAddress ||
 		r.CaptchaTarget > 0 && a.TargetID != "" && c.Target >= r.CaptchaTarget
-	if !need || s.Captcha == nil {
-		return nil
+	if !need || s.Captcha == nil || passed {
+		return passed, nil
 	}
 	if a.Captcha == "" {
 		s.auditSecurity(ctx, "security.captcha_required", r, a, c)
-		return s.askCaptcha(ctx, dw.Coded(dw.KindForbidden, "captcha_required",
+		return false, s.askCaptcha(ctx, dw.Coded(dw.KindForbidden, "captcha_required",
 			"solve the captcha and send its solution with the request (body member \"captcha\" or header X-Captcha)"))
 	}
 	if err := s.Captcha.Verify(ctx, a.Captcha, a.IP); err != nil {
 		if dw.KindOf(err) != dw.KindForbidden {
-			return err
+			return false, err
 		}
 		s.auditSecurity(ctx, "security.captcha_refused", r, a, c)
-		return s.askCaptcha(ctx, err)
+		return false, s.askCaptcha(ctx, err)
 	}
-	return nil
+	return true, nil
 }
 
 // askCaptcha attaches a fresh challenge to err (a forbidden dw.Error).

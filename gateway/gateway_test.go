@@ -32,6 +32,7 @@ func TestGateway(t *testing.T) {
 		{"PoemSetsAndDraws", testPoemSetsAndDraws},
 		{"LoginThrottle", testLoginThrottle},
 		{"LoginCaptcha", testLoginCaptcha},
+		{"LoginBurst", testLoginBurst},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()

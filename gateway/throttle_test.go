@@ -330,3 +330,38 @@ func TestRemoteCaptcha(t *testing.T) {
 		})
 	}
 }
+
+// testLoginBurst: guesses sent at once from one address do not slip past the count while the
+// first of them are being checked: at most the free rate of them is checked, the rest are
+// asked for a captcha. (Counting before recording let 37 of 48 through.)
+func testLoginBurst(t *testing.T, tn *testNode) {
+	attacker, _ := tn.fromNewAddress()
+	victims := []*user{tn.newUser("user"), tn.newUser("user"), tn.newUser("user"), tn.newUser("user")}
+	const burst = 48
+	answers := make(chan string, burst)
+	var wg sync.WaitGroup
+	for i := range burst {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := attacker.tryDo("POST", "/api/v1/auth/login", "", login(victims[i%len(victims)].Email, fmt.Sprint("burst-", i)))
+			if err != nil {
+				answers <- err.Error()
+				return
+			}
+			answers <- fmt.Sprint(r.Status, " ", r.code())
+		}()
+	}
+	wg.Wait()
+	close(answers)
+	counts := map[string]int{}
+	for a := range answers {
+		counts[a]++
+	}
+	// Attempts that all reserve before any counts may all be asked: 0 checked is right too.
+	checked := counts["401 invalid_credentials"]
+	t.Logf("a burst of %d guesses from one address: %v", burst, counts)
+	if checked > account.DefaultLimits.AddressCaptchaAfter || checked+counts["403 captcha_required"] != burst {
+		t.Errorf("a burst of %d guesses: %v; want at most %d checked, the rest asked for a captcha", burst, counts, account.DefaultLimits.AddressCaptchaAfter)
+	}
+}

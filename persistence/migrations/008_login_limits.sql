@@ -19,6 +19,20 @@ ALTER TABLE audit_logs ADD COLUMN ip_key text GENERATED ALWAYS AS (address_key(i
 -- account).
 CREATE INDEX audit_logs_action_ip ON audit_logs (action, ip_key, created_at) INCLUDE (target_id);
 
+-- Attempts in flight: reserved before the work a limit protects (a password check) and
+-- released after it, and counted with the audit rows, so that requests sent at once are
+-- counted at once rather than all passing a count taken before any of them was recorded.
+CREATE TABLE limit_reservations (
+    id         bigserial PRIMARY KEY,
+    action     text NOT NULL,
+    ip         text NOT NULL,
+    ip_key     text GENERATED ALWAYS AS (address_key(ip)) STORED,
+    target_id  text NOT NULL DEFAULT '',
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX limit_reservations_action_ip ON limit_reservations (action, ip_key, created_at) INCLUDE (target_id);
+CREATE INDEX limit_reservations_created ON limit_reservations (created_at);
+
 -- Captcha solutions already used, until their challenge expires: a solution is good once,
 -- on any node.
 CREATE TABLE captcha_spent (
