@@ -55,7 +55,9 @@ func (l Limits) orDefaults() Limits {
 
 // Rule is a free rate of one audited action per client address: the reusable piece behind
 // the login and registration limits (and, later, password-reset requests). Counts are of the
-// audit rows of Action recorded from the address within Window.
+// audit rows of Action recorded from the address within Window, plus its attempts in flight;
+// the caller writes the Action row for an attempt that counts (a failed login, a registration,
+// a reset request) before it releases the attempt (see Guard).
 type Rule struct {
 	Action         string
 	Window         time.Duration
