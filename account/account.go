@@ -14,6 +14,7 @@ import (
 
 	dw "github.com/divinewhispers/dw"
 	"github.com/divinewhispers/dw/auth"
+	"github.com/divinewhispers/dw/captcha"
 	"github.com/divinewhispers/dw/persistence"
 )
 
@@ -35,6 +36,10 @@ type Service struct {
 	Hasher     *auth.Hasher  // every argon2id runs through it, bounded
 	RefreshTTL time.Duration // 0 = 30 days
 	Now        func() time.Time
+	// Limits are the free rates of login failures and registrations per address (limits.go);
+	// Captcha is asked beyond them (nil: never asked, only the hard limits hold).
+	Limits  Limits
+	Captcha captcha.Provider
 }
 
 func (s *Service) now() time.Time {
@@ -51,6 +56,7 @@ type RegisterInput struct {
 	Role     string // "" = user
 	IP       string
 	ActorID  string // the admin creating it, if any
+	Captcha  string // a captcha solution, when the last answer asked for one
 }
 
 // Validate joins every problem with the input.
@@ -99,12 +105,22 @@ const (
 	TakenEmailWindow     = time.Hour
 )
 
-// Register creates a user and its personal wallet. Errors: invalid (weak_password among
-// others), conflict (email_taken), rate_limited (too many taken emails from the address),
-// unavailable (busy: password hashing at capacity, with a retry time), internal.
+// Register creates a user and its personal wallet. Beyond a free rate of registrations from
+// one address it asks for a captcha, beyond a hard limit it refuses (see Guard); an admin's
+// registrations are not limited. Errors: invalid (weak_password among others), conflict
+// (email_taken), forbidden (captcha_required, captcha_invalid), rate_limited (also after too
+// many taken emails from the address), unavailable (busy: password hashing at capacity, with a
+// retry time), internal.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (persistence.User, error) {
 	if err := in.Validate(); err != nil {
 		return persistence.User{}, err
+	}
+	if in.ActorID == "" {
+		release, err := s.Guard(ctx, s.registerRule(), Attempt{IP: in.IP, Captcha: in.Captcha})
+		if err != nil {
+			return persistence.User{}, err
+		}
+		defer release()
 	}
 	if in.IP != "" {
 		n, oldest, err := s.Store.RecentAuditsFromIP(ctx, "user.register_taken", in.IP, s.now().Add(-TakenEmailWindow))
@@ -164,49 +180,39 @@ type Tokens struct {
 
 var errBadLogin = dw.Coded(dw.KindUnauthorized, "invalid_credentials", "email or password is wrong")
 
-// Login throttling: after MaxLoginFailures failed logins against one account (or one unknown
-// email) within LoginFailureWindow, logins to it are refused until the window has passed.
-const (
-	MaxLoginFailures   = 10
-	LoginFailureWindow = 15 * time.Minute
-)
-
-var errTooManyLogins = dw.Coded(dw.KindRateLimited, "rate_limited", "too many failed logins for this account; try again in %d minutes", int(LoginFailureWindow/time.Minute))
-
-func (s *Service) throttled(ctx context.Context, target string) error {
-	n, err := s.Store.RecentLoginFailures(ctx, target, s.now().Add(-LoginFailureWindow))
-	if err != nil {
-		return err
-	}
-	if n >= MaxLoginFailures {
-		return errTooManyLogins
-	}
-	return nil
+// LoginInput is one login attempt.
+type LoginInput struct {
+	Email    string
+	Password string
+	IP       string // the client's address; "" (a trusted in-process caller) is not limited
+	Captcha  string // a captcha solution, when the last answer asked for one
 }
 
-// Login checks a password and opens a new session (a new refresh-token family). An unknown
-// email costs one argon2id, as a known one does, under the same bound. Errors: unauthorized
-// (invalid_credentials, account_suspended), unavailable (busy), internal.
-func (s *Service) Login(ctx context.Context, email, password, ip string) (Tokens, persistence.User, error) {
-	u, err := s.Store.UserByEmail(ctx, strings.TrimSpace(email))
-	target := u.ID
-	if dw.KindOf(err) == dw.KindNotFound {
-		target = truncate(email, 254)
+// Login checks a password and opens a new session (a new refresh-token family). Failed
+// logins are limited per client address and per (address, account), never per account alone:
+// beyond a few the address is asked for a captcha, beyond more it is refused for a while
+// (see Guard, Limits); the owner from another address is not affected. Errors: unauthorized
+// (invalid_credentials, account_suspended), forbidden (captcha_required, captcha_invalid),
+// rate_limited, unavailable (busy), internal. An unknown email costs one argon2id, as a known
+// one does, under the same bound.
+func (s *Service) Login(ctx context.Context, in LoginInput) (Tokens, persistence.User, error) {
+	email, password, ip := strings.TrimSpace(in.Email), in.Password, in.IP
+	u, err := s.Store.UserByEmail(ctx, email)
+	if err != nil && dw.KindOf(err) != dw.KindNotFound {
+		return Tokens{}, u, err
 	}
-	if err == nil || dw.KindOf(err) == dw.KindNotFound {
-		if terr := s.throttled(ctx, target); terr != nil {
-			return Tokens{}, u, terr
-		}
+	targetType, target := loginTarget(u, email)
+	release, gerr := s.Guard(ctx, s.loginRule(), Attempt{IP: ip, TargetType: targetType, TargetID: target, Captcha: in.Captcha})
+	if gerr != nil {
+		return Tokens{}, u, gerr
 	}
+	defer release()
 	if dw.KindOf(err) == dw.KindNotFound {
 		if _, herr := s.Hasher.Verify(ctx, password, ""); herr != nil {
 			return Tokens{}, u, passwordError(herr, "")
 		}
-		_ = s.Store.Audit(ctx, persistence.AuditEntry{Action: "auth.login_failed", TargetType: "email", TargetID: truncate(email, 254), IP: ip})
+		_ = s.Store.Audit(ctx, persistence.AuditEntry{Action: actionLoginFailed, TargetType: targetType, TargetID: target, IP: ip})
 		return Tokens{}, u, errBadLogin
-	}
-	if err != nil {
-		return Tokens{}, u, err
 	}
 	ok, err := s.Hasher.Verify(ctx, password, u.PasswordHash)
 	if hasherRefused(err) {

@@ -119,6 +119,7 @@ func startGatewayWith(t *testing.T, scan func(context.Context, string) error, ro
 	cfg := node.Defaults()
 	cfg.JWTKey = testJWTKey
 	cfg.PasswordParams = &auth.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
+	testLimits(&cfg)
 	cfg.DatabaseURL = pgtest.NewDB(t)
 	store, err := persistence.Open(ctx, cfg.DatabaseURL, 8)
 	if err != nil {

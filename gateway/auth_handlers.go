@@ -14,6 +14,18 @@ const refreshCookie = "dw_refresh"
 type registerRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
+	// Captcha is the solution of the challenge a 403 captcha_required carried; the header
+	// X-Captcha may carry it instead (for clients that cannot change the body).
+	Captcha string `json:"captcha,omitempty"`
+}
+
+// captchaOf returns the captcha solution of a login or registration: the body's, else the
+// X-Captcha header's.
+func captchaOf(c *fiber.Ctx, in registerRequest) string {
+	if in.Captcha != "" {
+		return in.Captcha
+	}
+	return c.Get("X-Captcha")
 }
 
 func (s *Server) register(c *fiber.Ctx) error {
@@ -21,7 +33,7 @@ func (s *Server) register(c *fiber.Ctx) error {
 	if err := decode(c, &in, false); err != nil {
 		return err
 	}
-	u, err := s.cfg.Accounts.Register(c.UserContext(), account.RegisterInput{Email: in.Email, Password: in.Password, IP: c.IP()})
+	u, err := s.cfg.Accounts.Register(c.UserContext(), account.RegisterInput{Email: in.Email, Password: in.Password, IP: c.IP(), Captcha: captchaOf(c, in)})
 	if err != nil {
 		return err
 	}
@@ -33,7 +45,7 @@ func (s *Server) login(c *fiber.Ctx) error {
 	if err := decode(c, &in, false); err != nil {
 		return err
 	}
-	t, _, err := s.cfg.Accounts.Login(c.UserContext(), in.Email, in.Password, c.IP())
+	t, _, err := s.cfg.Accounts.Login(c.UserContext(), account.LoginInput{Email: in.Email, Password: in.Password, IP: c.IP(), Captcha: captchaOf(c, in)})
 	if err != nil {
 		return err
 	}

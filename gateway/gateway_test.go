@@ -37,6 +37,8 @@ func TestGateway(t *testing.T) {
 		{"RefusedJobHoldsNothing", testRefusedJobHoldsNothing},
 		{"UnknownWalletsLeaveNoGrain", testUnknownWalletsLeaveNoGrain},
 		{"SecurityHeaders", testSecurityHeaders},
+		{"LoginCaptcha", testLoginCaptcha},
+		{"LoginBurst", testLoginBurst},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()

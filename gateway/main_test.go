@@ -119,6 +119,7 @@ func startNode(t *testing.T) *testNode {
 	cfg.SecureCookies = false
 	cfg.LogLevel = "error"
 	cfg.PasswordParams = &auth.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
+	testLimits(&cfg)
 	var logOut io.Writer = io.Discard
 	if testing.Verbose() {
 		logOut = tlog{t}

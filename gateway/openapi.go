@@ -38,11 +38,17 @@ func object(required []string, props obj) obj {
 	return o
 }
 
+// captchaField is the solution of a captcha a 403 asked for (or send it in the header X-Captcha).
+var captchaField = obj{"type": "string", "description": "solution of the challenge of a 403 captcha_required " +
+	"(the ALTCHA widget's payload, or a Turnstile/hCaptcha token); the header X-Captcha may carry it instead"}
+
 var schemas = obj{
 	"Problem": object([]string{"type", "title", "status", "detail", "code"}, obj{
-		"type": str(), "title": str(), "status": obj{"type": "integer"}, "detail": str(), "code": str()}),
-	"RegisterRequest": object([]string{"email", "password"}, obj{"email": str(), "password": str()}),
-	"LoginRequest":    object([]string{"email", "password"}, obj{"email": str(), "password": str()}),
+		"type": str(), "title": str(), "status": obj{"type": "integer"}, "detail": str(), "code": str(),
+		"captcha": obj{"type": "object", "description": "with code captcha_required or captcha_invalid: the challenge to solve " +
+			"(provider altcha: an ALTCHA challenge; turnstile or hcaptcha: the site_key of the widget)"}}),
+	"RegisterRequest": object([]string{"email", "password"}, obj{"email": str(), "password": str(), "captcha": captchaField}),
+	"LoginRequest":    object([]string{"email", "password"}, obj{"email": str(), "password": str(), "captcha": captchaField}),
 	"RefreshRequest":  object(nil, obj{"refresh_token": str()}),
 	"PasswordRequest": object([]string{"current_password", "new_password"}, obj{"current_password": str(), "new_password": str()}),
 	"Tokens": object([]string{"access_token", "refresh_token", "token_type", "expires_in"}, obj{

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/account"
 	"github.com/divinewhispers/dw/auth"
+	"github.com/divinewhispers/dw/captcha"
 	"github.com/divinewhispers/dw/ingest"
 	"github.com/divinewhispers/dw/persistence/pgserver"
 )
@@ -71,6 +73,15 @@ type Config struct {
 	PProf          string // address of a net/http/pprof listener; "" = none
 	LogLevel       string
 	LogFormat      string // json or text
+
+	// LoginLimits are the free rates of failed logins and registrations per client address;
+	// Captcha (pow, turnstile, hcaptcha or off) is what is asked beyond them.
+	LoginLimits      account.Limits
+	Captcha          string
+	CaptchaSecret    string // turnstile, hcaptcha: the server's secret
+	CaptchaSiteKey   string // turnstile, hcaptcha: the widget's public key
+	CaptchaVerifyURL string // turnstile, hcaptcha: "" = the provider's siteverify endpoint
+	CaptchaPoWMax    int    // pow: the largest number a challenge hides (the work asked)
 }
 
 // Defaults returns the configuration of a one-node cluster on this machine.
@@ -84,6 +95,7 @@ func Defaults() Config {
 		LogLevel:        "info", LogFormat: "json",
 		PriceInterpretation: 10, JobMaxAttempts: 3, JobWorkers: 64, JobAttemptTimeout: 2 * time.Minute,
 		JobExpiry: time.Hour, JobLease: 15 * time.Second, ResultRetention: 30 * 24 * time.Hour, LLMModel: "gpt-4o-mini",
+		LoginLimits: account.DefaultLimits, Captcha: captcha.KindPoW, CaptchaPoWMax: captcha.DefaultPoWMax,
 	}
 }
 
@@ -160,6 +172,7 @@ func (c *Config) Validate() error {
 	if c.LLMBaseURL != "" && !strings.HasPrefix(c.LLMBaseURL, "http://") && !strings.HasPrefix(c.LLMBaseURL, "https://") {
 		errs = append(errs, errors.New("--llm-base-url must be an http(s) URL such as http://localhost:11434/v1"))
 	}
+	errs = append(errs, c.validateLimits()...)
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -227,4 +240,38 @@ func (c *Config) jwtKey() ([]byte, error) {
 		return nil, err
 	}
 	return key, f.Close()
+}
+
+// validateLimits checks the login limits and the captcha settings.
+func (c *Config) validateLimits() []error {
+	var errs []error
+	l := c.LoginLimits
+	for flag, v := range map[string]int{"--login-captcha-after": l.LoginCaptchaAfter, "--login-address-captcha-after": l.AddressCaptchaAfter,
+		"--login-address-limit": l.AddressLimit, "--register-free": l.RegisterFree, "--register-limit": l.RegisterLimit} {
+		if v < 1 {
+			errs = append(errs, fmt.Errorf("%s must be at least 1", flag))
+		}
+	}
+	for flag, v := range map[string]time.Duration{"--login-window": l.LoginWindow, "--register-window": l.RegisterWindow} {
+		if v < time.Second || v > 7*24*time.Hour {
+			errs = append(errs, fmt.Errorf("%s must be between 1s and 168h", flag))
+		}
+	}
+	switch c.Captcha {
+	case captcha.KindPoW:
+		if c.CaptchaPoWMax < 100 || c.CaptchaPoWMax > 100_000_000 {
+			errs = append(errs, errors.New("--captcha-pow-max must be between 100 and 100000000"))
+		}
+	case captcha.KindTurnstile, captcha.KindHCaptcha:
+		if c.CaptchaSecret == "" || c.CaptchaSiteKey == "" {
+			errs = append(errs, fmt.Errorf("--captcha %s needs --captcha-secret (DW_CAPTCHA_SECRET) and --captcha-site-key (DW_CAPTCHA_SITE_KEY)", c.Captcha))
+		}
+		if u := c.CaptchaVerifyURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			errs = append(errs, errors.New("--captcha-verify-url must be an http(s) URL"))
+		}
+	case captcha.KindOff:
+	default:
+		errs = append(errs, errors.New("--captcha must be pow, turnstile, hcaptcha or off"))
+	}
+	return errs
 }

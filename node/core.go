@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/divinewhispers/dw/account"
 	"github.com/divinewhispers/dw/auth"
+	"github.com/divinewhispers/dw/captcha"
 	"github.com/divinewhispers/dw/persistence"
 	"github.com/divinewhispers/dw/persistence/pgserver"
 )
@@ -94,7 +97,13 @@ func Accounts(cfg Config, store *persistence.Store) (*account.Service, *auth.Iss
 	if err != nil {
 		return nil, nil, err
 	}
-	return &account.Service{Store: store, Issuer: iss, Hasher: hasher, RefreshTTL: cfg.RefreshTTL}, iss, nil
+	cp, err := captcha.New(captcha.Config{Kind: cfg.Captcha, SiteKey: cfg.CaptchaSiteKey, Secret: cfg.CaptchaSecret,
+		VerifyURL: cfg.CaptchaVerifyURL, PoWMax: int64(cfg.CaptchaPoWMax), Key: captchaKey(key), Spent: store})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &account.Service{Store: store, Issuer: iss, Hasher: hasher, RefreshTTL: cfg.RefreshTTL,
+		Limits: cfg.LoginLimits, Captcha: cp}, iss, nil
 }
 
 // registerHasherMetrics exposes the password hasher's bound: hashes running, callers queued,
@@ -108,4 +117,13 @@ func registerHasherMetrics(r prometheus.Registerer, h *auth.Hasher) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dw_password_hashes_refused_total", Help: "Password checks refused as busy (503)."},
 			func() float64 { return float64(h.Stats().Refused) }),
 	)
+}
+
+// captchaKey derives the proof-of-work HMAC key from the JWT key (the same on every node, so
+// any node verifies what another asked), under a label of its own so that neither key can
+// stand in for the other.
+func captchaKey(jwtKey []byte) []byte {
+	m := hmac.New(sha256.New, jwtKey)
+	m.Write([]byte("dw captcha pow v1"))
+	return m.Sum(nil)
 }

@@ -284,15 +284,6 @@ func (s *Store) HoldWallet(ctx context.Context, holdID string) (string, error) {
 	return w, mapError(err, "hold")
 }
 
-// RecentLoginFailures counts failed logins against an account (by user id) or an unknown
-// email since a time: the audit log is the record, so the count holds across the cluster.
-func (s *Store) RecentLoginFailures(ctx context.Context, targetID string, since time.Time) (int, error) {
-	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM audit_logs
-		WHERE action = 'auth.login_failed' AND target_id = $1 AND created_at >= $2`, targetID, since).Scan(&n)
-	return n, mapError(err, "audit log")
-}
-
 // WalletRef is a wallet's id and name.
 type WalletRef struct {
 	ID   string `json:"id"`

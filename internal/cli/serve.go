@@ -54,6 +54,18 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.str(&cfg.LLMBaseURL, "llm-base-url", "OpenAI-compatible API (OpenAI, Ollama, vLLM, llama.cpp), e.g. http://localhost:11434/v1; empty: the built-in interpreter")
 	f.str(&cfg.LLMModel, "llm-model", "model name for --llm-base-url")
 	f.secret(&cfg.LLMAPIKey, "llm-api-key", "API key for --llm-base-url")
+	f.str(&cfg.Captcha, "captcha", "captcha asked beyond the free rates: pow (self-hosted proof of work, ALTCHA widget), turnstile, hcaptcha or off")
+	f.secret(&cfg.CaptchaSecret, "captcha-secret", "turnstile/hcaptcha: the server's secret for siteverify")
+	f.str(&cfg.CaptchaSiteKey, "captcha-site-key", "turnstile/hcaptcha: the widget's site key, given to clients with the challenge")
+	f.str(&cfg.CaptchaVerifyURL, "captcha-verify-url", "turnstile/hcaptcha: siteverify URL (default: the provider's)")
+	f.num(&cfg.CaptchaPoWMax, "captcha-pow-max", "pow: the largest number a challenge hides (the work asked of a client)")
+	f.dur(&cfg.LoginLimits.LoginWindow, "login-window", "how long a failed login counts against its address")
+	f.num(&cfg.LoginLimits.LoginCaptchaAfter, "login-captcha-after", "failed logins of one address against one account before it needs a captcha for it")
+	f.num(&cfg.LoginLimits.AddressCaptchaAfter, "login-address-captcha-after", "failed logins of one address in all before its every login needs a captcha")
+	f.num(&cfg.LoginLimits.AddressLimit, "login-address-limit", "failed logins of one address in all before its logins are refused (429) for the rest of --login-window")
+	f.dur(&cfg.LoginLimits.RegisterWindow, "register-window", "how long a registration counts against its address")
+	f.num(&cfg.LoginLimits.RegisterFree, "register-free", "registrations of one address before the next needs a captcha")
+	f.num(&cfg.LoginLimits.RegisterLimit, "register-limit", "registrations of one address before the next is refused (429)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
 			return err
