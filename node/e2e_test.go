@@ -106,7 +106,7 @@ func (p *proc) dump(t *testing.T) {
 
 func serveArgs(name, httpAddr, bind, remote string, extra ...string) []string {
 	return append([]string{"serve", "--node-name", name, "--http", httpAddr, "--bind", bind,
-		"--remote", remote, "--secure-cookies=false", "--log-level", "warn"}, extra...)
+		"--remote", remote, "--secure-cookies=false", "--log-level", "warn", "--rate-limit", "off"}, extra...) // extra may turn limits on
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -140,10 +140,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 		n.every(workCtx, min(max(cfg.ResultRetention/4, time.Second), time.Minute), "result sweep", n.sweepResults)
 	}()
 
+	limiter, err := n.rateLimiter(workCtx, registerer)
+	if err != nil {
+		return nil, err
+	}
 	n.gateway = gateway.New(gateway.Config{
 		Accounts: accounts, Issuer: issuer, Wallets: n.wallets, Store: n.db.Store, Jobs: n.jobs, Events: n.events, Charger: n.charger,
 		ScanSource: n.scanSource,
 		Ready:      n.ready, Registry: reg, Log: log, SecureCookies: cfg.SecureCookies,
+		Limiter: limiter, TrustedProxies: cfg.TrustedProxies,
 	})
 	n.listener, err = net.Listen("tcp", cfg.HTTP)
 	if err != nil {

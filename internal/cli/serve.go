@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/divinewhispers/dw/node"
+	"github.com/divinewhispers/dw/ratelimit"
 )
 
 func serveCmd(stderr io.Writer) *cobra.Command {
@@ -43,9 +44,20 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.str(&cfg.LLMBaseURL, "llm-base-url", "OpenAI-compatible API (OpenAI, Ollama, vLLM, llama.cpp), e.g. http://localhost:11434/v1; empty: the built-in interpreter")
 	f.str(&cfg.LLMModel, "llm-model", "model name for --llm-base-url")
 	f.secret(&cfg.LLMAPIKey, "llm-api-key", "API key for --llm-base-url")
+	f.str(&cfg.RateLimit, "rate-limit", "on, or off for a trusted deployment or a test: the per-class limits below")
+	rates := map[string]*string{}
+	for _, class := range ratelimit.Classes {
+		v := cfg.RateLimits[class]
+		rates[class] = &v
+		f.str(&v, "rate-limit-"+class, "requests per key and window of the "+class+" routes, COUNT/WINDOW (s, m, h or e.g. 10m) or off, shared by the cluster")
+	}
+	f.list(&cfg.TrustedProxies, "trusted-proxies", "IPs or CIDRs of the proxies whose X-Forwarded-For names the client, comma-separated (default: none, the peer is the client)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
 			return err
+		}
+		for class, v := range rates {
+			cfg.RateLimits[class] = *v
 		}
 		return node.Run(cmd.Context(), cfg, newLogger(cfg, stderr))
 	}
