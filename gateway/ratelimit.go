@@ -70,15 +70,26 @@ func (s *Server) trusted(a netip.Addr) bool {
 }
 
 // clientAddress runs when the peer is a trusted proxy (fiber ignores X-Forwarded-For from any
-// other peer). X-Forwarded-For lists the addresses a request came through, each proxy adding
-// its peer at the right: the client is the rightmost entry that is not itself a trusted proxy —
-// anything left of it was written by the client and may be forged. The header is reduced to
-// that address so that c.IP() answers it everywhere (rate limits, audit rows).
+// other peer). It reduces X-Forwarded-For to the client's address (forwardedClient) so that
+// c.IP() answers it everywhere (rate limits, audit rows).
 func (s *Server) clientAddress(c *fiber.Ctx) error {
 	if !c.IsProxyTrusted() {
 		return c.Next()
 	}
-	xff := c.Get(fiber.HeaderXForwardedFor)
+	if client := forwardedClient(c.Get(fiber.HeaderXForwardedFor), s.trusted); client == "" {
+		c.Request().Header.Del(fiber.HeaderXForwardedFor) // c.IP() is then the peer's
+	} else {
+		c.Request().Header.Set(fiber.HeaderXForwardedFor, client)
+	}
+	return c.Next()
+}
+
+// forwardedClient reads the client's address from an X-Forwarded-For sent by a trusted proxy
+// ("": none, the peer is the client). The header lists the addresses a request came through, each
+// proxy adding its peer at the right: the client is the rightmost entry that is not itself a
+// trusted proxy — anything left of it was written by the client and may be forged. An entry that
+// is not an address (with or without a port) ends the walk.
+func forwardedClient(xff string, trusted func(netip.Addr) bool) string {
 	client := ""
 	for xff != "" {
 		i := strings.LastIndexByte(xff, ',')
@@ -88,21 +99,19 @@ func (s *Server) clientAddress(c *fiber.Ctx) error {
 		if err != nil {
 			ap, perr := netip.ParseAddrPort(part)
 			if perr != nil {
-				break // not an address: trust nothing further left
+				break
 			}
 			a = ap.Addr()
 		}
+		if a.Zone() != "" {
+			break // a zone names an interface of the proxy's host, not a client
+		}
 		client = a.Unmap().String()
-		if !s.trusted(a) {
+		if !trusted(a) {
 			break
 		}
 	}
-	if client == "" {
-		c.Request().Header.Del(fiber.HeaderXForwardedFor) // c.IP() is then the peer's
-	} else {
-		c.Request().Header.Set(fiber.HeaderXForwardedFor, client)
-	}
-	return c.Next()
+	return client
 }
 
 // proxyHeader is the header c.IP() reads behind trusted proxies ("" without any: the peer).
