@@ -52,3 +52,17 @@ func FuzzForwardedClient(f *testing.F) {
 		}
 	})
 }
+
+func TestAddressKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ ip, want string }{
+		{"198.51.100.1", "198.51.100.1"},
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2::9", "2001:db8:1:2::/64"},
+		{"::1", "::/64"},
+	} {
+		if got := addressKey(tc.ip); got != tc.want {
+			t.Errorf("addressKey(%q) = %q, want %q", tc.ip, got, tc.want)
+		}
+	}
+}

@@ -32,7 +32,7 @@ func (s *Server) limit(class string) fiber.Handler {
 		return func(c *fiber.Ctx) error { return c.Next() }
 	}
 	return func(c *fiber.Ctx) error {
-		key := "ip:" + c.IP()
+		key := "ip:" + addressKey(c.IP())
 		if cl := claimsOf(c); cl != nil && class != ratelimit.ClassAuth {
 			key = "user:" + cl.UserID
 		}
@@ -120,4 +120,15 @@ func proxyHeader(trusted []string) string {
 		return ""
 	}
 	return fiber.HeaderXForwardedFor
+}
+
+// addressKey is the address a client is counted by: an IPv4 address, or the /64 of an IPv6 one
+// (one host commonly holds a whole /64, and keys taken from it would each cost a new count).
+func addressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Unmap().Is4() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }

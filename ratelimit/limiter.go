@@ -73,7 +73,13 @@ type entry struct {
 	admitted int  // admitted by this node in the window (the count when the store fails)
 	spent    bool // the cluster's count reached the limit
 	reported bool // this node has recorded a refusal of the window
+	// storeDown is when the store last failed for this key: for storeBackoff after it, the
+	// node counts alone without asking (requests do not each wait for a dead database).
+	storeDown time.Time
 }
+
+// storeBackoff is how long a key counts alone after its store failed.
+const storeBackoff = time.Second
 
 // New returns a limiter.
 func New(cfg Config) *Limiter {
@@ -123,6 +129,7 @@ func (l *Limiter) Allow(ctx context.Context, class, key string) Decision {
 	e.mu.Lock()
 	if !e.window.Equal(window) {
 		e.window, e.end, e.tokens, e.admitted, e.spent, e.reported = window, end, 0, 0, false, false
+		e.storeDown = time.Time{}
 	}
 	d := Decision{Allowed: true, Limit: r}
 	switch {
@@ -130,6 +137,8 @@ func (l *Limiter) Allow(ctx context.Context, class, key string) Decision {
 		e.tokens--
 	case e.spent:
 		d.Allowed = false
+	case now.Sub(e.storeDown) < storeBackoff:
+		d.Allowed = e.admitted < r.Limit
 	default:
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 		n, err := l.cfg.Store.Take(sctx, class+":"+key, window, end, r.Limit)
@@ -139,6 +148,7 @@ func (l *Limiter) Allow(ctx context.Context, class, key string) Decision {
 			if l.cfg.OnStoreError != nil {
 				l.cfg.OnStoreError(err)
 			}
+			e.storeDown = now
 			d.Allowed = e.admitted < r.Limit
 		case n == 0:
 			e.spent, d.Allowed = true, false

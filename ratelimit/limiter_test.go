@@ -212,20 +212,23 @@ func TestLimiterSharedStore(t *testing.T) {
 }
 
 // failing is a store whose database is down.
-type failing struct{}
+type failing struct{ takes *atomic.Int32 }
 
-func (failing) Take(context.Context, string, time.Time, time.Time, int) (int, error) {
+func (f failing) Take(context.Context, string, time.Time, time.Time, int) (int, error) {
+	f.takes.Add(1)
 	return 0, errors.New("connection refused")
 }
 func (failing) Refused(context.Context, string, time.Time) (bool, error) {
 	return false, errors.New("connection refused")
 }
 
-// TestLimiterStoreDown: when the store fails, the node counts alone and says so.
+// TestLimiterStoreDown: when the store fails, the node counts alone and says so, asking the
+// store again for a key only after a second.
 func TestLimiterStoreDown(t *testing.T) {
 	t.Parallel()
-	var errs atomic.Int32
-	l := ratelimit.New(ratelimit.Config{Store: failing{},
+	var errs, takes atomic.Int32
+	c := newClock()
+	l := ratelimit.New(ratelimit.Config{Store: failing{&takes}, Now: c.now,
 		Rates:        map[string]ratelimit.Rate{"auth": {Limit: 5, Per: time.Minute}},
 		OnStoreError: func(error) { errs.Add(1) }})
 	var ds []ratelimit.Decision
@@ -234,6 +237,14 @@ func TestLimiterStoreDown(t *testing.T) {
 	}
 	if got := allowed(ds); got != 5 || errs.Load() == 0 {
 		t.Fatalf("allowed %d with the store down (errors reported %d), want 5 (and errors)", got, errs.Load())
+	}
+	if takes.Load() != 1 {
+		t.Fatalf("the store was asked %d times within a second, want once", takes.Load())
+	}
+	c.add(time.Second)
+	l.Allow(t.Context(), "auth", "ip:x")
+	if takes.Load() != 2 {
+		t.Fatalf("the store was asked %d times, want again after a second", takes.Load())
 	}
 }
 
