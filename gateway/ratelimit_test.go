@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/divinewhispers/dw/account"
@@ -179,6 +181,15 @@ func TestRateLimits(t *testing.T) {
 			if got := login(c.xff); got != c.want {
 				t.Fatalf("request %d (X-Forwarded-For: %s): %d, want %d", i+1, c.xff, got, c.want)
 			}
+		}
+		// c.IP() is the same client everywhere: the audit rows of the failed logins name it.
+		rows, err := lg.store.Pool().Query(t.Context(), `SELECT DISTINCT ip FROM audit_logs WHERE ip <> '' ORDER BY ip`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ips, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if want := []string{"127.0.0.1", "198.51.100.1", "198.51.100.2", "198.51.100.3", "2001:db8::1"}; err != nil || !slices.Equal(ips, want) {
+			t.Fatalf("audited addresses %v (%v), want %v", ips, err, want)
 		}
 	})
 
