@@ -55,6 +55,7 @@ type Limiter struct {
 	seed    maphash.Seed
 	shards  [64]shard
 	refused *prometheus.CounterVec
+	failed  prometheus.Counter
 }
 
 type shard struct {
@@ -99,8 +100,11 @@ func New(cfg Config) *Limiter {
 	for _, c := range Classes {
 		l.refused.WithLabelValues(c) // every class shows, at 0
 	}
+	l.failed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dw_rate_limit_store_errors_total", Help: "Failures to reach the rate limits' shared count (the node then counts alone).",
+	})
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(l.refused)
+		cfg.Registerer.MustRegister(l.refused, l.failed)
 	}
 	return l
 }
@@ -145,6 +149,7 @@ func (l *Limiter) Allow(ctx context.Context, class, key string) Decision {
 		cancel()
 		switch {
 		case err != nil:
+			l.failed.Inc()
 			if l.cfg.OnStoreError != nil {
 				l.cfg.OnStoreError(err)
 			}
@@ -171,8 +176,11 @@ func (l *Limiter) Allow(ctx context.Context, class, key string) Decision {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 		first, err := l.cfg.Store.Refused(sctx, class+":"+key, window)
 		cancel()
-		if err != nil && l.cfg.OnStoreError != nil {
-			l.cfg.OnStoreError(err)
+		if err != nil {
+			l.failed.Inc()
+			if l.cfg.OnStoreError != nil {
+				l.cfg.OnStoreError(err)
+			}
 		}
 		if first || err != nil {
 			l.cfg.OnRefused(class, key, window)
