@@ -51,6 +51,7 @@ bench: deps build ## the benchmarks of the README (wallet ops vs plain SQL, HTTP
 	JOBS_RATE=1000 $(GO) test -run '^$$' -bench 'JobsPaced' -benchtime 10000x -count 1 -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'Ingest' -benchtime $${INGEST:-1}x -count 1 -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'Overview' -benchtime 20x -count 1 -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench 'RateLimit' -benchtime 2s -count 1 -timeout 30m ./bench/
 	scripts/bench-http.sh
 
 .PHONY: lint

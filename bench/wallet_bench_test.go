@@ -69,6 +69,7 @@ func setup(b *testing.B) {
 		cfg.HTTP, cfg.Bind, cfg.Remote = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 		cfg.JWTKey = "bench-key-0123456789-0123456789-0123456789"
 		cfg.DBMaxConns = 16
+		cfg.RateLimit = "off"
 		benchNode, err = node.Start(ctx, cfg, log)
 		if err != nil {
 			setupErr = err

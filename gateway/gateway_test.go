@@ -1,6 +1,10 @@
 package gateway_test
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/divinewhispers/dw/node"
+)
 
 // TestGateway runs every gateway scenario over real HTTP against one real node (database,
 // committer, one-node Proto.Actor cluster, fiber gateway). The scenarios run in parallel on that
@@ -30,13 +34,32 @@ func TestGateway(t *testing.T) {
 		{"HealthAndMetrics", testHealthAndMetrics},
 		{"MetricLabelsStable", testMetricLabelsStable},
 		{"PoemSetsAndDraws", testPoemSetsAndDraws},
-		{"LoginThrottle", testLoginThrottle},
 		{"SessionTokens", testSessionTokens},
 		{"SessionsEnd", testSessionsEnd},
 		{"HostileInput", testHostileInput},
 		{"RefusedJobHoldsNothing", testRefusedJobHoldsNothing},
 		{"UnknownWalletsLeaveNoGrain", testUnknownWalletsLeaveNoGrain},
 		{"SecurityHeaders", testSecurityHeaders},
+	} {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			sc.run(t, tn.with(t))
+		})
+	}
+}
+
+// TestLoginLimits runs the login-limit scenarios on a node of their own, with the default
+// limits (the shared node of TestGateway lifts them: its scenarios log in from one address).
+func TestLoginLimits(t *testing.T) {
+	t.Parallel()
+	tn := authGateway(t, func(c *node.Config) {
+		c.LoginLimits.RegisterFree, c.LoginLimits.RegisterLimit = 1_000_000, 1_000_000
+	})
+	for _, sc := range []struct {
+		name string
+		run  func(*testing.T, *testNode)
+	}{
+		{"LoginThrottle", testLoginThrottle},
 		{"LoginCaptcha", testLoginCaptcha},
 		{"LoginBurst", testLoginBurst},
 	} {

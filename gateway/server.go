@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/divinewhispers/dw/actors"
 	"github.com/divinewhispers/dw/auth"
 	"github.com/divinewhispers/dw/persistence"
+	"github.com/divinewhispers/dw/ratelimit"
 	"github.com/divinewhispers/dw/session"
 )
 
@@ -43,6 +45,10 @@ type Config struct {
 	Log           *slog.Logger
 	SecureCookies bool // mark the refresh cookie Secure (on unless serving plain HTTP in development)
 	BodyLimit     int  // bytes; 0 = 1 MiB
+	// Limiter applies the rate limits of each route class; nil: no limits.
+	Limiter *ratelimit.Limiter
+	// TrustedProxies (IPs or CIDRs) are the proxies whose X-Forwarded-For names the client.
+	TrustedProxies []string
 }
 
 // Server is a configured fiber app.
@@ -50,6 +56,7 @@ type Server struct {
 	cfg     Config
 	App     *fiber.App
 	metrics *httpMetrics
+	proxies []netip.Prefix // TrustedProxies
 }
 
 const (
@@ -68,8 +75,9 @@ type route struct {
 	status       int    // success status
 	result       string // OpenAPI schema of the success body
 	handler      func(s *Server, c *fiber.Ctx) error
-	idempotent   bool // honours Idempotency-Key
-	websocket    bool // a WebSocket endpoint: the token may come as ?access_token=
+	idempotent   bool   // honours Idempotency-Key
+	websocket    bool   // a WebSocket endpoint: the token may come as ?access_token=
+	class        string // rate-limit class; "": reads for GET, writes otherwise (classOf)
 }
 
 var (
@@ -100,22 +108,22 @@ var (
 
 func init() {
 	apiRoutes = []route{
-		{method: "POST", path: "/api/v1/auth/register", summary: "Create an account (role user) with its personal wallet", body: "RegisterRequest", status: 201, result: "User", handler: (*Server).register},
-		{method: "POST", path: "/api/v1/auth/login", summary: "Exchange email and password for tokens", body: "LoginRequest", status: 200, result: "Tokens", handler: (*Server).login},
-		{method: "POST", path: "/api/v1/auth/refresh", summary: "Rotate a refresh token (body or cookie) for a new pair", body: "RefreshRequest", bodyOptional: true, status: 200, result: "Tokens", handler: (*Server).refresh},
-		{method: "POST", path: "/api/v1/auth/logout", roles: signedIn, summary: "End the session of a refresh token", body: "RefreshRequest", bodyOptional: true, status: 204, handler: (*Server).logout},
+		{method: "POST", path: "/api/v1/auth/register", class: ratelimit.ClassAuth, summary: "Create an account (role user) with its personal wallet", body: "RegisterRequest", status: 201, result: "User", handler: (*Server).register},
+		{method: "POST", path: "/api/v1/auth/login", class: ratelimit.ClassAuth, summary: "Exchange email and password for tokens", body: "LoginRequest", status: 200, result: "Tokens", handler: (*Server).login},
+		{method: "POST", path: "/api/v1/auth/refresh", class: ratelimit.ClassAuth, summary: "Rotate a refresh token (body or cookie) for a new pair", body: "RefreshRequest", bodyOptional: true, status: 200, result: "Tokens", handler: (*Server).refresh},
+		{method: "POST", path: "/api/v1/auth/logout", class: ratelimit.ClassAuth, roles: signedIn, summary: "End the session of a refresh token", body: "RefreshRequest", bodyOptional: true, status: 204, handler: (*Server).logout},
 		{method: "GET", path: "/api/v1/me", roles: signedIn, summary: "The signed-in user", status: 200, result: "Me", handler: (*Server).me},
 		{method: "GET", path: "/api/v1/me/usage", roles: signedIn, summary: "Compute usage of the cluster logins linked to the caller (by an admin), per login and optional day, week or month bucket, over UTC days [from, to) as for the accounting overview", status: 200, result: "MyUsage", handler: (*Server).myUsage},
-		{method: "POST", path: "/api/v1/me/password", roles: signedIn, summary: "Change the password (ends every session)", body: "PasswordRequest", status: 204, handler: (*Server).changePassword},
+		{method: "POST", path: "/api/v1/me/password", class: ratelimit.ClassAuth, roles: signedIn, summary: "Change the password (ends every session)", body: "PasswordRequest", status: 204, handler: (*Server).changePassword},
 		{method: "GET", path: "/api/v1/wallets/:id", roles: signedIn, summary: "A wallet (owner, members, admin, service)", status: 200, result: "Wallet", handler: (*Server).getWallet},
 		{method: "GET", path: "/api/v1/wallets/:id/transactions", roles: signedIn, summary: "A wallet's ledger, newest first", status: 200, result: "TransactionPage", handler: (*Server).listTransactions},
-		{method: "POST", path: "/api/v1/wallets/:id/deposits", roles: moneyMovers, summary: "Deposit points", body: "AmountRequest", status: 201, result: "Transaction", handler: (*Server).deposit, idempotent: true},
-		{method: "POST", path: "/api/v1/wallets/:id/spends", roles: moneyMovers, summary: "Spend points (409 insufficient_funds)", body: "AmountRequest", status: 201, result: "Transaction", handler: (*Server).spend, idempotent: true},
-		{method: "POST", path: "/api/v1/wallets/:id/holds", roles: moneyMovers, summary: "Reserve points until captured, released or expired", body: "HoldRequest", status: 201, result: "Transaction", handler: (*Server).hold, idempotent: true},
-		{method: "POST", path: "/api/v1/holds/:id/capture", roles: moneyMovers, summary: "Capture all or part of a hold; the rest is released", body: "CaptureRequest", bodyOptional: true, status: 201, result: "Transaction", handler: (*Server).capture, idempotent: true},
-		{method: "POST", path: "/api/v1/holds/:id/release", roles: moneyMovers, summary: "Release a hold", status: 201, result: "Transaction", handler: (*Server).release, idempotent: true},
-		{method: "POST", path: "/api/v1/transactions/:id/refunds", roles: moneyMovers, summary: "Refund all or part of a spend or capture", body: "CaptureRequest", bodyOptional: true, status: 201, result: "Transaction", handler: (*Server).refund, idempotent: true},
-		{method: "POST", path: "/api/v1/wallets/:id/adjustments", roles: admins, summary: "Adjust a balance by a signed amount, with a reason", body: "AdjustRequest", status: 201, result: "Transaction", handler: (*Server).adjust, idempotent: true},
+		{method: "POST", path: "/api/v1/wallets/:id/deposits", class: ratelimit.ClassMoney, roles: moneyMovers, summary: "Deposit points", body: "AmountRequest", status: 201, result: "Transaction", handler: (*Server).deposit, idempotent: true},
+		{method: "POST", path: "/api/v1/wallets/:id/spends", class: ratelimit.ClassMoney, roles: moneyMovers, summary: "Spend points (409 insufficient_funds)", body: "AmountRequest", status: 201, result: "Transaction", handler: (*Server).spend, idempotent: true},
+		{method: "POST", path: "/api/v1/wallets/:id/holds", class: ratelimit.ClassMoney, roles: moneyMovers, summary: "Reserve points until captured, released or expired", body: "HoldRequest", status: 201, result: "Transaction", handler: (*Server).hold, idempotent: true},
+		{method: "POST", path: "/api/v1/holds/:id/capture", class: ratelimit.ClassMoney, roles: moneyMovers, summary: "Capture all or part of a hold; the rest is released", body: "CaptureRequest", bodyOptional: true, status: 201, result: "Transaction", handler: (*Server).capture, idempotent: true},
+		{method: "POST", path: "/api/v1/holds/:id/release", class: ratelimit.ClassMoney, roles: moneyMovers, summary: "Release a hold", status: 201, result: "Transaction", handler: (*Server).release, idempotent: true},
+		{method: "POST", path: "/api/v1/transactions/:id/refunds", class: ratelimit.ClassMoney, roles: moneyMovers, summary: "Refund all or part of a spend or capture", body: "CaptureRequest", bodyOptional: true, status: 201, result: "Transaction", handler: (*Server).refund, idempotent: true},
+		{method: "POST", path: "/api/v1/wallets/:id/adjustments", class: ratelimit.ClassMoney, roles: admins, summary: "Adjust a balance by a signed amount, with a reason", body: "AdjustRequest", status: 201, result: "Transaction", handler: (*Server).adjust, idempotent: true},
 		{method: "GET", path: "/api/v1/admin/users", roles: admins, summary: "Search, filter, sort and page users", status: 200, result: "UserPage", handler: (*Server).listUsers},
 		{method: "PATCH", path: "/api/v1/admin/users/:id", roles: admins, summary: "Change a user's role or status", body: "UserPatch", status: 200, result: "User", handler: (*Server).patchUser},
 		{method: "GET", path: "/api/v1/admin/audit-logs", roles: admins, summary: "The audit log, newest first", status: 200, result: "AuditPage", handler: (*Server).listAudit},
@@ -153,16 +161,16 @@ func init() {
 		{method: "POST", path: "/api/v1/poem-sets", roles: admins, summary: "Create or replace a whole poem set (validated; all or nothing)", body: "PoemSet", status: 201, handler: (*Server).putSet},
 		{method: "PUT", path: "/api/v1/poem-sets/:set/poems/:n", roles: admins, summary: "Replace one poem", body: "Poem", status: 200, result: "Poem", handler: (*Server).putPoem},
 		{method: "DELETE", path: "/api/v1/poem-sets/:set", roles: admins, summary: "Delete a poem set", status: 204, handler: (*Server).deleteSet},
-		{method: "POST", path: "/api/v1/draws", roles: signedIn, summary: "Draw a poem (crypto/rand), optionally confirmed by moon blocks (擲筊)", body: "DrawRequest", status: 201, result: "Draw", handler: (*Server).createDraw},
+		{method: "POST", path: "/api/v1/draws", class: ratelimit.ClassDraws, roles: signedIn, summary: "Draw a poem (crypto/rand), optionally confirmed by moon blocks (擲筊)", body: "DrawRequest", status: 201, result: "Draw", handler: (*Server).createDraw},
 		{method: "GET", path: "/api/v1/draws", roles: signedIn, summary: "The caller's draws", status: 200, result: "DrawPage", handler: (*Server).listDraws},
 		{method: "DELETE", path: "/api/v1/draws/:id", roles: signedIn, summary: "Remove a draw from the caller's history", status: 204, handler: (*Server).deleteDraw},
-		{method: "POST", path: "/api/v1/jobs", roles: signedIn, summary: "Submit a paid interpretation job (points held first; 402 insufficient_funds)", body: "JobRequest", status: 202, result: "JobAccepted", handler: (*Server).createJob, idempotent: true},
+		{method: "POST", path: "/api/v1/jobs", class: ratelimit.ClassJobs, roles: signedIn, summary: "Submit a paid interpretation job (points held first; 402 insufficient_funds)", body: "JobRequest", status: 202, result: "JobAccepted", handler: (*Server).createJob, idempotent: true},
 		{method: "GET", path: "/api/v1/jobs", roles: signedIn, summary: "The caller's jobs", status: 200, result: "JobPage", handler: (*Server).listJobs},
 		{method: "GET", path: "/api/v1/jobs/:id", roles: signedIn, summary: "A job", status: 200, result: "Job", handler: (*Server).getJob},
-		{method: "DELETE", path: "/api/v1/jobs/:id", roles: signedIn, summary: "Cancel a job that has not finished (its hold is released)", status: 200, result: "Job", handler: (*Server).cancelJob},
+		{method: "DELETE", path: "/api/v1/jobs/:id", class: ratelimit.ClassJobs, roles: signedIn, summary: "Cancel a job that has not finished (its hold is released)", status: 200, result: "Job", handler: (*Server).cancelJob},
 		{method: "GET", path: "/api/v1/jobs/:id/result", roles: signedIn, summary: "A completed job's interpretation", status: 200, result: "JobResult", handler: (*Server).jobResult},
 		{method: "GET", path: "/api/v1/jobs/:id/events", roles: signedIn, summary: "A job's live events as Server-Sent Events", status: 200, handler: (*Server).jobEvents},
-		{method: "GET", path: "/api/v1/ws", roles: signedIn, summary: "WebSocket of the caller's job and wallet events (token: Authorization header or ?access_token=)", status: 101, websocket: true},
+		{method: "GET", path: "/api/v1/ws", class: ratelimit.ClassWS, roles: signedIn, summary: "WebSocket of the caller's job and wallet events (token: Authorization header or ?access_token=)", status: 101, websocket: true},
 	}
 }
 
@@ -181,7 +189,7 @@ func New(cfg Config) *Server {
 	if cfg.Registry != nil {
 		reg = cfg.Registry
 	}
-	s := &Server{cfg: cfg, metrics: newHTTPMetrics(reg)}
+	s := &Server{cfg: cfg, metrics: newHTTPMetrics(reg), proxies: trustedProxies(cfg.TrustedProxies)}
 	handleErr := errorHandler(cfg.Log)
 	s.App = fiber.New(fiber.Config{
 		AppName: "dw",
@@ -195,9 +203,17 @@ func New(cfg Config) *Server {
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          60 * time.Second,
 		IdleTimeout:           120 * time.Second,
+		// X-Forwarded-For is believed from the trusted proxies only (see clientAddress).
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          cfg.TrustedProxies,
+		ProxyHeader:             proxyHeader(cfg.TrustedProxies),
+		EnableIPValidation:      true,
 	})
 	s.App.Use(s.observe(handleErr))
 	s.App.Use(hsts, securityHeaders, noStore, checkInput) // validate.go, headers.go: before any route
+	if len(s.proxies) > 0 {
+		s.App.Use(s.clientAddress)
+	}
 
 	s.App.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.App.Get("/readyz", s.readyz)
@@ -208,10 +224,10 @@ func New(cfg Config) *Server {
 	s.App.Get("/api/v1/openapi.json", func(c *fiber.Ctx) error { return c.JSON(openAPI()) })
 	for _, r := range apiRoutes {
 		if r.websocket {
-			s.App.Get(r.path, s.wsAuth, websocket.New(s.ws))
+			s.App.Get(r.path, s.wsAuth, s.limit(classOf(r)), websocket.New(s.ws))
 			continue
 		}
-		s.App.Add(r.method, r.path, s.guard(r.roles), s.wrap(r))
+		s.App.Add(r.method, r.path, s.guard(r.roles), s.limit(classOf(r)), s.wrap(r))
 	}
 	s.App.Use(func(c *fiber.Ctx) error {
 		return dw.Coded(dw.KindNotFound, "route_not_found", "no route %s %s; see /api/v1/openapi.json", c.Method(), c.Path())

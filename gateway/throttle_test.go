@@ -28,11 +28,13 @@ import (
 	"github.com/divinewhispers/dw/persistence"
 )
 
-// testLimits keeps the registration limits out of the way of scenarios that register many
-// users from 127.0.0.1, and makes proof-of-work captchas quick to solve. The login limits stay
-// the defaults: the scenarios below attack from loopback addresses of their own.
+// testLimits keeps the registration and login limits out of the way of scenarios that register
+// many users and log in from 127.0.0.1, and makes proof-of-work captchas quick to solve. The
+// login-limit scenarios run on a node of their own with the defaults (TestLoginLimits).
 func testLimits(cfg *node.Config) {
 	cfg.LoginLimits.RegisterFree, cfg.LoginLimits.RegisterLimit = 1_000_000, 1_000_000
+	l := &cfg.LoginLimits
+	l.LoginCaptchaAfter, l.AddressCaptchaAfter, l.AddressLimit = 1_000_000, 1_000_000, 1_000_000
 	cfg.CaptchaPoWMax = 1000
 }
 
@@ -248,20 +250,20 @@ func TestRegistrationLimits(t *testing.T) {
 	b, _ := tn.fromNewAddress()
 	email := func() string { return fmt.Sprintf("reg-%d@example.com", userSeq.Add(1)) }
 	for range 2 {
-		decodeInto(t, a.do("POST", "/api/v1/auth/register", "", register(email(), "password-reg-1")), 201, nil)
+		decodeInto(t, a.do("POST", "/api/v1/auth/register", "", register(email(), "amber-quartz-reg-1")), 201, nil)
 	}
-	ask := a.do("POST", "/api/v1/auth/register", "", register(email(), "password-reg-1"))
+	ask := a.do("POST", "/api/v1/auth/register", "", register(email(), "amber-quartz-reg-1"))
 	wantProblem(t, "third registration", ask, http.StatusForbidden, "captcha_required")
-	decodeInto(t, b.do("POST", "/api/v1/auth/register", "", register(email(), "password-reg-1")), 201, nil)
+	decodeInto(t, b.do("POST", "/api/v1/auth/register", "", register(email(), "amber-quartz-reg-1")), 201, nil)
 	for range 2 {
-		decodeInto(t, a.do("POST", "/api/v1/auth/register", "", register(email(), "password-reg-1", solve(t, ask))), 201, nil)
-		ask = a.do("POST", "/api/v1/auth/register", "", register(email(), "password-reg-1"))
+		decodeInto(t, a.do("POST", "/api/v1/auth/register", "", register(email(), "amber-quartz-reg-1", solve(t, ask))), 201, nil)
+		ask = a.do("POST", "/api/v1/auth/register", "", register(email(), "amber-quartz-reg-1"))
 	}
 	wantProblem(t, "past the registration limit", ask, http.StatusTooManyRequests, "rate_limited")
 	if ask.Header.Get("Retry-After") == "" {
 		t.Errorf("429 without Retry-After: %v", ask.Header)
 	}
-	if _, err := tn.accounts.Register(t.Context(), account.RegisterInput{Email: email(), Password: "password-reg-1",
+	if _, err := tn.accounts.Register(t.Context(), account.RegisterInput{Email: email(), Password: "amber-quartz-reg-1",
 		IP: "127.0.0.1", ActorID: "00000000-0000-0000-0000-000000000000", Role: account.RoleUser}); err != nil {
 		t.Errorf("an admin's registration was limited: %v", err)
 	}
@@ -314,17 +316,17 @@ func TestRemoteCaptcha(t *testing.T) {
 				c.LoginLimits.RegisterFree = 1
 			})
 			a, ip := tn.fromNewAddress()
-			decodeInto(t, a.do("POST", "/api/v1/auth/register", "", register(fmt.Sprintf("rc-%d@example.com", userSeq.Add(1)), "password-rc-1")), 201, nil)
-			ask := a.do("POST", "/api/v1/auth/register", "", register(fmt.Sprintf("rc-%d@example.com", userSeq.Add(1)), "password-rc-1"))
+			decodeInto(t, a.do("POST", "/api/v1/auth/register", "", register(fmt.Sprintf("rc-%d@example.com", userSeq.Add(1)), "amber-quartz-rc-1")), 201, nil)
+			ask := a.do("POST", "/api/v1/auth/register", "", register(fmt.Sprintf("rc-%d@example.com", userSeq.Add(1)), "amber-quartz-rc-1"))
 			wantProblem(t, "second registration", ask, http.StatusForbidden, "captcha_required")
 			if ch := ask.challenge(); ch["provider"] != kind || ch["site_key"] != "site-key-1" || strings.Contains(string(ask.Body), "sv-secret") {
 				t.Errorf("challenge %s", ask)
 			}
 			sv.issue("token-good", ip)
 			sv.issue("token-elsewhere", "203.0.113.9")
-			decodeInto(t, a.do("POST", "/api/v1/auth/register", "", register(fmt.Sprintf("rc-%d@example.com", userSeq.Add(1)), "password-rc-1", "token-good")), 201, nil)
+			decodeInto(t, a.do("POST", "/api/v1/auth/register", "", register(fmt.Sprintf("rc-%d@example.com", userSeq.Add(1)), "amber-quartz-rc-1", "token-good")), 201, nil)
 			for _, token := range []string{"token-good", "token-elsewhere", "forged"} {
-				wantProblem(t, "token "+token, a.do("POST", "/api/v1/auth/register", "", register(fmt.Sprintf("rc-%d@example.com", userSeq.Add(1)), "password-rc-1", token)),
+				wantProblem(t, "token "+token, a.do("POST", "/api/v1/auth/register", "", register(fmt.Sprintf("rc-%d@example.com", userSeq.Add(1)), "amber-quartz-rc-1", token)),
 					http.StatusForbidden, "captcha_invalid")
 			}
 		})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/divinewhispers/dw/captcha"
 	"github.com/divinewhispers/dw/ingest"
 	"github.com/divinewhispers/dw/persistence/pgserver"
+	"github.com/divinewhispers/dw/ratelimit"
 )
 
 // Config is every setting of a node. Each has a flag and a DW_* environment variable.
@@ -78,10 +80,13 @@ type Config struct {
 	// Captcha (pow, turnstile, hcaptcha or off) is what is asked beyond them.
 	LoginLimits      account.Limits
 	Captcha          string
-	CaptchaSecret    string // turnstile, hcaptcha: the server's secret
-	CaptchaSiteKey   string // turnstile, hcaptcha: the widget's public key
-	CaptchaVerifyURL string // turnstile, hcaptcha: "" = the provider's siteverify endpoint
-	CaptchaPoWMax    int    // pow: the largest number a challenge hides (the work asked)
+	CaptchaSecret    string            // turnstile, hcaptcha: the server's secret
+	CaptchaSiteKey   string            // turnstile, hcaptcha: the widget's public key
+	CaptchaVerifyURL string            // turnstile, hcaptcha: "" = the provider's siteverify endpoint
+	CaptchaPoWMax    int               // pow: the largest number a challenge hides (the work asked)
+	RateLimit        string            // on, or off for a trusted deployment or a test
+	RateLimits       map[string]string // route class → rate ("20/m", "100/10s", "off"); missing: the default
+	TrustedProxies   []string          // proxies (IPs or CIDRs) whose X-Forwarded-For names the client
 }
 
 // Defaults returns the configuration of a one-node cluster on this machine.
@@ -96,7 +101,34 @@ func Defaults() Config {
 		PriceInterpretation: 10, JobMaxAttempts: 3, JobWorkers: 64, JobAttemptTimeout: 2 * time.Minute,
 		JobExpiry: time.Hour, JobLease: 15 * time.Second, ResultRetention: 30 * 24 * time.Hour, LLMModel: "gpt-4o-mini",
 		LoginLimits: account.DefaultLimits, Captcha: captcha.KindPoW, CaptchaPoWMax: captcha.DefaultPoWMax,
+		RateLimit: "on", RateLimits: defaultRateLimits(),
 	}
+}
+
+func defaultRateLimits() map[string]string {
+	m := map[string]string{}
+	for class, r := range ratelimit.DefaultRates() {
+		m[class] = r.String()
+	}
+	return m
+}
+
+// rateLimits are the limits of each route class (DefaultRates for a class not configured).
+func (c *Config) rateLimits() (map[string]ratelimit.Rate, error) {
+	rates := ratelimit.DefaultRates()
+	var errs []error
+	for class, v := range c.RateLimits {
+		if _, ok := rates[class]; !ok {
+			errs = append(errs, fmt.Errorf("rate limit of unknown class %q (classes: %s)", class, strings.Join(ratelimit.Classes, ", ")))
+			continue
+		}
+		r, err := ratelimit.ParseRate(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--rate-limit-%s: %v", class, err))
+		}
+		rates[class] = r
+	}
+	return rates, errors.Join(errs...)
 }
 
 // Validate joins every problem with the configuration, each naming the flag to fix.
@@ -180,6 +212,19 @@ func (c *Config) Validate() error {
 	}
 	if err := ingest.CheckRoots(c.IngestRoots, c.DataDir); err != nil {
 		errs = append(errs, errors.New(dw.MessageOf(err)))
+	}
+	if c.RateLimit != "on" && c.RateLimit != "off" {
+		errs = append(errs, errors.New("--rate-limit (DW_RATE_LIMIT) must be on or off"))
+	}
+	if _, err := c.rateLimits(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				errs = append(errs, fmt.Errorf("--trusted-proxies %q must be a comma-separated list of IP addresses or CIDRs", p))
+			}
+		}
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		errs = append(errs, errors.New("--log-format must be json or text"))

@@ -106,7 +106,10 @@ func (p *proc) dump(t *testing.T) {
 
 func serveArgs(name, httpAddr, bind, remote string, extra ...string) []string {
 	return append([]string{"serve", "--node-name", name, "--http", httpAddr, "--bind", bind,
-		"--remote", remote, "--secure-cookies=false", "--log-level", "warn"}, extra...)
+		"--remote", remote, "--secure-cookies=false", "--log-level", "warn", "--rate-limit", "off",
+		// The tests register many users from 127.0.0.1: no captcha for that (the limit tests
+		// set their own).
+		"--register-free", "100000", "--register-limit", "100000"}, extra...) // extra may turn limits on
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -168,11 +168,16 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	n.work.Add(1)
 	go func() { defer n.work.Done(); n.sessions.Run(workCtx) }()
 
+	limiter, err := n.rateLimiter(workCtx, registerer)
+	if err != nil {
+		return nil, err
+	}
 	n.gateway = gateway.New(gateway.Config{
 		Accounts: accounts, Issuer: issuer, Sessions: n.sessions, Wallets: n.wallets, Store: n.db.Store, Jobs: n.jobs, Events: n.events, Charger: n.charger,
 		ScanSource: n.scanSource, IngestRoots: cfg.IngestRoots,
 		Ready: n.ready, Registry: reg, Log: log, SecureCookies: cfg.SecureCookies,
 		MetricsOff: cfg.MetricsAddr != "",
+		Limiter:    limiter, TrustedProxies: cfg.TrustedProxies,
 	})
 	if cfg.MetricsAddr != "" {
 		if n.metrics, err = serveMetrics(cfg.MetricsAddr, reg, log); err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/divinewhispers/dw/node"
+	"github.com/divinewhispers/dw/ratelimit"
 )
 
 func serveCmd(stderr io.Writer) *cobra.Command {
@@ -66,6 +67,14 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.dur(&cfg.LoginLimits.RegisterWindow, "register-window", "how long a registration counts against its address")
 	f.num(&cfg.LoginLimits.RegisterFree, "register-free", "registrations of one address before the next needs a captcha")
 	f.num(&cfg.LoginLimits.RegisterLimit, "register-limit", "registrations of one address before the next is refused (429)")
+	f.str(&cfg.RateLimit, "rate-limit", "on, or off for a trusted deployment or a test: the per-class limits below")
+	rates := map[string]*string{}
+	for _, class := range ratelimit.Classes {
+		v := cfg.RateLimits[class]
+		rates[class] = &v
+		f.str(&v, "rate-limit-"+class, "requests per key and window of the "+class+" routes, COUNT/WINDOW (s, m, h or e.g. 10m) or off, shared by the cluster")
+	}
+	f.list(&cfg.TrustedProxies, "trusted-proxies", "IPs or CIDRs of the proxies whose X-Forwarded-For names the client, comma-separated (default: none, the peer is the client)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
 			return err
@@ -74,6 +83,9 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 			if k = strings.TrimSpace(k); k != "" {
 				cfg.JWTPreviousKeys = append(cfg.JWTPreviousKeys, k)
 			}
+		}
+		for class, v := range rates {
+			cfg.RateLimits[class] = *v
 		}
 		return node.Run(cmd.Context(), cfg, newLogger(cfg, stderr))
 	}
