@@ -115,6 +115,9 @@ func (s *Server) ws(conn *websocket.Conn) {
 			}
 		}
 	}()
+	// The reader must be gone before this handler returns: fasthttp then reuses the
+	// connection's buffers, which a reader still inside ReadMessage would race on.
+	defer func() { _ = conn.Close(); <-closed }()
 	watch := func() { // wallets publish balance events only while watched
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
