@@ -160,7 +160,7 @@ func TestSessionsEndOnEveryNode(t *testing.T) {
 		everywhereOpen(t, s) // cached on every node
 		var n int
 		if err := store.Pool().QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-			WHERE query = 'LISTEN `+persistence.SessionChannel+`'`).Scan(&n); err != nil || n != len(nodes) {
+			WHERE datname = current_database() AND query = 'LISTEN `+persistence.SessionChannel+`'`).Scan(&n); err != nil || n != len(nodes) {
 			t.Fatalf("terminated %d listeners (%v), want %d", n, err, len(nodes))
 		}
 		if _, err := store.UpdateUser(t.Context(), s.userID, "", "suspended", persistence.AuditEntry{Action: "user.update"}); err != nil {
@@ -171,7 +171,7 @@ func TestSessionsEndOnEveryNode(t *testing.T) {
 		waitFor(t, 10*time.Second, "the listeners to reconnect", func() bool {
 			var n int
 			_ = store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
-				WHERE query = 'LISTEN `+persistence.SessionChannel+`'`).Scan(&n)
+				WHERE datname = current_database() AND query = 'LISTEN `+persistence.SessionChannel+`'`).Scan(&n)
 			return n == len(nodes)
 		})
 		_, s2 := newUser(t)
