@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,7 +24,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	dw "github.com/divinewhispers/dw"
-	"github.com/divinewhispers/dw/account"
 	"github.com/divinewhispers/dw/accounting"
 	"github.com/divinewhispers/dw/actors"
 	"github.com/divinewhispers/dw/auth"
@@ -132,31 +130,9 @@ func startGatewayWith(t *testing.T, scan func(context.Context, string) error, ro
 	}
 	srv := gateway.New(gateway.Config{Accounts: accounts, Issuer: issuer, Store: store, ScanSource: scan, IngestRoots: roots,
 		Charger: &actors.Charger{}, Registry: prometheus.NewRegistry(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.App.Listener(ln) }()
-	tr := &http.Transport{MaxIdleConnsPerHost: 20, IdleConnTimeout: 30 * time.Second}
-	t.Cleanup(func() {
-		tr.CloseIdleConnections()
-		if err := srv.App.ShutdownWithTimeout(10 * time.Second); err != nil {
-			t.Errorf("shut down: %v", err)
-		}
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	tn := &testNode{t: t, cfg: cfg, base: "http://" + ln.Addr().String(), client: &http.Client{Transport: tr, Timeout: 30 * time.Second},
-		store: store, accounts: accounts}
-	email := fmt.Sprintf("acct-admin-%d@example.com", userSeq.Add(1))
-	u, err := accounts.Register(ctx, account.RegisterInput{Email: email, Password: "admin-password-1", Role: account.RoleAdmin})
-	if err != nil {
-		t.Fatalf("register admin: %v", err)
-	}
-	tn.admin = &user{ID: u.ID, Email: email, Password: "admin-password-1", Role: account.RoleAdmin, WalletID: u.WalletID}
-	tn.login(tn.admin)
+	base, client := serveGateway(t, srv)
+	tn := &testNode{t: t, cfg: cfg, base: base, client: client, store: store, accounts: accounts}
+	tn.makeAdmin(fmt.Sprintf("acct-admin-%d@example.com", userSeq.Add(1)))
 	return tn
 }
 

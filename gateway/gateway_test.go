@@ -1,11 +1,8 @@
 package gateway_test
 
 import (
-	"net/http"
 	"testing"
-	"time"
 
-	"github.com/divinewhispers/dw/account"
 	"github.com/divinewhispers/dw/node"
 )
 
@@ -58,13 +55,7 @@ func TestLoginLimits(t *testing.T) {
 	tn := authGateway(t, func(c *node.Config) {
 		c.LoginLimits.RegisterFree, c.LoginLimits.RegisterLimit = 1_000_000, 1_000_000
 	})
-	tn.client = &http.Client{Timeout: 15 * time.Second}
-	u, err := tn.accounts.Register(t.Context(), account.RegisterInput{Email: "limits-admin@example.com", Password: "admin-password-1", Role: account.RoleAdmin})
-	if err != nil {
-		t.Fatalf("register the admin: %v", err)
-	}
-	tn.admin = &user{ID: u.ID, Email: u.Email, Password: "admin-password-1", Role: account.RoleAdmin, WalletID: u.WalletID}
-	tn.login(tn.admin)
+	tn.makeAdmin("limits-admin@example.com")
 	for _, sc := range []struct {
 		name string
 		run  func(*testing.T, *testNode)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/divinewhispers/dw/account"
 	"github.com/divinewhispers/dw/auth"
+	"github.com/divinewhispers/dw/gateway"
 	"github.com/divinewhispers/dw/internal/pgtest"
 	"github.com/divinewhispers/dw/node"
 	"github.com/divinewhispers/dw/persistence"
@@ -152,14 +154,42 @@ func startNode(t *testing.T) *testNode {
 	tn := &testNode{t: t, n: n, cfg: cfg, base: "http://" + n.HTTPAddr(),
 		client: &http.Client{Transport: tr, Timeout: 30 * time.Second}, store: store, accounts: accounts}
 
-	email := fmt.Sprintf("admin-%d@example.com", id)
-	u, err := accounts.Register(ctx, account.RegisterInput{Email: email, Password: "admin-password-1", Role: account.RoleAdmin})
+	tn.makeAdmin(fmt.Sprintf("admin-%d@example.com", id))
+	return tn
+}
+
+// makeAdmin registers the node's first admin through the account core and logs it in.
+func (tn *testNode) makeAdmin(email string) {
+	tn.t.Helper()
+	u, err := tn.accounts.Register(tn.t.Context(), account.RegisterInput{Email: email, Password: "admin-password-1", Role: account.RoleAdmin})
 	if err != nil {
-		t.Fatalf("register first admin: %v", err)
+		tn.t.Fatalf("register the admin: %v", err)
 	}
 	tn.admin = &user{ID: u.ID, Email: email, Password: "admin-password-1", Role: account.RoleAdmin, WalletID: u.WalletID}
 	tn.login(tn.admin)
-	return tn
+}
+
+// serveGateway serves srv on a loopback port until t ends (then checks it shut down cleanly)
+// and returns its base URL and a client for it.
+func serveGateway(t *testing.T, srv *gateway.Server) (string, *http.Client) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.App.Listener(ln) }()
+	tr := &http.Transport{MaxIdleConnsPerHost: 20, IdleConnTimeout: 30 * time.Second}
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		if err := srv.App.ShutdownWithTimeout(10 * time.Second); err != nil {
+			t.Errorf("shut down: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String(), &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
 // with returns a view of the node whose helpers report to t (a subtest).

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -60,25 +59,9 @@ func startLimited(t *testing.T, n int, rates map[string]ratelimit.Rate, trusted 
 			}})
 		srv := gateway.New(gateway.Config{Accounts: accounts, Issuer: issuer, Store: store, Registry: reg,
 			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limiter: limiter, TrustedProxies: trusted})
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		served := make(chan error, 1)
-		go func() { served <- srv.App.Listener(ln) }()
-		tr := &http.Transport{MaxIdleConnsPerHost: 20, IdleConnTimeout: 30 * time.Second}
-		t.Cleanup(func() {
-			tr.CloseIdleConnections()
-			if err := srv.App.ShutdownWithTimeout(10 * time.Second); err != nil {
-				t.Errorf("shut down: %v", err)
-			}
-			if err := <-served; err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		})
+		base, client := serveGateway(t, srv)
 		lg.reg = append(lg.reg, reg)
-		lg.nodes = append(lg.nodes, &testNode{t: t, cfg: cfg, base: "http://" + ln.Addr().String(),
-			client: &http.Client{Transport: tr, Timeout: 30 * time.Second}, store: store, accounts: accounts})
+		lg.nodes = append(lg.nodes, &testNode{t: t, cfg: cfg, base: base, client: client, store: store, accounts: accounts})
 	}
 	return lg
 }

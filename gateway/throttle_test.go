@@ -220,21 +220,8 @@ func authGateway(t *testing.T, set func(*node.Config)) *testNode {
 	}
 	srv := gateway.New(gateway.Config{Accounts: accounts, Issuer: issuer, Store: store, Charger: &actors.Charger{},
 		Registry: prometheus.NewRegistry(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.App.Listener(ln) }()
-	t.Cleanup(func() {
-		if err := srv.App.ShutdownWithTimeout(10 * time.Second); err != nil {
-			t.Errorf("shut down: %v", err)
-		}
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return &testNode{t: t, cfg: cfg, base: "http://" + ln.Addr().String(), store: store, accounts: accounts}
+	base, client := serveGateway(t, srv)
+	return &testNode{t: t, cfg: cfg, base: base, client: client, store: store, accounts: accounts}
 }
 
 func register(email, password string, captchaSolution ...string) map[string]string {
