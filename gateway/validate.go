@@ -66,9 +66,31 @@ func checkInput(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// plainPath says whether path needs no closer look: printable ASCII without percent-escapes,
+// each segment within maxPathSegment (nearly every request's).
+func plainPath(path string) bool {
+	seg := 0
+	for i := 0; i < len(path); i++ {
+		switch b := path[i]; {
+		case b == '/':
+			seg = 0
+			continue
+		case b < 0x20 || b > 0x7e || b == '%':
+			return false
+		}
+		if seg++; seg > maxPathSegment {
+			return false
+		}
+	}
+	return true
+}
+
 // checkPath checks each segment of a request path, percent-decoded, and names the route
 // parameter it would fill.
 func checkPath(path string) error {
+	if plainPath(path) {
+		return nil
+	}
 	segs := strings.Split(path, "/")
 	for i, seg := range segs {
 		text, err := url.PathUnescape(seg)
@@ -117,6 +139,9 @@ func badText(s string, multiline bool, max int) string {
 	if max > 0 && len(s) > max {
 		return fmt.Sprintf("is longer than %d bytes", max)
 	}
+	if printableASCII(s) { // nearly every value: one pass over its bytes
+		return ""
+	}
 	if !utf8.ValidString(s) {
 		return "is not valid UTF-8"
 	}
@@ -139,8 +164,21 @@ func badText(s string, multiline bool, max int) string {
 // isControl: C0, DEL and C1 (which unicode.IsControl also says, spelt out here for the reader).
 func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r <= 0x9f) }
 
+// printableASCII says whether every byte of s is printable ASCII (space to ~).
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // badASCII is badText for header values, which are printable ASCII here (tokens, keys, ids).
 func badASCII(s string, max int) string {
+	if len(s) <= max && printableASCII(s) {
+		return ""
+	}
 	if msg := badText(s, false, max); msg != "" {
 		return msg
 	}
