@@ -148,3 +148,19 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("export without a set: %s", out)
 	}
 }
+
+// TestCLIWritesNoKey: a command that signs no token, run with --database-url from some
+// directory, leaves no ./var/jwt.key behind (one was once committed from a test's directory).
+func TestCLIWritesNoKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cmd := exec.Command(dwBinary, "user", "create", "--email", "nokey@cli.test", "--password", "quartz-lantern-nokey-1",
+		"--database-url", pgtest.NewDB(t))
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "created user user nokey@cli.test") {
+		t.Fatalf("user create: %v\n%s", err, out)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Fatalf("the command left files in its directory: %v %v", entries, err)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -73,12 +75,36 @@ func OpenDatabase(ctx context.Context, cfg Config, own bool, log *slog.Logger) (
 	return d, nil
 }
 
-// Accounts builds the account core on a store.
+// Accounts builds the account core of a node on a store; with no --jwt-key it signs with the
+// key kept in the data directory, made on first use.
 func Accounts(cfg Config, store *persistence.Store) (*account.Service, *auth.Issuer, error) {
 	key, err := cfg.jwtKey()
 	if err != nil {
 		return nil, nil, fmt.Errorf("JWT signing key: %w", err)
 	}
+	return accounts(cfg, store, key)
+}
+
+// CLIAccounts builds the account core for a command that signs no token (`dw user create`):
+// it never writes a key file — with no --jwt-key and no key in the data directory it uses a
+// random key that dies with the command (a command run with --database-url from any directory
+// used to leave ./var/jwt.key behind).
+func CLIAccounts(cfg Config, store *persistence.Store) (*account.Service, error) {
+	key := []byte(cfg.JWTKey)
+	if len(key) == 0 && cfg.DataDir != "" {
+		key, _ = os.ReadFile(filepath.Join(cfg.DataDir, "jwt.key"))
+	}
+	if len(key) < auth.MinKeyLen {
+		var err error
+		if key, err = generateKey(); err != nil {
+			return nil, err
+		}
+	}
+	s, _, err := accounts(cfg, store, key)
+	return s, err
+}
+
+func accounts(cfg Config, store *persistence.Store, key []byte) (*account.Service, *auth.Issuer, error) {
 	var previous [][]byte
 	for _, k := range cfg.JWTPreviousKeys {
 		previous = append(previous, []byte(k))

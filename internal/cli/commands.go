@@ -96,14 +96,14 @@ func userCmd() *cobra.Command {
 	fC := dbFlags(create, &cfgC)
 	var in account.RegisterInput
 	create.Flags().StringVar(&in.Email, "email", "", "email address (required)")
-	create.Flags().StringVar(&in.Password, "password", "", "password, 8 to 128 characters (required)")
+	create.Flags().StringVar(&in.Password, "password", "", "password, 8 to 128 characters, not easily guessed (zxcvbn score ≥ 3; required)")
 	create.Flags().StringVar(&in.Role, "role", "user", "admin, operator, service or user")
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := in.Validate(); err != nil {
 			return err
 		}
 		return withDB(cmd, cfgC, fC, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			accounts, _, err := node.Accounts(cfgC, db.Store)
+			accounts, err := node.CLIAccounts(cfgC, db.Store)
 			if err != nil {
 				return err
 			}
