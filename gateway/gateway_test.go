@@ -40,6 +40,7 @@ func TestGateway(t *testing.T) {
 		{"RefusedJobHoldsNothing", testRefusedJobHoldsNothing},
 		{"UnknownWalletsLeaveNoGrain", testUnknownWalletsLeaveNoGrain},
 		{"SecurityHeaders", testSecurityHeaders},
+		{"WebSocketsPerUser", testWebSocketsPerUser},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()

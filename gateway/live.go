@@ -67,6 +67,9 @@ func (s *Server) wsAuth(c *fiber.Ctx) error {
 	if !websocket.IsWebSocketUpgrade(c) {
 		return dw.Coded(dw.KindInvalid, "websocket_required", "this endpoint speaks WebSocket: send an Upgrade request")
 	}
+	if s.streams.full(claims.UserID, s.cfg.MaxStreamsPerUser) {
+		return errTooManyStreams(s.cfg.MaxStreamsPerUser)
+	}
 	return c.Next()
 }
 
@@ -87,6 +90,13 @@ func (s *Server) ws(conn *websocket.Conn) {
 		_ = conn.Close()
 		return
 	}
+	if !s.streams.acquire(claims.UserID, s.cfg.MaxStreamsPerUser) { // opened at once past wsAuth's check
+		_ = conn.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "too_many_streams"), time.Now().Add(time.Second))
+		_ = conn.Close()
+		return
+	}
+	defer s.streams.release(claims.UserID)
 	changed, stopWatch := s.cfg.Sessions.Watch(claims.UserID)
 	defer stopWatch()
 	topics := []string{actors.UserTopic(claims.UserID), actors.WalletTopic(claims.WalletID)}

@@ -49,6 +49,9 @@ type Config struct {
 	Limiter *ratelimit.Limiter
 	// TrustedProxies (IPs or CIDRs) are the proxies whose X-Forwarded-For names the client.
 	TrustedProxies []string
+	// MaxStreamsPerUser bounds the WebSockets one user holds open on this node at once; 0 = 16.
+	// (A job's SSE stream ends with its job.)
+	MaxStreamsPerUser int
 }
 
 // Server is a configured fiber app.
@@ -57,6 +60,7 @@ type Server struct {
 	App     *fiber.App
 	metrics *httpMetrics
 	proxies []netip.Prefix // TrustedProxies
+	streams streamCounts   // open WebSockets per user
 }
 
 const (
@@ -176,6 +180,9 @@ func init() {
 
 // New builds the gateway.
 func New(cfg Config) *Server {
+	if cfg.MaxStreamsPerUser == 0 {
+		cfg.MaxStreamsPerUser = 16
+	}
 	if cfg.BodyLimit == 0 {
 		cfg.BodyLimit = 1 << 20
 	}

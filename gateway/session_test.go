@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/divinewhispers/dw/auth"
+	"github.com/divinewhispers/dw/gateway"
 )
 
 // accessClaims decodes an access token's payload without checking it (test set-up only).
@@ -240,5 +241,39 @@ func wantWSClosed(t *testing.T, ws *websocket.Conn, deadline time.Time) {
 			t.Fatalf("WebSocket: got %v, want a close frame 1008 session_revoked within a second", err)
 		}
 		return
+	}
+}
+
+// testWebSocketsPerUser: one user holds at most MaxStreamsPerUser (16) WebSockets open on a
+// node; the next upgrade answers 429 too_many_streams; another user is not affected; closing
+// one makes room again.
+func testWebSocketsPerUser(t *testing.T, tn *testNode) {
+	u := tn.newUser("user")
+	open := make([]*websocket.Conn, 0, 16)
+	for range 16 {
+		open = append(open, dialWS(t, tn, u.Access))
+	}
+	wsURL := "ws" + strings.TrimPrefix(tn.base, "http") + "/api/v1/ws?access_token=" + url.QueryEscape(u.Access)
+	_, resp, err := websocket.DefaultDialer.Dial(wsURL, nil)
+	if err == nil || resp == nil || resp.StatusCode != 429 {
+		t.Fatalf("17th WebSocket: %v %v, want 429", err, resp)
+	}
+	var p gateway.Problem
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil || p.Code != "too_many_streams" {
+		t.Fatalf("17th WebSocket: %+v %v, want code too_many_streams", p, err)
+	}
+	dialWS(t, tn, tn.newUser("user").Access) // another user
+	open[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		conn, _, err := websocket.DefaultDialer.Dial(wsURL, nil)
+		if err == nil {
+			conn.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no room after closing a WebSocket: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

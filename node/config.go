@@ -87,6 +87,7 @@ type Config struct {
 	RateLimit        string            // on, or off for a trusted deployment or a test
 	RateLimits       map[string]string // route class → rate ("20/m", "100/10s", "off"); missing: the default
 	TrustedProxies   []string          // proxies (IPs or CIDRs) whose X-Forwarded-For names the client
+	WSMaxPerUser     int               // WebSockets one user holds open on this node at once
 }
 
 // Defaults returns the configuration of a one-node cluster on this machine.
@@ -101,7 +102,7 @@ func Defaults() Config {
 		PriceInterpretation: 10, JobMaxAttempts: 3, JobWorkers: 64, JobAttemptTimeout: 2 * time.Minute,
 		JobExpiry: time.Hour, JobLease: 15 * time.Second, ResultRetention: 30 * 24 * time.Hour, LLMModel: "gpt-4o-mini",
 		LoginLimits: account.DefaultLimits, Captcha: captcha.KindPoW, CaptchaPoWMax: captcha.DefaultPoWMax,
-		RateLimit: "on", RateLimits: defaultRateLimits(),
+		RateLimit: "on", RateLimits: defaultRateLimits(), WSMaxPerUser: 16,
 	}
 }
 
@@ -212,6 +213,9 @@ func (c *Config) Validate() error {
 	}
 	if err := ingest.CheckRoots(c.IngestRoots, c.DataDir); err != nil {
 		errs = append(errs, errors.New(dw.MessageOf(err)))
+	}
+	if c.WSMaxPerUser < 1 {
+		errs = append(errs, errors.New("--ws-max-per-user (DW_WS_MAX_PER_USER) must be at least 1"))
 	}
 	if c.RateLimit != "on" && c.RateLimit != "off" {
 		errs = append(errs, errors.New("--rate-limit (DW_RATE_LIMIT) must be on or off"))

@@ -177,7 +177,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 		ScanSource: n.scanSource, IngestRoots: cfg.IngestRoots,
 		Ready: n.ready, Registry: reg, Log: log, SecureCookies: cfg.SecureCookies,
 		MetricsOff: cfg.MetricsAddr != "",
-		Limiter:    limiter, TrustedProxies: cfg.TrustedProxies,
+		Limiter:    limiter, TrustedProxies: cfg.TrustedProxies, MaxStreamsPerUser: cfg.WSMaxPerUser,
 	})
 	if cfg.MetricsAddr != "" {
 		if n.metrics, err = serveMetrics(cfg.MetricsAddr, reg, log); err != nil {

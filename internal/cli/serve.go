@@ -74,6 +74,7 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 		rates[class] = &v
 		f.str(&v, "rate-limit-"+class, "requests per key and window of the "+class+" routes, COUNT/WINDOW (s, m, h or e.g. 10m) or off, shared by the cluster")
 	}
+	f.num(&cfg.WSMaxPerUser, "ws-max-per-user", "WebSockets one user may hold open on this node at once (beyond: 429 too_many_streams)")
 	f.list(&cfg.TrustedProxies, "trusted-proxies", "IPs or CIDRs of the proxies whose X-Forwarded-For names the client, comma-separated (default: none, the peer is the client)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
