@@ -325,7 +325,8 @@ func remoteDialOptions(creds credentials.TransportCredentials, timeout time.Dura
 		grpc.WithTransportCredentials(creds),
 		grpc.WithBlock(),
 		grpc.FailOnNonTempDialError(true),
-		grpc.WithTimeout(timeout), //nolint:staticcheck // remote calls grpc.Dial without a context
+		//lint:ignore SA1019 remote calls grpc.Dial without a context: the timeout must be an option
+		grpc.WithTimeout(timeout),
 	}
 }
 

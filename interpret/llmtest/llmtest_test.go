@@ -49,7 +49,7 @@ func TestServerQueueAndRecording(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.HasSuffix(body, "data: [DONE]\n\n") || !strings.Contains(resp.Header.Get("Content-Type"), "text/event-stream") {
 		t.Errorf("default OK stream: %d %q", resp.StatusCode, body)
 	}
-	resp, body = post(t, srv, false)
+	_, body = post(t, srv, false)
 	var whole struct {
 		Choices []struct{ Message struct{ Content string } }
 	}
