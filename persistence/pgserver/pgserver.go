@@ -231,9 +231,14 @@ func (s *Server) open(ctx context.Context, o Options, exclusive bool) error {
 		if err := s.loadState(); err != nil {
 			return err
 		}
-		if !(exclusive && o.RestartSmaller && s.smallerBuffers(ctx, o.SharedBuffers)) {
+		smaller := o.RestartSmaller && s.smallerBuffers(ctx, o.SharedBuffers)
+		if !exclusive || !smaller {
 			s.adopted = true
 			s.log.Info("adopted running PostgreSQL", "data_dir", s.pgDir, "port", s.port)
+			if smaller {
+				s.log.Warn("PostgreSQL runs with a smaller shared_buffers than asked: another dw process (a command) started it and still uses it; restart this one once that is done",
+					"data_dir", s.pgDir, "shared_buffers", o.SharedBuffers)
+			}
 			return s.ensureDatabase(ctx)
 		}
 		s.log.Info("restarting PostgreSQL left running with a smaller shared_buffers", "data_dir", s.pgDir, "shared_buffers", o.SharedBuffers)
