@@ -269,3 +269,33 @@ func TestCLILeavesServeRunning(t *testing.T) {
 	}
 	waitNoPostgres(t, dir, "dw serve stopped")
 }
+
+// TestCLIConcurrentCommands: a command run while another command uses the server that one
+// started adopts it and leaves it running (the first is not cut off: it finishes all its
+// sources); the first, last to let go, stops it.
+func TestCLIConcurrentCommands(t *testing.T) {
+	t.Parallel()
+	dataDir := cliDataDir(t)
+	logs := ingestSetup(t, dataDir)
+	first, stdout, stderr := startIngest(t, dataDir, logs)
+	pids := postmasters(t, dataDir)
+
+	if out, ok := dwCLI(t, "sources", "list", "--data-dir", dataDir); !ok || !strings.Contains(out, "s7") {
+		t.Fatalf("sources list beside dw ingest run: %s", out)
+	}
+	if got := postmasters(t, dataDir); len(got) != 1 || len(pids) != 1 || got[0] != pids[0] {
+		t.Fatalf("postmasters %v after the second command, %v before", got, pids)
+	}
+
+	var rest bytes.Buffer
+	if _, err := rest.ReadFrom(stdout); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(t, first); code != 0 {
+		t.Fatalf("dw ingest run: exit code %d (stderr: %s)", code, stderr)
+	}
+	if !strings.Contains(rest.String(), "s7") {
+		t.Errorf("dw ingest run did not finish its sources after the first line: %s", rest.String())
+	}
+	waitNoPostgres(t, dataDir, "both commands done")
+}
