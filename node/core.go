@@ -31,36 +31,35 @@ func generateKey() ([]byte, error) {
 type Database struct {
 	URL    string
 	Store  *persistence.Store
-	server *pgserver.Server // the embedded server when this process started or adopted it
+	server *pgserver.Server // the embedded server, started or adopted by this process
 }
 
-// Close closes the pool and stops the embedded server if this process owns it.
+// Close closes the pool and lets go of the embedded server: it is stopped unless another
+// process (a `dw serve`, another command) still uses it (see pgserver.Server.Release).
 func (d *Database) Close(ctx context.Context) error {
 	if d.Store != nil {
 		d.Store.Close()
 	}
 	if d.server != nil {
-		return d.server.Stop(ctx)
+		return d.server.Release(ctx)
 	}
 	return nil
 }
 
 // OpenDatabase connects to --database-url, or to the embedded server under the data
-// directory. own says whether this process should start (and later stop) the embedded server
-// when none is running; when one is running (a `dw serve` on the same data directory) it is
-// used and left running.
+// directory, which it adopts when it runs and starts otherwise; Close stops it when no other
+// process uses it. own is true for a node (`dw serve`): as the only user it restarts a server
+// left running with a smaller shared_buffers than cfg asks (by a killed command) instead of
+// running with it; a command (own false) uses it as it is, and stops it at its end anyway.
 func OpenDatabase(ctx context.Context, cfg Config, own bool, log *slog.Logger) (*Database, error) {
 	d := &Database{URL: cfg.DatabaseURL}
 	if d.URL == "" {
-		if url, ok := pgserver.RunningURL(cfg.DataDir); ok && !own {
-			d.URL = url
-		} else {
-			srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: cfg.DataDir, Logger: log, SharedBuffers: cfg.DBSharedBuffers})
-			if err != nil {
-				return nil, err
-			}
-			d.server, d.URL = srv, srv.URL()
+		srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: cfg.DataDir, Logger: log,
+			SharedBuffers: cfg.DBSharedBuffers, RestartSmaller: own})
+		if err != nil {
+			return nil, err
 		}
+		d.server, d.URL = srv, srv.URL()
 	}
 	if err := persistence.Migrate(ctx, d.URL); err != nil {
 		_ = d.Close(context.Background())

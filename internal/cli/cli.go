@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/joho/godotenv"
@@ -18,23 +19,61 @@ import (
 
 	dw "github.com/divinewhispers/dw"
 	"github.com/divinewhispers/dw/node"
+	"github.com/divinewhispers/dw/persistence/pgserver"
 )
 
-// Main runs the command line with args and returns the exit code.
+// Main runs the command line with args and returns the exit code. A command whose context is
+// cancelled with an Interrupted cause that fails exits with 128 + the signal's number; once
+// stdout is closed (`dw ingest run … | head -1`) the command's context is cancelled and Main
+// exits quietly with 141 (128 + SIGPIPE), as a program killed by SIGPIPE would, but after the
+// command stopped what it started.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := loadEnvFiles(args); err != nil {
 		fmt.Fprintln(stderr, "dw:", err)
 		return 2
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stdout = &closedPipeCanceler{w: stdout, cancel: cancel}
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
+	err := root.ExecuteContext(ctx)
+	var sig Interrupted
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errStdoutClosed):
+		return 128 + int(syscall.SIGPIPE)
+	case err != nil && errors.As(cause, &sig):
+		fmt.Fprintln(stderr, "dw:", sig)
+		return 128 + int(sig.Signal)
+	case err != nil:
 		fmt.Fprintln(stderr, "dw:", describe(err))
 		return 1
 	}
 	return 0
+}
+
+// Interrupted is the cause given to the context of Main when a signal cancels it.
+type Interrupted struct{ Signal syscall.Signal }
+
+func (i Interrupted) Error() string { return "stopped by signal " + i.Signal.String() }
+
+var errStdoutClosed = errors.New("stdout closed")
+
+// closedPipeCanceler cancels the command when a write finds its reader gone (EPIPE): nobody
+// reads the rest, so the command stops rather than working on.
+type closedPipeCanceler struct {
+	w      io.Writer
+	cancel context.CancelCauseFunc
+}
+
+func (c *closedPipeCanceler) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if errors.Is(err, syscall.EPIPE) {
+		c.cancel(errStdoutClosed)
+	}
+	return n, err
 }
 
 // describe turns an error into a message that names the fault and, where it can, the fix.
@@ -169,7 +208,7 @@ func dbFlags(cmd *cobra.Command, cfg *node.Config) *flags {
 	f.str(&cfg.DataDir, "data-dir", "data directory of the embedded PostgreSQL and the generated JWT key")
 	f.secret(&cfg.DatabaseURL, "database-url", "PostgreSQL URL to use instead of the embedded server")
 	f.num(&cfg.DBMaxConns, "db-max-conns", "database connection pool size")
-	f.str(&cfg.DBSharedBuffers, "db-shared-buffers", "shared_buffers of the embedded PostgreSQL (default: a quarter of the memory, at most 8GB)")
+	f.str(&cfg.DBSharedBuffers, "db-shared-buffers", "shared_buffers of the embedded PostgreSQL when this process starts it (serve: a quarter of the memory, at most 8GB; other commands: "+pgserver.CommandSharedBuffers+")")
 	f.str(&cfg.LogLevel, "log-level", "debug, info, warn or error")
 	f.str(&cfg.LogFormat, "log-format", "json or text")
 	return f

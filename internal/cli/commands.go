@@ -21,8 +21,11 @@ import (
 	"github.com/divinewhispers/dw/protos/walletpb"
 )
 
-// withDB opens the database for one command: the running `dw serve`'s server on the same data
-// directory, --database-url, or the embedded server started for the command's duration.
+// withDB opens the database for one command: --database-url, or the embedded server under
+// --data-dir, adopted when it runs (a `dw serve`'s, another command's, or one left by a killed
+// command) and started otherwise. On every way out of the command (return, error, panic, and
+// the signals and broken stdout that cancel its context, see Main) the server is stopped unless
+// another process still uses it.
 func withDB(cmd *cobra.Command, cfg node.Config, f *flags, fn func(ctx context.Context, db *node.Database, log *slog.Logger) error) error {
 	if err := f.check(); err != nil {
 		return err
@@ -46,6 +49,7 @@ func cliDefaults() node.Config {
 	cfg.LogLevel = "warn"
 	cfg.LogFormat = "text"
 	cfg.DBMaxConns = 4
+	cfg.DBSharedBuffers = pgserver.CommandSharedBuffers
 	return cfg
 }
 

@@ -5,6 +5,12 @@
 // The server runs in its own session/process group, so it survives the death
 // (even kill -9) of the process that started it; a later Start on the same data
 // directory adopts a running server or restarts a crashed one.
+//
+// Every process that uses the server holds a lease on it (a flock of
+// <data dir>/postgres.lease, see leaseFile): Release stops the server when the
+// last user lets it go, and leaves it running while another process (a
+// `dw serve`, another command) still uses it. A server left by a killed process
+// has no user, so the next process that adopts it stops it when it is done.
 package pgserver
 
 import (
@@ -62,7 +68,15 @@ type Options struct {
 	// SharedBuffers is PostgreSQL's shared_buffers for this start, e.g. "2GB"; "" = 128MB
 	// (PostgreSQL's default, right for tests that run many servers).
 	SharedBuffers string
+	// RestartSmaller: when no other process uses the server and it runs with a smaller
+	// shared_buffers than SharedBuffers (left by a killed command, which asks for little),
+	// restart it with SharedBuffers rather than adopt it. For a long-running `dw serve`.
+	RestartSmaller bool
 }
+
+// CommandSharedBuffers is the shared_buffers of the server a CLI command starts for itself: a
+// command is short and stops its server at its end, so it needs little.
+const CommandSharedBuffers = "32MB"
 
 // DefaultSharedBuffers is the shared_buffers `dw serve` gives its embedded server: a quarter of
 // the machine's memory (PostgreSQL's usual advice), between 128MB and 8GB.
@@ -90,6 +104,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	stopped bool
+	lease   *lease // nil once released or stopped
 }
 
 // FindBinaries returns the directory holding initdb, pg_ctl and postgres.
@@ -184,50 +199,100 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.log = s.log.With("component", "pgserver")
 
-	// Fast path: a server from an earlier (maybe killed) process still runs.
-	if _, ok := RunningURL(dataDir); ok {
-		s.adopted = true
-		if err := s.loadState(); err != nil {
-			return nil, err
-		}
-		s.log.Info("adopted running PostgreSQL", "data_dir", s.pgDir, "port", s.port)
-		if err := s.ensureDatabase(ctx); err != nil {
-			return nil, err
-		}
-		return s, nil
-	}
-
-	if s.binDir, err = FindBinaries(); err != nil {
-		return nil, err
-	}
-	if os.Geteuid() == 0 {
-		if s.cred, err = postgresCredential(); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.prepareDataDir(); err != nil {
-		return nil, err
-	}
-	initialized, err := s.initialized()
+	l, exclusive, err := takeLease(ctx, dataDir)
 	if err != nil {
 		return nil, err
 	}
-	if !initialized {
-		if err := s.initdb(ctx, o); err != nil {
+	s.lease = l
+	if err := s.open(ctx, o, exclusive); err != nil {
+		// Whatever this call started (pg_ctl may have forked the postmaster before ctx was
+		// cancelled) is stopped unless another process uses it.
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if rerr := s.Release(stopCtx); rerr != nil {
+			s.log.Warn("stopping PostgreSQL after a failed start", "err", rerr)
+		}
+		return nil, err
+	}
+	if exclusive {
+		if err := l.share(); err != nil {
+			_ = s.Release(context.WithoutCancel(ctx))
 			return nil, err
 		}
 	}
+	return s, nil
+}
+
+// open adopts the running server or starts it; exclusive says that no other process uses it.
+func (s *Server) open(ctx context.Context, o Options, exclusive bool) error {
+	var err error
+	// Fast path: a server from an earlier (maybe killed) process still runs.
+	if _, ok := RunningURL(s.dataDir); ok {
+		if err := s.loadState(); err != nil {
+			return err
+		}
+		smaller := o.RestartSmaller && s.smallerBuffers(ctx, o.SharedBuffers)
+		if !exclusive || !smaller {
+			s.adopted = true
+			s.log.Info("adopted running PostgreSQL", "data_dir", s.pgDir, "port", s.port)
+			if smaller {
+				s.log.Warn("PostgreSQL runs with a smaller shared_buffers than asked: another dw process (a command) started it and still uses it; restart this one once that is done",
+					"data_dir", s.pgDir, "shared_buffers", o.SharedBuffers)
+			}
+			return s.ensureDatabase(ctx)
+		}
+		s.log.Info("restarting PostgreSQL left running with a smaller shared_buffers", "data_dir", s.pgDir, "shared_buffers", o.SharedBuffers)
+		if err := s.stop(ctx); err != nil {
+			return err
+		}
+		s.stopped = false
+	}
+
+	if s.binDir, err = FindBinaries(); err != nil {
+		return err
+	}
+	if os.Geteuid() == 0 {
+		if s.cred, err = postgresCredential(); err != nil {
+			return err
+		}
+	}
+	if err := s.prepareDataDir(); err != nil {
+		return err
+	}
+	initialized, err := s.initialized()
+	if err != nil {
+		return err
+	}
+	if !initialized {
+		if err := s.initdb(ctx, o); err != nil {
+			return err
+		}
+	}
 	if err := s.loadState(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := s.start(ctx, o); err != nil {
-		return nil, err
+		return err
 	}
-	if err := s.ensureDatabase(ctx); err != nil {
-		_ = s.Stop(context.WithoutCancel(ctx))
-		return nil, err
+	return s.ensureDatabase(ctx)
+}
+
+// smallerBuffers reports whether the running server's shared_buffers is smaller than want.
+func (s *Server) smallerBuffers(ctx context.Context, want string) bool {
+	w, ok := sizeBytes(want)
+	if !ok {
+		return false
 	}
-	return s, nil
+	conn, err := pgx.Connect(ctx, s.urlFor("postgres"))
+	if err != nil {
+		return false
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var have int64
+	if err := conn.QueryRow(ctx, "SELECT pg_size_bytes(current_setting('shared_buffers'))").Scan(&have); err != nil {
+		return false
+	}
+	return have < w
 }
 
 // URL returns the connection URL of database dw.
@@ -260,11 +325,44 @@ func buildURL(port int, password, db string) string {
 	return u.String()
 }
 
-// Stop shuts the server down (fast mode) and waits for it. Idempotent.
+// Stop shuts the server down (fast mode), whoever else uses it, waits for it and releases
+// this process's lease. Idempotent.
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.dropLease()
+	return s.stop(ctx)
+}
+
+// Release lets go of the server: it stops it (as Stop) when no other process uses it, and
+// leaves it running for the others otherwise (the last of them stops it). Idempotent.
+func (s *Server) Release(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lease == nil {
+		return nil
+	}
+	defer s.dropLease()
+	if !s.lease.last() {
+		s.log.Info("left PostgreSQL running for the other dw processes that use it", "data_dir", s.pgDir)
+		return nil
+	}
+	return s.stop(ctx)
+}
+
+func (s *Server) dropLease() {
+	if s.lease != nil {
+		s.lease.close()
+		s.lease = nil
+	}
+}
+
+func (s *Server) stop(ctx context.Context) error {
 	if s.stopped {
+		return nil
+	}
+	if pid, _ := readPostmasterPID(s.pgDir); pid == 0 || !processAlive(pid) {
+		s.stopped = true
 		return nil
 	}
 	if s.binDir == "" {
@@ -280,10 +378,6 @@ func (s *Server) Stop(ctx context.Context) error {
 			return err
 		}
 		s.cred = cred
-	}
-	if pid, _ := readPostmasterPID(s.pgDir); pid == 0 || !processAlive(pid) {
-		s.stopped = true
-		return nil
 	}
 	out, err := s.run(ctx, "pg_ctl", "stop", "-D", s.pgDir, "-m", "fast", "-w", "-t", "60")
 	if err != nil {
@@ -899,11 +993,20 @@ func tail(b []byte, max int) string {
 
 // validSize reports whether s is a PostgreSQL memory size: digits and kB, MB, GB or TB.
 func validSize(s string) bool {
-	for _, unit := range []string{"kB", "MB", "GB", "TB"} {
+	_, ok := sizeBytes(s)
+	return ok
+}
+
+// sizeBytes is the number of bytes of a PostgreSQL memory size (see validSize).
+func sizeBytes(s string) (int64, bool) {
+	for i, unit := range []string{"kB", "MB", "GB", "TB"} {
 		if n, ok := strings.CutSuffix(s, unit); ok {
-			v, err := strconv.Atoi(n)
-			return err == nil && v > 0
+			v, err := strconv.ParseInt(n, 10, 64)
+			if err != nil || v <= 0 || v > 1<<30 {
+				return 0, false
+			}
+			return v << (10 * (i + 1)), true
 		}
 	}
-	return false
+	return 0, false
 }
