@@ -49,7 +49,7 @@ type Node struct {
 
 // Start brings a node up: database, committer, cluster member with the wallet kind, gateway.
 // It returns once the node serves HTTP.
-func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err error) {
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -69,10 +69,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err erro
 	// Ids (trace ids, ledger entries, jobs) come from a pool of random bytes refilled in bulk,
 	// rather than one getrandom call each.
 	uuid.EnableRandPool()
-	n = &Node{cfg: cfg, log: log, served: make(chan error, 1)}
+	// n is not the named result: a failing `return nil, err` must leave it to the deferred Stop
+	// and to the goroutines started below.
+	n := &Node{cfg: cfg, log: log, served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
-			n.Stop(context.Background())
+			_ = n.Stop(context.Background())
 		}
 	}()
 	if n.db, err = OpenDatabase(ctx, cfg, true, log); err != nil {

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -271,5 +272,25 @@ func TestTransportConfigErrors(t *testing.T) {
 				t.Errorf("output echoes the gossip key:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestServeFailsCleanly: a node that cannot start (here: its HTTP address is taken) stops what
+// it had started and says why, naming the flag, rather than panicking on the way out.
+func TestServeFailsCleanly(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cmd := exec.Command(dwBinary, serveArgs("taken", taken.Addr().String(), freePort(t), freePort(t),
+		"--data-dir", t.TempDir(), "--database-url", pgtest.NewDB(t))...)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("dw serve on a taken address succeeded:\n%s", out)
+	}
+	if bytes.Contains(out, []byte("panic")) || !bytes.Contains(out, []byte("--http")) {
+		t.Fatalf("want an error naming --http, no panic:\n%s", out)
 	}
 }
