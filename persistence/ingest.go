@@ -218,7 +218,8 @@ func upsertFile(ctx context.Context, tx pgx.Tx, f ProcessedFile, now time.Time) 
 
 var usageColumns = []string{"key", "cluster", "job_id", "user_name", "group_name", "account", "partition", "qos", "state",
 	"exit_code", "nodes", "cpus", "gpus", "elapsed_ms", "submit_at", "start_at", "end_at", "node_milli_hours",
-	"gpu_milli_hours", "source_id", "file", "line", "ingested_at", "wallet_id", "mapping_id", "charge_micropoints", "charged"}
+	"gpu_milli_hours", "source_id", "file", "line", "ingested_at", "wallet_id", "mapping_id", "charge_micropoints", "charged",
+	"file_cluster"}
 
 // insertUsage stores the records whose key is new, with the wallet the mapping rules give them
 // and their price, adds them to the rollups, creates one charge per wallet and records the
@@ -244,7 +245,7 @@ func (s *Store) insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin str
 	rows := make([]usageRow, len(recs))
 	for i := range recs {
 		r := &recs[i]
-		for _, f := range [...]*string{&r.Cluster, &r.JobID, &r.User, &r.Group, &r.Account, &r.Partition, &r.QOS, &r.State, &r.ExitCode, &r.File} {
+		for _, f := range [...]*string{&r.Cluster, &r.FileCluster, &r.JobID, &r.User, &r.Group, &r.Account, &r.Partition, &r.QOS, &r.State, &r.ExitCode, &r.File} {
 			*f = validText(*f)
 		}
 		u := &rows[i]
@@ -286,6 +287,7 @@ func (s *Store) insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin str
 			c.uuid(u.mapping)
 			c.int8(u.micro)
 			c.boolean(u.wallet != nil)
+			c.text(r.FileCluster)
 			if ord {
 				c.int4(i)
 			}
