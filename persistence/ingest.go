@@ -85,9 +85,12 @@ type ProcessedFile struct {
 	Errors       int
 	Status       string
 	UpdatedAt    time.Time
+	// ClusterMismatches counts the records read whose file names a cluster other than the
+	// source's (they are stored under the source's; see accounting.Record.FileCluster).
+	ClusterMismatches int
 }
 
-const fileColumns = `source_id, path, size, mtime, sha256, prefix_sha256, "offset", lines, columns, gzip, records, errors, status, updated_at`
+const fileColumns = `source_id, path, size, mtime, sha256, prefix_sha256, "offset", lines, columns, gzip, records, errors, status, updated_at, cluster_mismatches`
 
 // ProcessedFiles returns every file row of a source, by path.
 func (s *Store) ProcessedFiles(ctx context.Context, sourceID string) (map[string]ProcessedFile, error) {
@@ -98,7 +101,7 @@ func (s *Store) ProcessedFiles(ctx context.Context, sourceID string) (map[string
 	files, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ProcessedFile, error) {
 		var f ProcessedFile
 		err := r.Scan(&f.SourceID, &f.Path, &f.Size, &f.MTime, &f.SHA256, &f.PrefixSHA256, &f.Offset, &f.Lines, &f.Columns,
-			&f.Gzip, &f.Records, &f.Errors, &f.Status, &f.UpdatedAt)
+			&f.Gzip, &f.Records, &f.Errors, &f.Status, &f.UpdatedAt, &f.ClusterMismatches)
 		return f, err
 	})
 	if err != nil {
@@ -208,11 +211,12 @@ func upsertFile(ctx context.Context, tx pgx.Tx, f ProcessedFile, now time.Time) 
 		f.PrefixSHA256 = []byte{}
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO processed_files (`+fileColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT (source_id, path) DO UPDATE SET size = $3, mtime = $4, sha256 = $5, prefix_sha256 = $6,
-			"offset" = $7, lines = $8, columns = $9, gzip = $10, records = $11, errors = $12, status = $13, updated_at = $14`,
+			"offset" = $7, lines = $8, columns = $9, gzip = $10, records = $11, errors = $12, status = $13, updated_at = $14,
+			cluster_mismatches = $15`,
 		f.SourceID, f.Path, f.Size, f.MTime, f.SHA256, f.PrefixSHA256, f.Offset, f.Lines, f.Columns, f.Gzip,
-		f.Records, f.Errors, f.Status, now)
+		f.Records, f.Errors, f.Status, now, f.ClusterMismatches)
 	return err
 }
 

@@ -5,6 +5,10 @@
 -- this migration that it does not move (what their file printed was not kept).
 ALTER TABLE usage_records ADD COLUMN file_cluster text NOT NULL DEFAULT '';
 
+-- Per file read, the records whose file named another cluster than the source's (shown with
+-- the source's files and counted by every scan). Files read before count 0.
+ALTER TABLE processed_files ADD COLUMN cluster_mismatches int NOT NULL DEFAULT 0;
+
 -- Rows stored before, under the file's cluster where it differed from their source's, move to
 -- their source's cluster: their key is rewritten as the new rule would have made it, so that a
 -- file read again (a rotated or gzipped copy) finds them and stores nothing twice. The old
