@@ -446,11 +446,18 @@ func pbsGPUs(kv *pbsValues) (int, error) {
 // chunkGPUs sums a node or select spec's GPUs: per chunk (`2:ppn=32:gpus=2`), the value of a
 // words key times the chunk's leading count (1 when the chunk starts with a host name).
 func chunkGPUs(spec string, words [2]string) (int, error) {
+	if spec == "" {
+		return 0, nil
+	}
 	total := 0
 	for chunk := range strings.SplitSeq(spec, "+") {
 		first, rest, _ := strings.Cut(chunk, ":")
 		mult := 1
-		if n, err := count(first); err == nil {
+		if digits(first) { // else a host name: one node
+			n, err := count(first)
+			if err != nil {
+				return 0, err
+			}
 			mult = n
 		}
 		for p := range strings.SplitSeq(rest, ":") {
