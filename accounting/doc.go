@@ -4,11 +4,13 @@
 //
 // # Definitions
 //
-//   - Elapsed = ElapsedRaw when present, else Elapsed, else End − Start.
+//   - Elapsed = ElapsedRaw when present, else Elapsed, else End − Start (PBS: see ParsePBS).
 //   - A job that allocated ≥ 1 GPU is a GPU job: GPU core-hours = GPUs × elapsed hours (GPUs =
 //     the untyped `gres/gpu` count, or the sum of the typed entries when only typed ones exist).
 //   - Any other job is a CPU job: node-hours = allocated nodes × elapsed hours.
-//   - Natural key: cluster + job id + submit time (a job seen in two files is one job).
+//   - Natural key: cluster + job id + submit time (a job seen in two files is one job). The
+//     cluster is the source's (Options.Cluster) whenever one is given; the cluster the file
+//     prints is kept in Record.FileCluster.
 //
 // Charges are computed from the integer milli-hour variants (Record.NodeMilliHours,
 // Record.GPUMilliHours), which are exact: units × elapsed milliseconds / 3600, rounded half up.

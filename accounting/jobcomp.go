@@ -255,19 +255,20 @@ func jobcompRecord(kv *jobcompFields, opts Options, loc *time.Location) (Record,
 		return Record{}, skipUnfinished, nil
 	}
 	rec := Record{
-		Cluster:   value(kv[keyCluster]),
-		JobID:     ids[0],
-		User:      idName(kv[keyUserID]),
-		Group:     idName(kv[keyGroupID]),
-		Account:   value(kv[keyAccount]),
-		Partition: value(kv[keyPartition]),
-		QOS:       value(kv[keyQOS]),
-		State:     state,
-		ExitCode:  value(kv[keyExitCode]),
-		NodeList:  value(kv[keyNodeList]),
+		Cluster:     opts.Cluster,
+		FileCluster: value(kv[keyCluster]),
+		JobID:       ids[0],
+		User:        idName(kv[keyUserID]),
+		Group:       idName(kv[keyGroupID]),
+		Account:     value(kv[keyAccount]),
+		Partition:   value(kv[keyPartition]),
+		QOS:         value(kv[keyQOS]),
+		State:       state,
+		ExitCode:    value(kv[keyExitCode]),
+		NodeList:    value(kv[keyNodeList]),
 	}
 	if rec.Cluster == "" {
-		rec.Cluster = opts.Cluster
+		rec.Cluster = rec.FileCluster
 	}
 	if rec.NodeList == "None assigned" {
 		rec.NodeList = ""

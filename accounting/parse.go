@@ -24,7 +24,9 @@ const (
 
 // Options describe one source file.
 type Options struct {
-	// Cluster names the cluster for formats (or lines) that do not print one.
+	// Cluster is the cluster every record is stored under (the source's configured cluster,
+	// authoritative as the operator names the resource): a cluster name printed in the file
+	// is kept in Record.FileCluster only. When empty, records take the file's name.
 	Cluster string
 	// Location is the time zone the scheduler printed local times in; nil means UTC.
 	Location *time.Location

@@ -15,14 +15,35 @@ import (
 // Only `E` (job end) records are jobs; other record types are counted in Skipped.Other and
 // array parents (`123[]`) in Skipped.Steps, since their usage is their subjobs'.
 //
+// A line may start with the name of the daily file it came from, as `grep` prints matches
+// from several files (`20150327:03/27/2015 00:06:27;E;…`, or `accounting/20150327:…`): a
+// prefix ending in ':' whose last path element is eight digits (YYYYMMDD) is dropped and the
+// rest read as the record (the name is not compared with the record's date). Any other text
+// before the record's time makes the line a line error.
+//
 // Per record: Submit = ctime, Start = start, End = end (epoch seconds; the record's own
-// timestamp, read in Options.Location, when end is missing). Elapsed = end − start, as XDMoD
-// does because resources_used.walltime is occasionally wrong; resources_used.walltime only when
-// start or end is missing. Nodes = distinct hosts of exec_host, else Resource_List.nodect.
-// CPUs = resources_used.ncpus, else the slots of exec_host, else Resource_List.ncpus. GPUs =
-// the entries of exec_gpus, else Resource_List.ngpus, else the gpus= / ngpus= of the
-// Resource_List.nodes or Resource_List.select chunks (per node, times the chunk's count).
-// State = COMPLETED for Exit_status 0, FAILED otherwise. It fails only on I/O errors.
+// timestamp, read in Options.Location, when end is missing).
+//
+// Elapsed = resources_used.walltime (`HH:MM:SS`, or plain seconds as Torque 6 prints it) when
+// it is present, above zero and not longer than end − start; else end − start; else (no
+// start) the walltime as printed. The walltime comes first because it leaves out the time a
+// job was suspended, as Slurm's Elapsed does, where end − start counts it. XDMoD uses end −
+// start because "resources_used.walltime is occasionally incorrect"; the wrong values seen in
+// real logs are zero for a job that ran (PBS Pro, a job shorter than the MOM's sampling) and a
+// walltime longer than the job's whole span between start and end: both are caught by the
+// bounds above, and end − start is used for them.
+//
+// Nodes = distinct hosts of exec_host, else Resource_List.nodect. CPUs = resources_used.ncpus,
+// else the slots of exec_host, else Resource_List.ncpus. GPUs, the first that is present:
+//  1. exec_gpus, the GPUs the job was given (Torque: `n1-gpu/0+n1-gpu/1`): distinct GPUs
+//     counted, a GPU listed twice once, `n1-gpu/0-3` as four;
+//  2. Resource_List.ngpus, a total (PBS Pro);
+//  3. gpus=N or gpu=N in the chunks of Resource_List.nodes (Torque, `2:ppn=32:gpus=2+1:ppn=4`):
+//     N per node times the chunk's node count (its leading number, else one named host);
+//  4. gpus=N or ngpus=N in the chunks of Resource_List.select (PBS Pro), counted the same way.
+//
+// What the job was given comes before what it asked for. State = COMPLETED for Exit_status 0,
+// FAILED otherwise. It fails only on I/O errors.
 func ParsePBS(r io.Reader, opts Options) (Result, error) {
 	var res Result
 	loc := location(opts)
@@ -48,7 +69,16 @@ func pbsLine(res *Result, line string, no int, opts Options, loc *time.Location)
 		return
 	}
 	id, msg, _ := strings.Cut(rest, ";")
-	stamp, err := pbsStamp(strings.TrimSpace(stampText), loc)
+	stampText = strings.TrimSpace(stampText)
+	stamp, err := pbsStamp(stampText, loc)
+	if err != nil {
+		if t, ok := pbsStripFileName(stampText); ok {
+			stamp, err = pbsStamp(t, loc)
+		} else if len(stampText) > len(pbsTime) {
+			res.lineError(opts, no, "bad record time %q: only a daily file's name (YYYYMMDD:, as grep prints it) may come before the time", stampText)
+			return
+		}
+	}
 	if err != nil {
 		res.lineError(opts, no, "bad record time %q", stampText)
 		return
@@ -85,6 +115,23 @@ func pbsOther(line []byte, loc *time.Location) bool {
 }
 
 const pbsTime = "01/02/2006 15:04:05"
+
+// pbsStripFileName drops the file name grep puts before a record's time: `20150327:` or
+// `dir/20150327:`, eight digits as the last path element. It reports whether there was one.
+func pbsStripFileName(stamp string) (string, bool) {
+	i := len(stamp) - len(pbsTime) - 1
+	if i < 8 || stamp[i] != ':' {
+		return stamp, false
+	}
+	name := stamp[:i]
+	if j := strings.LastIndexAny(name, `/\`); j >= 0 {
+		name = name[j+1:]
+	}
+	if len(name) != 8 || !digits(name) {
+		return stamp, false
+	}
+	return stamp[i+1:], true
+}
 
 // pbsStamp reads the time of a record.
 func pbsStamp(s string, loc *time.Location) (time.Time, error) {
@@ -228,17 +275,19 @@ func pbsRecord(id string, kv *pbsValues, stamp time.Time) (Record, skipKind, err
 	if !rec.Start.IsZero() && rec.End.Before(rec.Start) {
 		return Record{}, keep, fmt.Errorf("end %s before start %s", rec.End.Format(time.RFC3339), rec.Start.Format(time.RFC3339))
 	}
-	switch {
-	case !rec.Start.IsZero() && kv[pbsEnd] != "":
-		rec.Elapsed = rec.End.Sub(rec.Start)
-	case kv[pbsWalltimeUsed] != "":
-		d, err := ParseElapsed(kv[pbsWalltimeUsed])
-		if err != nil && !errors.Is(err, errNoValue) {
+	var wall time.Duration
+	if v := kv[pbsWalltimeUsed]; v != "" {
+		if wall, err = pbsDuration(v); err != nil {
 			return Record{}, keep, fmt.Errorf("resources_used.walltime: %w", err)
 		}
-		rec.Elapsed = d
-	case !rec.Start.IsZero():
-		rec.Elapsed = rec.End.Sub(rec.Start)
+	}
+	switch span := rec.End.Sub(rec.Start); {
+	case rec.Start.IsZero():
+		rec.Elapsed = wall
+	case wall > 0 && wall <= span:
+		rec.Elapsed = wall
+	default:
+		rec.Elapsed = span
 	}
 
 	var hostsBuf [16]string
@@ -265,7 +314,7 @@ func pbsRecord(id string, kv *pbsValues, stamp time.Time) (Record, skipKind, err
 			return Record{}, keep, fmt.Errorf("Resource_List.ncpus: %w", err)
 		}
 	}
-	if rec.GPUs, err = pbsGPUs(kv, rec.Nodes); err != nil {
+	if rec.GPUs, err = pbsGPUs(kv); err != nil {
 		return Record{}, keep, err
 	}
 	if v := kv[pbsRunCount]; v != "" {
@@ -274,6 +323,23 @@ func pbsRecord(id string, kv *pbsValues, stamp time.Time) (Record, skipKind, err
 		}
 	}
 	return rec, keep, nil
+}
+
+// pbsDuration reads a PBS duration: `HH:MM:SS` (any number of hours), or plain seconds as
+// Torque 6 prints resources_used.walltime. No value is zero.
+func pbsDuration(s string) (time.Duration, error) {
+	if digits(s) {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n > maxSeconds {
+			return 0, fmt.Errorf("duration %q too large", s)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := ParseElapsed(s)
+	if errors.Is(err, errNoValue) {
+		return 0, nil
+	}
+	return d, err
 }
 
 // epoch reads PBS epoch seconds; empty and 0 (never started) are unknown.
@@ -347,11 +413,12 @@ func execHost(dst []string, s string) (hosts []string, slots int, err error) {
 	return hosts, slots, nil
 }
 
-// pbsGPUs reads the GPUs of a job: the exec_gpus entries (what it was given), else
-// Resource_List.ngpus (a total), else the per-node gpus=/ngpus= of its node or select chunks.
-func pbsGPUs(kv *pbsValues, nodes int) (int, error) {
+// pbsGPUs reads the GPUs of a job in the order ParsePBS documents: exec_gpus (distinct GPUs
+// given), else Resource_List.ngpus (a total), else the per-node gpus=/gpu= of the
+// Resource_List.nodes chunks, else the gpus=/ngpus= of the Resource_List.select chunks.
+func pbsGPUs(kv *pbsValues) (int, error) {
 	if v := kv[pbsExecGPUs]; v != "" {
-		return strings.Count(v, "+") + 1, nil
+		return execGPUs(v)
 	}
 	if v := kv[pbsNGPUs]; v != "" {
 		n, err := count(v)
@@ -360,38 +427,91 @@ func pbsGPUs(kv *pbsValues, nodes int) (int, error) {
 		}
 		return n, nil
 	}
-	total := 0
 	for _, key := range []struct {
-		name string
-		i    int
-	}{{"Resource_List.nodes", pbsNodes}, {"Resource_List.select", pbsSelect}} {
-		spec := kv[key.i]
-		if spec == "" {
-			continue
-		}
-		for chunk := range strings.SplitSeq(spec, "+") {
-			first, rest, _ := strings.Cut(chunk, ":")
-			mult := 1
-			if n, err := count(first); err == nil {
-				mult = n
-			}
-			for p := range strings.SplitSeq(rest, ":") {
-				k, v, ok := strings.Cut(p, "=")
-				if !ok || k != "gpus" && k != "ngpus" {
-					continue
-				}
-				n, err := count(v)
-				if err != nil {
-					return 0, fmt.Errorf("%s: %w", key.name, err)
-				}
-				if total += mult * n; mult > maxCount || total > maxCount {
-					return 0, fmt.Errorf("%s: too many GPUs", key.name)
-				}
-			}
+		name  string
+		i     int
+		words [2]string
+	}{{"Resource_List.nodes", pbsNodes, [2]string{"gpus", "gpu"}}, {"Resource_List.select", pbsSelect, [2]string{"gpus", "ngpus"}}} {
+		total, err := chunkGPUs(kv[key.i], key.words)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", key.name, err)
 		}
 		if total > 0 {
 			return total, nil
 		}
 	}
 	return 0, nil
+}
+
+// chunkGPUs sums a node or select spec's GPUs: per chunk (`2:ppn=32:gpus=2`), the value of a
+// words key times the chunk's leading count (1 when the chunk starts with a host name).
+func chunkGPUs(spec string, words [2]string) (int, error) {
+	if spec == "" {
+		return 0, nil
+	}
+	total := 0
+	for chunk := range strings.SplitSeq(spec, "+") {
+		first, rest, _ := strings.Cut(chunk, ":")
+		mult := 1
+		if digits(first) { // else a host name: one node
+			n, err := count(first)
+			if err != nil {
+				return 0, err
+			}
+			mult = n
+		}
+		for p := range strings.SplitSeq(rest, ":") {
+			k, v, ok := strings.Cut(p, "=")
+			if !ok || k != words[0] && k != words[1] {
+				continue
+			}
+			n, err := count(v)
+			if err != nil {
+				return 0, err
+			}
+			if mult > maxCount || n > maxCount {
+				return 0, errors.New("too many GPUs")
+			}
+			if total += mult * n; total > maxCount {
+				return 0, errors.New("too many GPUs")
+			}
+		}
+	}
+	return total, nil
+}
+
+// maxExecGPUs bounds the GPUs exec_gpus may list (no job comes near it; a garbage range must
+// not be expanded).
+const maxExecGPUs = 1 << 16
+
+// execGPUs counts the distinct GPUs of exec_gpus: `n1-gpu/0+n1-gpu/1`, `n1-gpu/0-3` or
+// `n1-gpu/0,2`; an entry without an index counts as one GPU of its own.
+func execGPUs(s string) (int, error) {
+	seen := map[string]bool{}
+	for e := range strings.SplitSeq(s, "+") {
+		host, spec, ok := strings.Cut(e, "/")
+		if !ok {
+			seen[e] = true
+			continue
+		}
+		for r := range strings.SplitSeq(spec, ",") {
+			a, b, isRange := strings.Cut(r, "-")
+			lo, err1 := count(a)
+			hi := lo
+			var err2 error
+			if isRange {
+				hi, err2 = count(b)
+			}
+			if err1 != nil || err2 != nil || hi < lo {
+				return 0, fmt.Errorf("bad exec_gpus entry %q", e)
+			}
+			if len(seen)+hi-lo >= maxExecGPUs {
+				return 0, errors.New("exec_gpus: too many GPUs")
+			}
+			for i := lo; i <= hi; i++ {
+				seen[host+"/"+strconv.Itoa(i)] = true
+			}
+		}
+	}
+	return len(seen), nil
 }

@@ -9,7 +9,14 @@ import (
 
 // Record is one finished scheduler job (or one run of a requeued job).
 type Record struct {
+	// Cluster is the cluster the job is stored and charged under: the source's configured
+	// cluster (Options.Cluster) whenever one is set, whatever the file says; the file's own
+	// cluster name only when none is set.
 	Cluster string
+	// FileCluster is the cluster name the file printed for the job (sacct's Cluster column,
+	// jobcomp's Cluster=), "" when the format or the line prints none. It is kept as an
+	// attribute: a FileCluster other than Cluster is a mismatch, counted by the scan.
+	FileCluster string
 	// JobID is the job as the scheduler prints it: "123", "123_4" (array task), "123+0"
 	// (heterogeneous component), "6464684.server" (PBS).
 	JobID     string
@@ -56,6 +63,10 @@ func (r Record) Key() string {
 	}
 	return string(k)
 }
+
+// ClusterMismatch reports whether the file named a cluster other than the one the record is
+// stored under.
+func (r Record) ClusterMismatch() bool { return r.FileCluster != "" && r.FileCluster != r.Cluster }
 
 // IsGPU reports whether the job allocated at least one GPU.
 func (r Record) IsGPU() bool { return r.GPUs >= 1 }

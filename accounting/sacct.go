@@ -183,7 +183,7 @@ func (p *sacctParser) parse(res *Result, line string, no int) error {
 	}
 
 	rec := Record{
-		Cluster:   f.first(c.cluster),
+		Cluster:   p.opts.Cluster,
 		User:      f.first(c.user, c.uid),
 		Group:     f.first(c.group, c.gid),
 		Account:   f.first(c.account),
@@ -195,8 +195,9 @@ func (p *sacctParser) parse(res *Result, line string, no int) error {
 		File:      p.opts.File,
 		Line:      no,
 	}
+	rec.FileCluster = f.first(c.cluster)
 	if rec.Cluster == "" {
-		rec.Cluster = p.opts.Cluster
+		rec.Cluster = rec.FileCluster
 	}
 	if rec.NodeList == "None assigned" {
 		rec.NodeList = ""

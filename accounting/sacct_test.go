@@ -185,15 +185,15 @@ func TestSacctQuirks(t *testing.T) {
 			},
 		},
 		{
-			name: "any column order, missing optional columns, cluster column",
+			name: "any column order, missing optional columns, cluster column kept as the file's",
 			in:   "End|NodeList|Cluster|JobID|State|Elapsed|AllocTRES\n2024-03-01T01:00:00|n[1-2]|east|29|COMPLETED|01:00:00|cpu=8,node=2\n2024-03-01T01:00:00|n1||30|COMPLETED|02:00:00|\n",
 			opts: accounting.Options{Cluster: "west"},
 			check: func(t *testing.T, res accounting.Result) {
 				a, b := res.Records[0], res.Records[1]
-				if a.Cluster != "east" || a.Nodes != 2 || a.CPUs != 8 || a.NodeMilliHours() != 2000 || a.NodeList != "n[1-2]" {
+				if a.Cluster != "west" || a.FileCluster != "east" || !a.ClusterMismatch() || !strings.HasPrefix(a.Key(), "west|29|") || a.Nodes != 2 || a.CPUs != 8 || a.NodeMilliHours() != 2000 || a.NodeList != "n[1-2]" {
 					t.Errorf("first: %+v", a)
 				}
-				if b.Cluster != "west" || b.Nodes != 0 || b.Elapsed != 2*time.Hour || !strings.HasPrefix(b.Key(), "west|30|end:") {
+				if b.Cluster != "west" || b.FileCluster != "" || b.ClusterMismatch() || b.Nodes != 0 || b.Elapsed != 2*time.Hour || !strings.HasPrefix(b.Key(), "west|30|end:") {
 					t.Errorf("second: %+v key %s", b, b.Key())
 				}
 			},

@@ -436,6 +436,9 @@ type ProcessedFile struct {
 	Errors    int       `json:"errors"`
 	Status    string    `json:"status"` // done, partial or failed
 	UpdatedAt time.Time `json:"updated_at"`
+	// ClusterMismatches counts the records whose file names another cluster than the
+	// source's: stored under the source's cluster all the same.
+	ClusterMismatches int `json:"cluster_mismatches"`
 }
 
 func (s *Server) sourceFiles(c *fiber.Ctx) error {
@@ -453,7 +456,8 @@ func (s *Server) sourceFiles(c *fiber.Ctx) error {
 	items := make([]ProcessedFile, 0, len(files))
 	for _, f := range files {
 		items = append(items, ProcessedFile{Path: f.Path, Size: f.Size, MTime: f.MTime.UTC(), SHA256: hex.EncodeToString(f.SHA256),
-			Offset: f.Offset, Lines: f.Lines, Records: f.Records, Errors: f.Errors, Status: f.Status, UpdatedAt: f.UpdatedAt.UTC()})
+			Offset: f.Offset, Lines: f.Lines, Records: f.Records, Errors: f.Errors, Status: f.Status, UpdatedAt: f.UpdatedAt.UTC(),
+			ClusterMismatches: f.ClusterMismatches})
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].Path < items[j].Path })
 	return c.JSON(fiber.Map{"source_id": src.ID, "items": items})

@@ -163,9 +163,16 @@ func (tn *testNode) newSource(name, dir string) sourceView {
 func (tn *testNode) saveFile(sourceID, path string, recs []accounting.Record, lineErrs ...accounting.LineError) persistence.Saved {
 	tn.t.Helper()
 	sum := sha256.Sum256([]byte(path))
+	mismatches := 0
+	for _, r := range recs {
+		if r.ClusterMismatch() {
+			mismatches++
+		}
+	}
 	saved, err := tn.store.SaveFile(context.Background(), persistence.FileResult{
 		File: persistence.ProcessedFile{SourceID: sourceID, Path: path, Size: 1234, MTime: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC),
-			SHA256: sum[:], Offset: 1234, Lines: len(recs) + len(lineErrs), Records: len(recs), Errors: len(lineErrs), Status: persistence.FileDone},
+			SHA256: sum[:], Offset: 1234, Lines: len(recs) + len(lineErrs), Records: len(recs), Errors: len(lineErrs), Status: persistence.FileDone,
+			ClusterMismatches: mismatches},
 		Records: recs, Errors: lineErrs,
 	}, time.Now())
 	if err != nil {
@@ -348,13 +355,16 @@ func testSources(t *testing.T, tn *testNode, _ *fakeScanner) {
 		Records int       `json:"records"`
 		Errors  int       `json:"errors"`
 		Status  string    `json:"status"`
+		// Jobs whose file names another cluster than the source's.
+		ClusterMismatches int `json:"cluster_mismatches"`
 	}
 	if files := items[fileView](t, tn.do("GET", "/api/v1/accounting/sources/"+a.ID+"/files", op.Access, nil)); len(files) != 0 {
 		t.Errorf("files before any read: %+v", files)
 	}
 	end := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	tn.saveFile(a.ID, "/logs/b.txt", []accounting.Record{job("alpha", "1", "ann", "g", "cpu", 1, 0, time.Hour, end)},
-		accounting.LineError{Line: 7, Err: "bad elapsed"})
+	fromEast := job("alpha", "1", "ann", "g", "cpu", 1, 0, time.Hour, end)
+	fromEast.FileCluster = "east" // its file said east; the source's cluster is alpha
+	tn.saveFile(a.ID, "/logs/b.txt", []accounting.Record{fromEast}, accounting.LineError{Line: 7, Err: "bad elapsed"})
 	tn.saveFile(a.ID, "/logs/a.txt", nil)
 	files := items[fileView](t, tn.do("GET", "/api/v1/accounting/sources/"+a.ID+"/files", op.Access, nil))
 	sum := sha256.Sum256([]byte("/logs/b.txt"))
@@ -362,7 +372,7 @@ func testSources(t *testing.T, tn *testNode, _ *fakeScanner) {
 		t.Fatalf("files %+v", files)
 	}
 	if f := files[1]; f.Size != 1234 || !f.MTime.Equal(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)) || f.SHA256 != hex.EncodeToString(sum[:]) ||
-		f.Records != 1 || f.Errors != 1 || f.Status != "done" {
+		f.Records != 1 || f.Errors != 1 || f.Status != "done" || f.ClusterMismatches != 1 {
 		t.Errorf("file %+v", f)
 	}
 	wantProblem(t, "files of unknown source", tn.do("GET", "/api/v1/accounting/sources/"+uuid.NewString()+"/files", op.Access, nil), http.StatusNotFound, "not_found")

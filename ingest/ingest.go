@@ -2,7 +2,9 @@
 // format) into usage records, once: an unchanged file is skipped without being read, a renamed
 // or copied file is recognised by its checksum, a growing file is read from where it stopped,
 // and a job seen in several files is stored once (its natural key is cluster + job id + submit
-// time, accounting.Record.Key). Bad lines are counted and stored with their file and line.
+// time, accounting.Record.Key). The cluster is always the source's: a cluster name a file
+// prints is kept beside it (Record.FileCluster) and a different one counted in
+// Report.ClusterMismatches. Bad lines are counted and stored with their file and line.
 package ingest
 
 import (
@@ -93,7 +95,7 @@ func validate(src *persistence.IngestSource, roots []string, checkDir bool) erro
 		bad("--format must be %s, not %q", FormatNames, src.Format)
 	}
 	if strings.TrimSpace(src.Cluster) == "" {
-		bad("--cluster is required: the cluster name stored with every job")
+		bad("--cluster is required: the cluster name stored with every job, whatever cluster its file names")
 	}
 	if src.Glob == "" {
 		src.Glob = "*"
@@ -154,6 +156,10 @@ type Report struct {
 	NewRecords int64  `json:"new_records"` // jobs not stored before
 	Errors     int    `json:"errors"`      // bad lines, and files that could not be read
 	Charges    int    `json:"charges"`     // usage charges created (one per wallet per file)
+	// ClusterMismatches counts the jobs parsed whose file names a cluster other than the
+	// source's: they are stored under the source's cluster (the operator's is authoritative),
+	// the file's name kept beside it.
+	ClusterMismatches int `json:"cluster_mismatches"`
 	// QuotaEvents are the quota thresholds the new usage crossed.
 	QuotaEvents []persistence.QuotaEvent `json:"quota_events,omitempty"`
 }
@@ -163,8 +169,12 @@ func (r Report) String() string {
 	if r.Refused > 0 {
 		refused = fmt.Sprintf(", %d refused (leading outside the ingest root)", r.Refused)
 	}
-	return fmt.Sprintf("%s: %d files (%d skipped, %d renamed/copied, %d resumed, %d read, %d failed%s), %d records, %d new, %d errors, %d charges",
-		r.Source, r.Files, r.Skipped, r.Renamed, r.Resumed, r.Read, r.Failed, refused, r.Records, r.NewRecords, r.Errors, r.Charges)
+	mismatches := ""
+	if r.ClusterMismatches > 0 {
+		mismatches = fmt.Sprintf(", %d cluster mismatches (jobs whose file names another cluster, stored under the source's)", r.ClusterMismatches)
+	}
+	return fmt.Sprintf("%s: %d files (%d skipped, %d renamed/copied, %d resumed, %d read, %d failed%s), %d records, %d new, %d errors, %d charges%s",
+		r.Source, r.Files, r.Skipped, r.Renamed, r.Resumed, r.Read, r.Failed, refused, r.Records, r.NewRecords, r.Errors, r.Charges, mismatches)
 }
 
 // Run reads the new content of one source's files. now stamps the rows written and decides
@@ -359,7 +369,7 @@ func (r *runner) file(ctx context.Context, path string, open func() (*os.File, e
 	reset := true
 	if !row.Gzip && resumable && bytes.Equal(prefix, prev.PrefixSHA256) {
 		opts.StartLine, opts.StartOffset, opts.Columns = prev.Lines, prev.Offset, prev.Columns
-		row.Records, row.Errors = prev.Records, prev.Errors
+		row.Records, row.Errors, row.ClusterMismatches = prev.Records, prev.Errors, prev.ClusterMismatches
 		reset = false
 		r.rep.Resumed++
 	} else {
@@ -400,6 +410,14 @@ func (r *runner) file(ctx context.Context, path string, open func() (*os.File, e
 		row.Offset, row.Lines, row.Columns = res.Offset, res.Lines, res.Columns
 		row.Records += len(res.Records)
 		row.Errors += len(res.Errors)
+		mismatches := 0
+		for i := range res.Records {
+			if res.Records[i].ClusterMismatch() {
+				mismatches++
+			}
+		}
+		row.ClusterMismatches += mismatches
+		r.rep.ClusterMismatches += mismatches
 		row.Status = persistence.FileDone
 		switch {
 		case !res.More && (row.Gzip || res.Offset == size):
@@ -515,7 +533,7 @@ func (r *runner) fail(ctx context.Context, row persistence.ProcessedFile, cause 
 		msg = e.Message
 	}
 	row.Status = persistence.FileFailed
-	row.Offset, row.Lines, row.Columns, row.Records, row.Errors = 0, 0, nil, 0, 1
+	row.Offset, row.Lines, row.Columns, row.Records, row.Errors, row.ClusterMismatches = 0, 0, nil, 0, 1, 0
 	r.rep.Failed++
 	r.rep.Errors++
 	return r.save(ctx, row, accounting.Excerpt("cannot read the file: "+msg))

@@ -85,9 +85,12 @@ type ProcessedFile struct {
 	Errors       int
 	Status       string
 	UpdatedAt    time.Time
+	// ClusterMismatches counts the records read whose file names a cluster other than the
+	// source's (they are stored under the source's; see accounting.Record.FileCluster).
+	ClusterMismatches int
 }
 
-const fileColumns = `source_id, path, size, mtime, sha256, prefix_sha256, "offset", lines, columns, gzip, records, errors, status, updated_at`
+const fileColumns = `source_id, path, size, mtime, sha256, prefix_sha256, "offset", lines, columns, gzip, records, errors, status, updated_at, cluster_mismatches`
 
 // ProcessedFiles returns every file row of a source, by path.
 func (s *Store) ProcessedFiles(ctx context.Context, sourceID string) (map[string]ProcessedFile, error) {
@@ -98,7 +101,7 @@ func (s *Store) ProcessedFiles(ctx context.Context, sourceID string) (map[string
 	files, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ProcessedFile, error) {
 		var f ProcessedFile
 		err := r.Scan(&f.SourceID, &f.Path, &f.Size, &f.MTime, &f.SHA256, &f.PrefixSHA256, &f.Offset, &f.Lines, &f.Columns,
-			&f.Gzip, &f.Records, &f.Errors, &f.Status, &f.UpdatedAt)
+			&f.Gzip, &f.Records, &f.Errors, &f.Status, &f.UpdatedAt, &f.ClusterMismatches)
 		return f, err
 	})
 	if err != nil {
@@ -208,17 +211,19 @@ func upsertFile(ctx context.Context, tx pgx.Tx, f ProcessedFile, now time.Time) 
 		f.PrefixSHA256 = []byte{}
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO processed_files (`+fileColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT (source_id, path) DO UPDATE SET size = $3, mtime = $4, sha256 = $5, prefix_sha256 = $6,
-			"offset" = $7, lines = $8, columns = $9, gzip = $10, records = $11, errors = $12, status = $13, updated_at = $14`,
+			"offset" = $7, lines = $8, columns = $9, gzip = $10, records = $11, errors = $12, status = $13, updated_at = $14,
+			cluster_mismatches = $15`,
 		f.SourceID, f.Path, f.Size, f.MTime, f.SHA256, f.PrefixSHA256, f.Offset, f.Lines, f.Columns, f.Gzip,
-		f.Records, f.Errors, f.Status, now)
+		f.Records, f.Errors, f.Status, now, f.ClusterMismatches)
 	return err
 }
 
 var usageColumns = []string{"key", "cluster", "job_id", "user_name", "group_name", "account", "partition", "qos", "state",
 	"exit_code", "nodes", "cpus", "gpus", "elapsed_ms", "submit_at", "start_at", "end_at", "node_milli_hours",
-	"gpu_milli_hours", "source_id", "file", "line", "ingested_at", "wallet_id", "mapping_id", "charge_micropoints", "charged"}
+	"gpu_milli_hours", "source_id", "file", "line", "ingested_at", "wallet_id", "mapping_id", "charge_micropoints", "charged",
+	"file_cluster"}
 
 // insertUsage stores the records whose key is new, with the wallet the mapping rules give them
 // and their price, adds them to the rollups, creates one charge per wallet and records the
@@ -244,7 +249,7 @@ func (s *Store) insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin str
 	rows := make([]usageRow, len(recs))
 	for i := range recs {
 		r := &recs[i]
-		for _, f := range [...]*string{&r.Cluster, &r.JobID, &r.User, &r.Group, &r.Account, &r.Partition, &r.QOS, &r.State, &r.ExitCode, &r.File} {
+		for _, f := range [...]*string{&r.Cluster, &r.FileCluster, &r.JobID, &r.User, &r.Group, &r.Account, &r.Partition, &r.QOS, &r.State, &r.ExitCode, &r.File} {
 			*f = validText(*f)
 		}
 		u := &rows[i]
@@ -286,6 +291,7 @@ func (s *Store) insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin str
 			c.uuid(u.mapping)
 			c.int8(u.micro)
 			c.boolean(u.wallet != nil)
+			c.text(r.FileCluster)
 			if ord {
 				c.int4(i)
 			}

@@ -53,7 +53,7 @@ are read in --timezone. Files may be gzip-compressed.`}
 	add.Flags().StringVar(&src.Name, "name", "", "source name (required)")
 	add.Flags().StringVar(&src.Dir, "dir", "", "directory of the log files (required)")
 	add.Flags().StringVar(&src.Format, "format", "", ingest.FormatNames+" (required)")
-	add.Flags().StringVar(&src.Cluster, "cluster", "", "cluster name stored with every job (required)")
+	add.Flags().StringVar(&src.Cluster, "cluster", "", "cluster name stored with every job, whatever cluster its file names (required)")
 	add.Flags().StringVar(&src.Glob, "glob", "*", "which files of --dir to read")
 	add.Flags().DurationVar(&src.Interval, "interval", 30*time.Second, "how often a long-running ingest scans the source")
 	add.Flags().StringVar(&src.Timezone, "timezone", "UTC", "time zone the scheduler printed its times in")

@@ -1,0 +1,121 @@
+package persistence
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/divinewhispers/dw/internal/pgtest"
+)
+
+// TestMigrationFileCluster stores usage the way it was stored before migration 9 (under the
+// file's cluster), migrates, and checks what moved to the source's cluster and what stayed.
+func TestMigrationFileCluster(t *testing.T) {
+	ctx := t.Context()
+	name := fmt.Sprintf("t_file_cluster_%d", time.Now().UnixNano())
+	admin, err := pgx.Connect(ctx, pgtest.ServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	})
+	u, err := url.Parse(pgtest.ServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	m, err := migrator(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.MigrateTo(ctx, 8); err != nil {
+		t.Fatal(err)
+	}
+
+	const (
+		srcA = "00000000-0000-0000-0000-00000000000a" // configured cluster hpcx
+		gone = "00000000-0000-0000-0000-0000000000ff" // a removed source
+		sub  = "|2024-03-01T00:00:00Z"
+	)
+	end := time.Date(2024, 3, 1, 2, 0, 0, 0, time.UTC)
+	if _, err := conn.Exec(ctx, `INSERT INTO ingest_sources (id, name, dir, format, cluster) VALUES ($1, 'a', '/tmp', 'slurm-sacct', 'hpcx')`, srcA); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ key, cluster, source, user string }{
+		{"east|1" + sub, "east", srcA, "alice"}, // moves
+		{"east|2" + sub, "east", srcA, "bob"},   // its new key is taken: stays
+		{"hpcx|2" + sub, "hpcx", srcA, "bob"},
+		{"hpcx|3" + sub, "hpcx", srcA, "carol"}, // already under the source's cluster
+		{"west|4" + sub, "west", gone, "dave"},  // its source was removed: stays
+	} {
+		if _, err := conn.Exec(ctx, `INSERT INTO usage_records (key, cluster, job_id, user_name, source_id, end_at, nodes, elapsed_ms, node_milli_hours)
+			VALUES ($1, $2, 'j', $3, $4, $5, 1, 3600000, 1000)`, r.key, r.cluster, r.user, r.source, end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Exec(ctx, rollupInsert(`(SELECT *, COALESCE(end_at, start_at, ingested_at) AS at FROM usage_records)`)); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := m.MigrateTo(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+
+	got := map[string][2]string{}
+	rows, err := conn.Query(ctx, `SELECT key, cluster, file_cluster FROM usage_records`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var k, c, f string
+		if err := rows.Scan(&k, &c, &f); err != nil {
+			t.Fatal(err)
+		}
+		got[k] = [2]string{c, f}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]string{
+		"hpcx|1" + sub: {"hpcx", "east"},
+		"east|2" + sub: {"east", ""},
+		"hpcx|2" + sub: {"hpcx", ""},
+		"hpcx|3" + sub: {"hpcx", ""},
+		"west|4" + sub: {"west", ""},
+	}
+	if len(got) != len(want) {
+		t.Errorf("records %v, want %v", got, want)
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("record %s: cluster and file cluster %q, want %q", k, got[k], w)
+		}
+	}
+	var alice int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM cluster_users WHERE cluster = 'hpcx' AND login = 'alice'`).Scan(&alice); err != nil || alice != 1 {
+		t.Errorf("cluster user hpcx/alice: %d %v", alice, err)
+	}
+	for _, grain := range []string{"d", "m", "y"} {
+		for cluster, jobs := range map[string]int64{"hpcx": 3, "east": 1, "west": 1} {
+			var n, node int64
+			if err := conn.QueryRow(ctx, `SELECT jobs, node_milli_hours FROM usage_rollups WHERE dim = 'cluster' AND grain = $1 AND key = $2`,
+				grain, cluster).Scan(&n, &node); err != nil || n != jobs || node != 1000*jobs {
+				t.Errorf("rollup %s of cluster %s: %d jobs %d node-milli-hours (%v), want %d", grain, cluster, n, node, err, jobs)
+			}
+		}
+	}
+}
