@@ -54,10 +54,14 @@ bench: deps build ## the benchmarks of the README (wallet ops vs plain SQL, HTTP
 	$(GO) test -run '^$$' -bench 'RateLimit' -benchtime 2s -count 1 -timeout 30m ./bench/
 	scripts/bench-http.sh
 
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 .PHONY: lint
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, staticcheck and a tidy go.mod
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+	@$(GO) mod tidy -diff >/dev/null 2>&1 || { echo "go.mod/go.sum are not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
 
 .PHONY: proto
 proto: ## regenerate the committed protobuf code

@@ -303,11 +303,13 @@ func jobcompRecord(kv *jobcompFields, opts Options, loc *time.Location) (Record,
 	}
 	t, err := parseTRES(value(kv[keyTres]))
 	if err != nil {
+		//lint:ignore ST1005 the message starts with the field's name as the log spells it
 		return Record{}, keep, fmt.Errorf("Tres: %w", err)
 	}
 	rec.GPUs = t.gpus
 	if t.gpus < 0 {
 		if rec.GPUs, err = parseGRES(value(kv[keyGres])); err != nil {
+			//lint:ignore ST1005 the message starts with the field's name as the log spells it
 			return Record{}, keep, fmt.Errorf("Gres: %w", err)
 		}
 	}

@@ -315,6 +315,7 @@ func (p *sacctParser) elapsed(f sacctFields, start, end time.Time) (time.Duratio
 		d, err := ParseElapsed(v)
 		if err == nil {
 			if d > maxSeconds*time.Second {
+				//lint:ignore ST1005 the message starts with the field's name as the log spells it
 				return 0, fmt.Errorf("Elapsed %q too large", v)
 			}
 			return d, nil

@@ -627,13 +627,6 @@ func walletKeySQL(alias string) string {
 	return `CASE WHEN ` + alias + `.wallet_id IS NOT NULL THEN ` + alias + `.wallet_id::text WHEN ` + alias + `.mapping_id IS NOT NULL THEN 'excluded' ELSE '' END`
 }
 
-func zeroNull(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UTC()
-}
-
 // IngestError is one line a source could not read.
 type IngestError struct {
 	Source    string    `json:"source"`
