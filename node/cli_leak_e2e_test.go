@@ -40,7 +40,10 @@ func postmasters(t *testing.T, dataDir string) []int {
 			continue
 		}
 		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil || !bytes.Contains(cmdline, want) || !bytes.Contains(cmdline, []byte("postgres")) {
+		// The postmaster itself (argv[0] …/postgres), not the pg_ctl, su or sh that start it
+		// and name the same directory for a moment.
+		argv0, _, _ := bytes.Cut(cmdline, []byte{0})
+		if err != nil || !bytes.Contains(cmdline, want) || filepath.Base(string(argv0)) != "postgres" {
 			continue
 		}
 		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
