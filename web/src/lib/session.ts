@@ -2,11 +2,15 @@
 // for a fresh one with the refresh cookie, so a reload keeps the person signed in.
 import { writable } from 'svelte/store';
 import { api, type Me } from './api';
+import { hub } from './live';
 
 export const me = writable<Me | null>(null);
 export const ready = writable(false);
 
-api.onSignedOut = () => me.set(null);
+api.onSignedOut = () => {
+  me.set(null);
+  hub.close();
+};
 
 export async function restore() {
   try {
@@ -28,5 +32,6 @@ export async function signOut() {
     await api.logout();
   } finally {
     me.set(null);
+    hub.close();
   }
 }
