@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"flag"
 	"io"
@@ -56,6 +57,7 @@ func TestWebAppServing(t *testing.T) {
 		"assets/index-abc123.css":   {Data: []byte(`body{}`)},
 		"favicon.svg":               {Data: []byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`)},
 		"assets/poem-cloud-9f8e.js": {Data: []byte(`export{}`)},
+		"assets/big-77aa.js":        {Data: []byte(strings.Repeat("export const poem = '籤詩';\n", 200))},
 	}
 	base, client := webGateway(t, app)
 	for _, tc := range []struct {
@@ -90,6 +92,40 @@ func TestWebAppServing(t *testing.T) {
 			t.Errorf("GET %s: CSP %q", tc.path, csp)
 		}
 	}
+	// Text files are sent gzipped to a client that takes gzip (and plain to one that does not).
+	for _, accept := range []string{"gzip, deflate, br", ""} {
+		req, _ := http.NewRequest("GET", base+"/assets/big-77aa.js", nil)
+		if accept != "" {
+			req.Header.Set("Accept-Encoding", accept) // set by hand: the transport leaves the body as sent
+		} else {
+			req.Header.Set("Accept-Encoding", "identity")
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		body := raw
+		if accept != "" {
+			if res.Header.Get("Content-Encoding") != "gzip" || len(raw) >= len(app["assets/big-77aa.js"].Data) {
+				t.Errorf("Accept-Encoding %q: Content-Encoding %q, %d bytes", accept, res.Header.Get("Content-Encoding"), len(raw))
+			}
+			zr, err := gzip.NewReader(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+		} else if res.Header.Get("Content-Encoding") != "" {
+			t.Errorf("no gzip accepted: Content-Encoding %q", res.Header.Get("Content-Encoding"))
+		}
+		if !bytes.Equal(body, app["assets/big-77aa.js"].Data) || res.Header.Get("Vary") != "Accept-Encoding" {
+			t.Errorf("Accept-Encoding %q: %d bytes, Vary %q", accept, len(body), res.Header.Get("Vary"))
+		}
+	}
+
 	req, _ := http.NewRequest("POST", base+"/draw", nil)
 	res, err := client.Do(req)
 	if err != nil {
