@@ -62,7 +62,7 @@ const base = `http://127.0.0.1:${http}`;
 const log = [];
 const dw = spawn(bin, ['serve', '--demo', '--secure-cookies=false', '--log-format', 'text', '--log-level', 'warn',
   '--data-dir', join(dataDir, 'var'), '--http', `127.0.0.1:${http}`, '--bind', `127.0.0.1:${bind}`, '--remote', `127.0.0.1:${remote}`,
-  '--db-shared-buffers', '64MB', '--job-workers', '4'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  '--db-shared-buffers', '64MB', '--job-workers', '4', '--rate-limit-auth', '100/m'], { stdio: ['ignore', 'pipe', 'pipe'] });
 dw.stdout.on('data', (d) => log.push(String(d)));
 dw.stderr.on('data', (d) => log.push(String(d)));
 let exited = false;
@@ -213,9 +213,25 @@ async function journey(label, viewport, locale) {
   await page.waitForSelector('nav a[href="/login"]');
   await page.click('nav a[href="/login"]');
   await page.fill('#login-email', email);
+  let captchas = 0;
+  page.on('response', async (r) => {
+    if (r.url().endsWith('/api/v1/auth/login') && r.status() === 403) captchas += (await r.json()).code === 'captcha_required' ? 1 : 0;
+  });
+  if (label === 'desktop') {
+    // Three wrong passwords: each explained; the next login from here needs the node's proof of
+    // work (ALTCHA), which the page solves and sends.
+    for (let i = 0; i < 3; i++) {
+      await page.fill('#login-password', 'not the password ' + i);
+      await page.click('form button[type=submit]');
+      await page.waitForFunction((n) => document.querySelector('.error')?.textContent?.includes('wrong') && n >= 0, i);
+      const text = await page.textContent('.error');
+      if (!text.includes('email or password is wrong')) fail(`${label}: wrong password shown as ${JSON.stringify(text)}`);
+    }
+  }
   await page.fill('#login-password', password);
   await page.click('form button[type=submit]');
-  await page.waitForURL('**/draw');
+  await page.waitForURL('**/draw', { timeout: 60_000 });
+  if (label === 'desktop' && captchas === 0) fail(`${label}: no captcha was asked after three wrong passwords`);
   await checkPage(page, `${label}-after-login`);
 
   for (const e of consoleErrors) fail(`${label}: console error: ${e}`);
