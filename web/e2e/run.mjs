@@ -185,6 +185,22 @@ async function journey(label, viewport, locale) {
   if (!statuses.includes('completed')) fail(`${label}: the WebSocket did not carry the job's completion (saw ${statuses})`);
   await checkPage(page, `${label}-interpretation`);
 
+  // A poem drawn at a temple: set and number from the landing page, then the same question flow.
+  if (label === 'phone') {
+    await page.click('header a[href="/"]');
+    await page.waitForSelector('#already-set option', { state: 'attached' });
+    await page.fill('#already-number', '7');
+    await page.click('section form button[type=submit]');
+    await page.waitForURL('**/ask?set=*&number=7');
+    await page.waitForSelector('.poem');
+    await page.fill('#ask-question', '家人的健康如何？');
+    await page.click('form button[type=submit]');
+    await page.waitForURL('**/jobs/*');
+    await page.waitForSelector('[data-status=completed]', { timeout: 60_000 });
+    await page.waitForSelector('.result');
+    await checkPage(page, `${label}-interpretation-temple-poem`);
+  }
+
   // The balance went down by the job's price.
   const job = await page.evaluate(async (id) => (await fetch('/api/v1/jobs/' + id)).status, jobId);
   if (job !== 401) fail(`${label}: a job read without a token answered ${job}`);
@@ -202,6 +218,10 @@ async function journey(label, viewport, locale) {
   await page.click('.tabs button:nth-child(2)');
   await page.waitForSelector('a[href^="/ask?draw="]');
   await checkPage(page, `${label}-history-draws`);
+  const draws = await page.locator('.list li').count();
+  await page.click('.list li button');
+  await page.waitForSelector('.ok[role=status]');
+  await page.waitForFunction((n) => document.querySelectorAll('.list li').length === n - 1, draws);
 
   // A reload keeps the session (the refresh cookie), then log out.
   await page.reload();
