@@ -16,8 +16,18 @@ deps: ## install what a fresh machine lacks (PostgreSQL server binaries)
 	@scripts/ensure-deps.sh
 
 .PHONY: build
-build: ## build bin/dw
+build: web ## build the web app, then bin/dw (which embeds it)
 	$(GO) build -o $(DW) ./cmd/dw
+
+# The web app (web/): npm ci when the lockfile changed, then vite build into web/build/app (which
+# package web embeds) and the check of the people's JavaScript budget (200 KB gzipped).
+web/node_modules/.package-lock.json: web/package-lock.json
+	@scripts/ensure-deps.sh --web
+	cd web && npm ci --no-audit --no-fund
+
+.PHONY: web
+web: web/node_modules/.package-lock.json ## build the web app into web/build/app (npm ci, vite build, JS budget)
+	cd web && npm run build
 
 .PHONY: run
 run: deps build ## start a one-node cluster on the embedded PostgreSQL with demo accounts
@@ -30,6 +40,12 @@ test: deps ## every test, race detector on, against real PostgreSQL
 	@# Several protoactor nodes in one process race inside protoactor and grpc (README, known
 	@# issues): the in-process multi-node cluster tests run once more without -race.
 	$(GO) test -count=1 -timeout 10m ./cluster/
+	$(MAKE) test/web
+
+.PHONY: test/web
+test/web: build ## the web app: type check, Vitest unit tests, end-to-end in headless Chromium against bin/dw
+	@scripts/ensure-deps.sh --browser
+	cd web && npm run check && npm test && npm run e2e
 
 .PHONY: test/short
 test/short: deps ## the fast tests only

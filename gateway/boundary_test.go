@@ -151,7 +151,8 @@ func testSecurityHeaders(t *testing.T, tn *testNode) {
 		{"bad input", "GET", "/api/v1/draws?set=%00", u.Access, nil, 400, true},
 		{"unknown API route", "GET", "/api/v1/nothing-here", "", nil, 404, true},
 		{"health", "GET", "/healthz", "", nil, 200, false},
-		{"unknown route", "GET", "/nothing-here", "", nil, 404, false},
+		{"the web app (any other GET)", "GET", "/nothing-here", "", nil, 200, false},
+		{"unknown file", "GET", "/nothing-here.txt", "", nil, 404, false},
 	} {
 		r := tn.do(c.method, c.path, c.token, c.body)
 		if r.Status != c.status {

@@ -182,6 +182,20 @@ func (s *Server) listDraws(c *fiber.Ctx) error {
 	return c.JSON(DrawPage{Items: items, NextCursor: next})
 }
 
+// getDraw answers one of the caller's draws with its poem (the web app's ask and job pages show
+// the poem beside the question). Errors: not_found (no such draw of the caller, or its poem set since deleted), internal.
+func (s *Server) getDraw(c *fiber.Ctx) error {
+	d, err := s.cfg.Store.DrawOf(c.UserContext(), claimsOf(c).UserID, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	poem, _, err := s.cfg.Store.Poem(c.UserContext(), d.Set, d.Number)
+	if err != nil {
+		return err
+	}
+	return c.JSON(DrawResponse{Draw: d, Poem: poem})
+}
+
 func (s *Server) deleteDraw(c *fiber.Ctx) error {
 	if err := s.cfg.Store.DeleteDraw(c.UserContext(), claimsOf(c).UserID, c.Params("id")); err != nil {
 		return err

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -52,6 +53,9 @@ type Config struct {
 	// MaxStreamsPerUser bounds the WebSockets one user holds open on this node at once; 0 = 16.
 	// (A job's SSE stream ends with its job.)
 	MaxStreamsPerUser int
+	// WebApp is the web app's files served at / (index.html at the root); nil: the embedded
+	// build of package web (webapp.go).
+	WebApp fs.FS
 }
 
 // Server is a configured fiber app.
@@ -167,6 +171,7 @@ func init() {
 		{method: "DELETE", path: "/api/v1/poem-sets/:set", roles: admins, summary: "Delete a poem set", status: 204, handler: (*Server).deleteSet},
 		{method: "POST", path: "/api/v1/draws", class: ratelimit.ClassDraws, roles: signedIn, summary: "Draw a poem (crypto/rand), optionally confirmed by moon blocks (擲筊)", body: "DrawRequest", status: 201, result: "Draw", handler: (*Server).createDraw},
 		{method: "GET", path: "/api/v1/draws", roles: signedIn, summary: "The caller's draws", status: 200, result: "DrawPage", handler: (*Server).listDraws},
+		{method: "GET", path: "/api/v1/draws/:id", roles: signedIn, summary: "One of the caller's draws, with its poem", status: 200, result: "Draw", handler: (*Server).getDraw},
 		{method: "DELETE", path: "/api/v1/draws/:id", roles: signedIn, summary: "Remove a draw from the caller's history", status: 204, handler: (*Server).deleteDraw},
 		{method: "POST", path: "/api/v1/jobs", class: ratelimit.ClassJobs, roles: signedIn, summary: "Submit a paid interpretation job (points held first; 402 insufficient_funds)", body: "JobRequest", status: 202, result: "JobAccepted", handler: (*Server).createJob, idempotent: true},
 		{method: "GET", path: "/api/v1/jobs", roles: signedIn, summary: "The caller's jobs", status: 200, result: "JobPage", handler: (*Server).listJobs},
@@ -236,6 +241,7 @@ func New(cfg Config) *Server {
 		}
 		s.App.Add(r.method, r.path, s.guard(r.roles), s.limit(classOf(r)), s.wrap(r))
 	}
+	s.webApp() // webapp.go: the web app at /, after the API
 	s.App.Use(func(c *fiber.Ctx) error {
 		return dw.Coded(dw.KindNotFound, "route_not_found", "no route %s %s; see /api/v1/openapi.json", c.Method(), c.Path())
 	})

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for building and testing dw: the PostgreSQL server
-# binaries (Debian package "postgresql") and, with --proto, protoc and protoc-gen-go.
+# binaries (Debian package "postgresql"); with --proto, protoc and protoc-gen-go; with --web,
+# Node.js and npm (Debian packages nodejs, npm) for the web app; with --browser, Debian's
+# Chromium for the web app's end-to-end test (never a browser downloaded by a test tool).
 set -euo pipefail
 
 have_pg() {
@@ -26,8 +28,25 @@ if ! have_pg; then
   (command -v pg_ctlcluster >/dev/null && service postgresql stop) >/dev/null 2>&1 || true
 fi
 
-if [ "${1:-}" = "--proto" ]; then
-  command -v protoc >/dev/null 2>&1 || apt_install protobuf-compiler
-  command -v protoc-gen-go >/dev/null 2>&1 || [ -x "$(go env GOPATH)/bin/protoc-gen-go" ] ||
-    go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
-fi
+for arg in "$@"; do
+  case "$arg" in
+  --proto)
+    command -v protoc >/dev/null 2>&1 || apt_install protobuf-compiler
+    command -v protoc-gen-go >/dev/null 2>&1 || [ -x "$(go env GOPATH)/bin/protoc-gen-go" ] ||
+      go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+    ;;
+  --web)
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+      echo "installing Node.js and npm (Debian packages nodejs, npm)…" >&2
+      apt_install nodejs npm
+    fi
+    # Vite needs Node.js 20.19 or later.
+    if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'; then
+      echo "warning: Node.js $(node --version) is older than Vite needs (20.19): the web app may not build" >&2
+    fi
+    ;;
+  --browser)
+    [ -x /usr/bin/chromium ] || { echo "installing Chromium (Debian package chromium)…" >&2; apt_install chromium; }
+    ;;
+  esac
+done

@@ -1,0 +1,37 @@
+// Who is signed in. The access token stays in the api client's memory; on load the app asks
+// for a fresh one with the refresh cookie, so a reload keeps the person signed in.
+import { writable } from 'svelte/store';
+import { api, type Me } from './api';
+import { hub } from './live';
+
+export const me = writable<Me | null>(null);
+export const ready = writable(false);
+
+api.onSignedOut = () => {
+  me.set(null);
+  hub.close();
+};
+
+export async function restore() {
+  try {
+    if (await api.refresh()) me.set(await api.me());
+  } catch {
+    me.set(null);
+  } finally {
+    ready.set(true);
+  }
+}
+
+export async function signIn(email: string, password: string, captcha?: string) {
+  await api.login(email, password, captcha);
+  me.set(await api.me());
+}
+
+export async function signOut() {
+  try {
+    await api.logout();
+  } finally {
+    me.set(null);
+    hub.close();
+  }
+}

@@ -1,0 +1,17 @@
+import { defineConfig } from 'vite';
+import { svelte } from '@sveltejs/vite-plugin-svelte';
+
+// The build goes to build/app, which the Go package web embeds (build/.keep keeps the
+// directory in git; build/app is ignored). No inline scripts or styles: the gateway's CSP is
+// default-src 'self'.
+export default defineConfig({
+  plugins: [svelte()],
+  build: {
+    outDir: 'build/app',
+    emptyOutDir: true,
+    assetsInlineLimit: 0,
+    modulePreload: { polyfill: false },
+  },
+  server: { proxy: { '/api': { target: 'http://127.0.0.1:8080', ws: true } } },
+  test: { include: ['src/**/*.test.ts'], environment: 'node' },
+});
