@@ -3260,6 +3260,8 @@ export interface components {
             type: string;
         };
         ProcessedFile: {
+            /** @description records whose file names another cluster than the source's (stored under the source's) */
+            cluster_mismatches?: number;
             /** Format: int64 */
             errors?: number;
             /** Format: int64 */
