@@ -47,6 +47,9 @@ for arg in "$@"; do
     ;;
   --browser)
     [ -x /usr/bin/chromium ] || { echo "installing Chromium (Debian package chromium)…" >&2; apt_install chromium; }
+    # The pages are 繁體中文 first: without CJK fonts the screenshots show boxes.
+    [ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 ||
+      { echo "installing CJK fonts for the screenshots (Debian package fonts-noto-cjk)…" >&2; apt_install fonts-noto-cjk; }
     ;;
   esac
 done
