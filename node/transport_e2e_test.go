@@ -79,7 +79,7 @@ func TestHTTPS(t *testing.T) {
 		return resp.StatusCode == 200
 	})
 
-	for _, path := range []string{"/healthz", "/metrics", "/no/such/route"} {
+	for _, path := range []string{"/healthz", "/metrics", "/api/v1/no/such/route"} {
 		resp, err := httpsClient.Get(base + path)
 		if err != nil {
 			t.Fatalf("GET %s: %v", path, err)
@@ -91,7 +91,7 @@ func TestHTTPS(t *testing.T) {
 		if resp.TLS == nil || resp.TLS.Version < tls.VersionTLS12 {
 			t.Errorf("GET %s: TLS state %+v", path, resp.TLS)
 		}
-		if want := map[string]int{"/healthz": 200, "/metrics": 200, "/no/such/route": 404}[path]; resp.StatusCode != want {
+		if want := map[string]int{"/healthz": 200, "/metrics": 200, "/api/v1/no/such/route": 404}[path]; resp.StatusCode != want {
 			t.Errorf("GET %s: status %d, want %d (metrics stay on the gateway without --metrics-addr)", path, resp.StatusCode, want)
 		}
 	}
