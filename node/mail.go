@@ -2,9 +2,11 @@ package node
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"strings"
+	"time"
 
 	dw "github.com/divinewhispers/dw"
 	"github.com/divinewhispers/dw/mail"
@@ -13,6 +15,16 @@ import (
 // validateMail checks the public URL and the SMTP settings.
 func (c *Config) validateMail() []error {
 	var errs []error
+	l := c.LoginLimits
+	for flag, v := range map[string]int{"--reset-captcha-after": l.ResetCaptchaTarget, "--reset-address-captcha-after": l.ResetCaptchaAddress,
+		"--reset-limit": l.ResetLimit, "--reset-mails-per-email": l.ResetMailsPerEmail} {
+		if v < 1 {
+			errs = append(errs, fmt.Errorf("%s must be at least 1", flag))
+		}
+	}
+	if l.ResetWindow < time.Second || l.ResetWindow > 7*24*time.Hour {
+		errs = append(errs, errors.New("--reset-window must be between 1s and 168h"))
+	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

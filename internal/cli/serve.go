@@ -67,6 +67,11 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.dur(&cfg.LoginLimits.RegisterWindow, "register-window", "how long a registration counts against its address")
 	f.num(&cfg.LoginLimits.RegisterFree, "register-free", "registrations of one address before the next needs a captcha")
 	f.num(&cfg.LoginLimits.RegisterLimit, "register-limit", "registrations of one address before the next is refused (429)")
+	f.dur(&cfg.LoginLimits.ResetWindow, "reset-window", "how long a password-reset request counts against its address, and a reset mail against its account")
+	f.num(&cfg.LoginLimits.ResetCaptchaTarget, "reset-captcha-after", "password-reset requests of one address for one email before the next needs a captcha")
+	f.num(&cfg.LoginLimits.ResetCaptchaAddress, "reset-address-captcha-after", "password-reset requests of one address in all before its every request needs a captcha")
+	f.num(&cfg.LoginLimits.ResetLimit, "reset-limit", "password-reset requests of one address before the next is refused (429)")
+	f.num(&cfg.LoginLimits.ResetMailsPerEmail, "reset-mails-per-email", "reset mails one account gets within --reset-window, whoever asks (further requests are answered alike and mail nothing)")
 	f.str(&cfg.RateLimit, "rate-limit", "on, or off for a trusted deployment or a test: the per-class limits below")
 	rates := map[string]*string{}
 	for _, class := range ratelimit.Classes {
