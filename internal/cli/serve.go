@@ -84,7 +84,7 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.str(&cfg.PublicURL, "public-url", "where browsers reach the system, e.g. https://dw.example.com: mail links (<public-url>/reset-password?token=…) point there (default: http://<--http>)")
 	f.str(&cfg.SMTPAddr, "smtp-addr", "SMTP server host:port for outgoing mail (STARTTLS when offered); empty: mails stay in the outbox (dw mail outbox)")
 	f.str(&cfg.SMTPFrom, "smtp-from", "sender address of outgoing mail, e.g. \"Divine Whispers <no-reply@dw.example.com>\"")
-	f.str(&cfg.SMTPUser, "smtp-user", "SMTP user name (authenticates only over TLS); empty: no authentication")
+	f.str(&cfg.SMTPUser, "smtp-user", "SMTP user name (a password goes in clear only over TLS or to localhost); empty: no authentication")
 	f.secret(&cfg.SMTPPassword, "smtp-password", "SMTP password of --smtp-user")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
