@@ -67,14 +67,6 @@ func (s *Service) RequestReset(ctx context.Context, in ResetRequestInput) error 
 	if err != nil {
 		return err
 	}
-	l := s.Limits.orDefaults()
-	n, err := s.Store.CountResetTokens(ctx, u.ID, s.now().Add(-l.ResetWindow))
-	if err != nil {
-		return err
-	}
-	if n >= l.ResetMailsPerEmail {
-		return s.Store.Audit(ctx, audit)
-	}
 	token, hash, err := auth.NewRefreshToken()
 	if err != nil {
 		return dw.Internal(err)
@@ -87,8 +79,11 @@ func (s *Service) RequestReset(ctx context.Context, in ResetRequestInput) error 
 	}
 	link := strings.TrimRight(s.PublicURL, "/") + "/reset-password?token=" + url.QueryEscape(token)
 	subject, body := dwmail.PasswordReset(lang, link, ttl)
-	return s.Store.CreateResetToken(ctx, u.ID, hash, expires, persistence.OutboxMail{Kind: dwmail.KindPasswordReset,
-		Recipient: u.Email, Lang: lang, Subject: subject, Body: body, ExpiresAt: &expires}, audit)
+	l := s.Limits.orDefaults()
+	_, err = s.Store.CreateResetToken(ctx, persistence.NewResetToken{UserID: u.ID, Hash: hash, Expires: expires,
+		Since: s.now().Add(-l.ResetWindow), Max: l.ResetMailsPerEmail, Audit: audit,
+		Mail: persistence.OutboxMail{Kind: dwmail.KindPasswordReset, Recipient: u.Email, Lang: lang, Subject: subject, Body: body, ExpiresAt: &expires}})
+	return err
 }
 
 // ResetInput sets a new password with a reset token.

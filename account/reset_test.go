@@ -116,6 +116,28 @@ func TestRequestReset(t *testing.T) {
 	}
 }
 
+// TestRequestResetConcurrent: requests for one account sent at once from many addresses make
+// no more mails than the per-account cap.
+func TestRequestResetConcurrent(t *testing.T) {
+	t.Parallel()
+	s := resetService(t)
+	register(t, s, "busy@example.com")
+	errs := make(chan error, 12)
+	for range 12 {
+		go func() {
+			errs <- s.RequestReset(t.Context(), account.ResetRequestInput{Email: "busy@example.com", IP: nextIP()})
+		}()
+	}
+	for range 12 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(queuedResetMails(t, s, "busy@example.com")); got != 3 {
+		t.Errorf("%d mails, want 3", got)
+	}
+}
+
 // TestRequestResetAddressLimit: one address asking for many emails is refused beyond the hard
 // limit (no captcha provider: only the limit holds), known and unknown emails alike.
 func TestRequestResetAddressLimit(t *testing.T) {

@@ -285,8 +285,9 @@ func TestPasswordReset(t *testing.T) {
 			t.Fatal(err)
 		}
 		past := time.Now().Add(-time.Minute)
-		if err := tn.store.CreateResetToken(t.Context(), u.ID, hash, past, persistence.OutboxMail{Kind: "password_reset",
-			Recipient: u.Email, Subject: "expired", Body: "expired", ExpiresAt: &past}, persistence.AuditEntry{Action: "test.expired_token"}); err != nil {
+		if _, err := tn.store.CreateResetToken(t.Context(), persistence.NewResetToken{UserID: u.ID, Hash: hash, Expires: past,
+			Since: time.Now(), Max: 1, Audit: persistence.AuditEntry{Action: "test.expired_token"},
+			Mail: persistence.OutboxMail{Kind: "password_reset", Recipient: u.Email, Subject: "expired", Body: "expired", ExpiresAt: &past}}); err != nil {
 			t.Fatal(err)
 		}
 		for name, tok := range map[string]string{"expired": token, "unknown": "x" + token, "empty": ""} {

@@ -13,29 +13,49 @@ import (
 // the three are not told apart.
 var ErrResetTokenInvalid = dw.Coded(dw.KindInvalid, "invalid_reset_token", "the reset link is invalid, expired or already used; ask for a new one")
 
-// CreateResetToken stores the hash of a new password-reset token of a user, the mail that
-// carries it (into the outbox) and an audit row, in one transaction: no mail without its token,
-// no token without its mail. Errors: internal, unavailable.
-func (s *Store) CreateResetToken(ctx context.Context, userID string, hash []byte, expires time.Time, m OutboxMail, audit AuditEntry) error {
-	return mapError(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO password_reset_tokens (id, user_id, token_hash, expires_at)
-			VALUES ($1, $2, $3, $4)`, newUUID(), userID, hash, expires); err != nil {
-			return err
-		}
-		if _, err := insertMail(ctx, tx, m); err != nil {
-			return err
-		}
-		return insertAudit(ctx, tx, audit)
-	}), "reset token")
+// NewResetToken is a password-reset token to store with the mail that carries it.
+type NewResetToken struct {
+	UserID  string
+	Hash    []byte // sha256 of the token
+	Expires time.Time
+	// At most Max tokens of the user may have been made since Since, this one included.
+	Since time.Time
+	Max   int
+	Mail  OutboxMail
+	Audit AuditEntry
 }
 
-// CountResetTokens counts the reset tokens made for a user since since (by the database's
-// clock). Errors: internal, unavailable.
-func (s *Store) CountResetTokens(ctx context.Context, userID string, since time.Time) (int, error) {
-	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM password_reset_tokens WHERE user_id = $1 AND created_at >= $2`,
-		userID, since).Scan(&n)
-	return n, mapError(err, "reset token")
+// CreateResetToken stores the hash of a new password-reset token of a user, the mail that
+// carries it (into the outbox) and the audit row, in one transaction: no mail without its token,
+// no token without its mail. When the user already had Max tokens made since Since it stores the
+// audit row only and answers false; requests for one user are serialised (its row is locked),
+// so requests sent at once, to any nodes, never make more. Errors: internal, unavailable.
+func (s *Store) CreateResetToken(ctx context.Context, t NewResetToken) (created bool, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		created = false
+		// Lock first, count after: the count's statement then sees the tokens of whoever held
+		// the lock before (a count in the locking statement would read its snapshot from before).
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, t.UserID); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM password_reset_tokens WHERE user_id = $1 AND created_at >= $2`,
+			t.UserID, t.Since).Scan(&n); err != nil {
+			return err
+		}
+		if n < t.Max {
+			if _, err := tx.Exec(ctx, `INSERT INTO password_reset_tokens (id, user_id, token_hash, expires_at)
+				VALUES ($1, $2, $3, $4)`, newUUID(), t.UserID, t.Hash, t.Expires); err != nil {
+				return err
+			}
+			if _, err := insertMail(ctx, tx, t.Mail); err != nil {
+				return err
+			}
+			created = true
+		}
+		return insertAudit(ctx, tx, t.Audit)
+	})
+	return created, mapError(err, "reset token")
 }
 
 // ResetTokenUser returns the user of a reset token that is neither spent nor expired.
