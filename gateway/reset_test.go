@@ -3,173 +3,24 @@ package gateway_test
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
-	"errors"
-	"io"
-	"mime"
-	"mime/quotedprintable"
 	"net"
-	netmail "net/mail"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
-
 	"github.com/divinewhispers/dw/auth"
 	"github.com/divinewhispers/dw/internal/cli"
-	"github.com/divinewhispers/dw/internal/testcert"
+	"github.com/divinewhispers/dw/internal/smtptest"
 	"github.com/divinewhispers/dw/node"
 	"github.com/divinewhispers/dw/persistence"
 )
 
-// received is one mail the test's SMTP server accepted.
-type received struct {
-	From, To, Subject, Body string
-	TLS, Authed             bool
-}
-
-// smtpServer is a real SMTP server on loopback offering STARTTLS (with a certificate of a CA
-// of the test's own) and PLAIN authentication once under TLS.
-type smtpServer struct {
-	Addr  string
-	CAs   *x509.CertPool
-	mails chan received
-}
-
-const smtpUser, smtpPassword = "dw-mailer", "smtp-secret-0123"
-
-// startSMTP serves on addr ("127.0.0.1:0" for any port) until t ends.
-func startSMTP(t *testing.T, addr string) *smtpServer {
-	t.Helper()
-	dir := t.TempDir()
-	ca := testcert.NewCA(t, dir, "mail-ca")
-	pair := ca.Issue(t, "mail")
-	cert, err := tls.LoadX509KeyPair(pair.CertFile, pair.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemCA, err := os.ReadFile(ca.CertFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pemCA)
-	ss := &smtpServer{CAs: pool, mails: make(chan received, 100)}
-	srv := smtp.NewServer(ss)
-	srv.Domain = "localhost"
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	var ln net.Listener
-	deadline := time.Now().Add(10 * time.Second)
-	for { // a port given back by a test may take a moment to be free again
-		if ln, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss.Addr = ln.Addr().String()
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		if err := <-done; err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			t.Errorf("smtp serve: %v", err)
-		}
-	})
-	return ss
-}
-
-func (ss *smtpServer) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	return &smtpSession{srv: ss, conn: c}, nil
-}
-
-type smtpSession struct {
-	srv    *smtpServer
-	conn   *smtp.Conn
-	authed bool
-	from   string
-	to     []string
-}
-
-func (s *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
-
-func (s *smtpSession) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, user, password string) error {
-		if user != smtpUser || password != smtpPassword {
-			return errors.New("invalid credentials")
-		}
-		s.authed = true
-		return nil
-	}), nil
-}
-
-func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
-	if !s.authed {
-		return smtp.ErrAuthRequired
-	}
-	s.from = from
-	return nil
-}
-
-func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error { s.to = append(s.to, to); return nil }
-
-func (s *smtpSession) Data(r io.Reader) error {
-	msg, err := netmail.ReadMessage(r)
-	if err != nil {
-		return err
-	}
-	body, err := io.ReadAll(msg.Body)
-	if err != nil {
-		return err
-	}
-	if strings.EqualFold(msg.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
-		if body, err = io.ReadAll(quotedprintable.NewReader(bytes.NewReader(body))); err != nil {
-			return err
-		}
-	}
-	subject, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
-	_, isTLS := s.conn.TLSConnectionState()
-	s.srv.mails <- received{From: s.from, To: strings.Join(s.to, ","), Subject: subject, Body: string(body), TLS: isTLS, Authed: s.authed}
-	return nil
-}
-
-func (s *smtpSession) Reset()        { s.from, s.to = "", nil }
-func (s *smtpSession) Logout() error { return nil }
-
-// next waits for the next mail.
-func (ss *smtpServer) next(t *testing.T) received {
-	t.Helper()
-	select {
-	case m := <-ss.mails:
-		return m
-	case <-time.After(30 * time.Second):
-		t.Fatal("no mail arrived within 30 s")
-	}
-	return received{}
-}
-
-// none checks that no mail is waiting.
-func (ss *smtpServer) none(t *testing.T) {
-	t.Helper()
-	select {
-	case m := <-ss.mails:
-		t.Fatalf("unexpected mail to %s: %q", m.To, m.Subject)
-	default:
-	}
-}
-
 var resetLink = regexp.MustCompile(`https://dw\.test/reset-password\?token=([A-Za-z0-9_%-]+)`)
 
-func tokenOf(t *testing.T, m received) string {
+func tokenOf(t *testing.T, m smtptest.Mail) string {
 	t.Helper()
 	sub := resetLink.FindStringSubmatch(m.Body)
 	if sub == nil {
@@ -183,10 +34,10 @@ func tokenOf(t *testing.T, m received) string {
 }
 
 // mailing configures a node to send through ss.
-func mailing(ss *smtpServer, addr string) func(*node.Config) {
+func mailing(ss *smtptest.Server, addr string) func(*node.Config) {
 	return func(c *node.Config) {
 		c.PublicURL = "https://dw.test"
-		c.SMTPAddr, c.SMTPFrom, c.SMTPUser, c.SMTPPassword = addr, "Divine Whispers <no-reply@dw.test>", smtpUser, smtpPassword
+		c.SMTPAddr, c.SMTPFrom, c.SMTPUser, c.SMTPPassword = addr, "Divine Whispers <no-reply@dw.test>", smtptest.User, smtptest.Password
 		c.SMTPRootCAs = ss.CAs
 		c.MailBackoff = 100 * time.Millisecond
 	}
@@ -226,7 +77,7 @@ func outboxTo(t *testing.T, store *persistence.Store, email string) []persistenc
 // address asking too often is asked for a captcha, then refused.
 func TestPasswordReset(t *testing.T) {
 	t.Parallel()
-	ss := startSMTP(t, "127.0.0.1:0")
+	ss := smtptest.Start(t, "127.0.0.1:0")
 	tn := startNode(t, mailing(ss, ss.Addr), func(c *node.Config) {
 		c.LoginLimits.ResetCaptchaTarget, c.LoginLimits.ResetCaptchaAddress, c.LoginLimits.ResetLimit = 2, 4, 6
 	})
@@ -239,7 +90,7 @@ func TestPasswordReset(t *testing.T) {
 		r := a.do("POST", "/api/v1/auth/password/reset-request", "", map[string]string{"email": strings.ToUpper(u.Email)}, hdr{"Accept-Language": "zh-TW,zh;q=0.9,en;q=0.5"})
 		decodeInto(t, r, 202, nil)
 		accepted = r.Body
-		m := ss.next(t)
+		m := ss.Next(t)
 		if !m.TLS || !m.Authed || m.To != u.Email || m.From != "no-reply@dw.test" {
 			t.Fatalf("mail: TLS %v, authenticated %v, to %q, from %q", m.TLS, m.Authed, m.To, m.From)
 		}
@@ -275,7 +126,7 @@ func TestPasswordReset(t *testing.T) {
 		if ms := outboxTo(t, tn.store, "nobody-here@example.com"); len(ms) != 0 {
 			t.Errorf("mails to an unknown email: %+v", ms)
 		}
-		ss.none(t)
+		ss.None(t)
 	})
 
 	t.Run("expired and unknown tokens", func(t *testing.T) {
@@ -302,7 +153,7 @@ func TestPasswordReset(t *testing.T) {
 			a, _ := tn.fromNewAddress()
 			decodeInto(t, a.do("POST", "/api/v1/auth/password/reset-request", "", map[string]string{"email": v.Email}), 202, nil)
 			if i < 3 {
-				if m := ss.next(t); m.To != v.Email || !strings.Contains(m.Subject, "Reset your") {
+				if m := ss.Next(t); m.To != v.Email || !strings.Contains(m.Subject, "Reset your") {
 					t.Fatalf("mail %d: to %q, %q", i+1, m.To, m.Subject)
 				}
 			}
@@ -310,7 +161,7 @@ func TestPasswordReset(t *testing.T) {
 		if ms := outboxTo(t, tn.store, v.Email); len(ms) != 3 {
 			t.Errorf("%d mails, want 3", len(ms))
 		}
-		ss.none(t)
+		ss.None(t)
 	})
 
 	t.Run("one address: captcha, then 429", func(t *testing.T) {
@@ -357,7 +208,7 @@ func TestMailOutboxSurvivesRestart(t *testing.T) {
 	}
 	addr := ln.Addr().String() // nothing listens there until the server starts below
 	ln.Close()
-	down := &smtpServer{CAs: x509.NewCertPool()}
+	down := &smtptest.Server{CAs: x509.NewCertPool()}
 	first := startNode(t, mailing(down, addr))
 	u := first.newUser("user")
 	decodeInto(t, first.do("POST", "/api/v1/auth/password/reset-request", "", map[string]string{"email": u.Email}), 202, nil)
@@ -382,9 +233,9 @@ func TestMailOutboxSurvivesRestart(t *testing.T) {
 	if err := first.n.Stop(sctx); err != nil {
 		t.Fatal(err)
 	}
-	ss := startSMTP(t, addr)
+	ss := smtptest.Start(t, addr)
 	second := startNode(t, mailing(ss, addr), func(c *node.Config) { c.DatabaseURL = first.cfg.DatabaseURL })
-	m := ss.next(t)
+	m := ss.Next(t)
 	if m.To != u.Email || !m.TLS {
 		t.Fatalf("mail to %q, TLS %v", m.To, m.TLS)
 	}
