@@ -26,6 +26,7 @@ type Sender interface {
 type Store interface {
 	EnqueueMail(ctx context.Context, m persistence.OutboxMail) (string, error)
 	ClaimMail(ctx context.Context, limit int, lease time.Duration) ([]persistence.OutboxMail, error)
+	ExpireMail(ctx context.Context) error
 	RecordMailAttempt(ctx context.Context, a persistence.MailAttempt) error
 	ListMail(ctx context.Context, status string, limit int) ([]persistence.OutboxMail, error)
 }
@@ -96,10 +97,22 @@ func (o *Outbox) List(ctx context.Context, status string, limit int) ([]persiste
 	return o.Store.ListMail(ctx, status, limit)
 }
 
-// Run sends due mails until ctx ends. With no Sender it returns at once: the mails wait.
+// Run sends due mails until ctx ends. With no Sender the mails wait in the outbox; Run then
+// only expires those past their expiry (a reset link's body must not outlive the link).
 func (o *Outbox) Run(ctx context.Context) {
 	if o.Sender == nil {
-		return
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			if err := o.Store.ExpireMail(ctx); err != nil && ctx.Err() == nil {
+				o.log().Warn("mail outbox: expire", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
 	}
 	poll, _, _, _ := o.defaults()
 	t := time.NewTicker(poll)

@@ -119,6 +119,41 @@ func TestOutboxTwoNodes(t *testing.T) {
 	b.smtp.None(t)
 }
 
+// TestOutboxNoSender: with no SMTP configured mails stay queued (listed), while one past its
+// expiry is expired all the same.
+func TestOutboxNoSender(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	past := time.Now().Add(-time.Second)
+	for _, exp := range []*time.Time{nil, &past} {
+		if _, err := b.store.EnqueueMail(t.Context(), persistence.OutboxMail{Kind: "test", Recipient: "wait@example.com", Lang: "en",
+			Subject: "wait", Body: "hello", ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, &mail.Outbox{Store: b.store})
+	o := &mail.Outbox{Store: b.store}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		expired, err := o.List(t.Context(), "expired", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(expired) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the expired mail was not expired")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	queued, err := o.List(t.Context(), "queued", 10)
+	if err != nil || len(queued) != 1 || queued[0].Attempts != 0 || queued[0].Body != "" {
+		t.Fatalf("queued: %+v, %v", queued, err)
+	}
+	b.smtp.None(t)
+}
+
 // TestOutboxDeadNode: a mail claimed by a node that died before sending it is sent by another
 // once the claim's lease runs out.
 func TestOutboxDeadNode(t *testing.T) {

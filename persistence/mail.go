@@ -54,14 +54,21 @@ func (s *Store) EnqueueMail(ctx context.Context, m OutboxMail) (string, error) {
 	return id, mapError(err, "mail")
 }
 
+// ExpireMail marks the queued mails past their expiry expired and erases their bodies.
+// Errors: internal, unavailable.
+func (s *Store) ExpireMail(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `UPDATE mail_outbox SET status = 'expired', body = '', locked_until = NULL
+		WHERE status = 'queued' AND expires_at < now()`)
+	return mapError(err, "mail")
+}
+
 // ClaimMail leases up to limit due mails for lease and counts the attempt: rows another node
 // holds (locked, or leased and the lease not run out) are skipped, so every node may claim at
 // once and each mail goes to one. Queued mails past their expiry become expired first (their
 // body erased). Errors: internal, unavailable.
 func (s *Store) ClaimMail(ctx context.Context, limit int, lease time.Duration) ([]OutboxMail, error) {
-	if _, err := s.pool.Exec(ctx, `UPDATE mail_outbox SET status = 'expired', body = '', locked_until = NULL
-		WHERE status = 'queued' AND expires_at < now()`); err != nil {
-		return nil, mapError(err, "mail")
+	if err := s.ExpireMail(ctx); err != nil {
+		return nil, err
 	}
 	rows, err := s.pool.Query(ctx, `UPDATE mail_outbox m SET locked_until = now() + $2::interval, attempts = m.attempts + 1
 		FROM (SELECT id FROM mail_outbox
