@@ -40,6 +40,10 @@ type Service struct {
 	// Captcha is asked beyond them (nil: never asked, only the hard limits hold).
 	Limits  Limits
 	Captcha captcha.Provider
+	// PublicURL is where browsers reach the system: a reset mail links to
+	// <PublicURL>/reset-password?token=…; ResetTTL is how long that link works (0 = 1 h).
+	PublicURL string
+	ResetTTL  time.Duration
 }
 
 func (s *Service) now() time.Time {

@@ -24,12 +24,21 @@ type Limits struct {
 	RegisterWindow      time.Duration // how long a registration counts
 	RegisterFree        int           // registrations of one address before the next needs a captcha
 	RegisterLimit       int           // registrations of one address before the next is refused
+	// Password-reset requests (reset.go): of one address, for one email and in all, before a
+	// captcha is asked, and in all before they are refused; and the reset mails one account
+	// gets within ResetWindow, whoever asks (requests beyond are answered alike, mailing nothing).
+	ResetWindow         time.Duration
+	ResetCaptchaTarget  int
+	ResetCaptchaAddress int
+	ResetLimit          int
+	ResetMailsPerEmail  int
 }
 
 // DefaultLimits are the limits of a node that sets none.
 var DefaultLimits = Limits{
 	LoginWindow: 15 * time.Minute, LoginCaptchaAfter: 3, AddressCaptchaAfter: 10, AddressLimit: 50,
 	RegisterWindow: time.Hour, RegisterFree: 5, RegisterLimit: 50,
+	ResetWindow: time.Hour, ResetCaptchaTarget: 2, ResetCaptchaAddress: 5, ResetLimit: 20, ResetMailsPerEmail: 3,
 }
 
 func (l Limits) orDefaults() Limits {
@@ -44,6 +53,13 @@ func (l Limits) orDefaults() Limits {
 	pick(&l.AddressLimit, d.AddressLimit)
 	pick(&l.RegisterFree, d.RegisterFree)
 	pick(&l.RegisterLimit, d.RegisterLimit)
+	pick(&l.ResetCaptchaTarget, d.ResetCaptchaTarget)
+	pick(&l.ResetCaptchaAddress, d.ResetCaptchaAddress)
+	pick(&l.ResetLimit, d.ResetLimit)
+	pick(&l.ResetMailsPerEmail, d.ResetMailsPerEmail)
+	if l.ResetWindow <= 0 {
+		l.ResetWindow = d.ResetWindow
+	}
 	if l.LoginWindow <= 0 {
 		l.LoginWindow = d.LoginWindow
 	}

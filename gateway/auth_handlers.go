@@ -7,6 +7,7 @@ import (
 
 	dw "github.com/divinewhispers/dw"
 	"github.com/divinewhispers/dw/account"
+	"github.com/divinewhispers/dw/mail"
 )
 
 const refreshCookie = "dw_refresh"
@@ -134,6 +135,53 @@ func (s *Server) changePassword(c *fiber.Ctx) error {
 		return err
 	}
 	if err := s.cfg.Accounts.ChangePassword(c.UserContext(), claimsOf(c).UserID, in.CurrentPassword, in.NewPassword, c.IP()); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+type resetRequestBody struct {
+	Email   string `json:"email"`
+	Captcha string `json:"captcha,omitempty"`
+}
+
+// resetAccepted is the one answer to a reset request, whether or not the email has an account.
+type resetAccepted struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
+var resetAcceptedBody = resetAccepted{Status: "accepted",
+	Message: "if this email belongs to an account, a link to set a new password is on its way to it"}
+
+func (s *Server) resetRequest(c *fiber.Ctx) error {
+	var in resetRequestBody
+	if err := decode(c, &in, false); err != nil {
+		return err
+	}
+	captcha := in.Captcha
+	if captcha == "" {
+		captcha = c.Get("X-Captcha")
+	}
+	err := s.cfg.Accounts.RequestReset(c.UserContext(), account.ResetRequestInput{Email: in.Email, IP: c.IP(),
+		Lang: mail.Language(c.Get(fiber.HeaderAcceptLanguage)), Captcha: captcha})
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(resetAcceptedBody)
+}
+
+type resetBody struct {
+	Token       string `json:"token"`
+	NewPassword string `json:"new_password"`
+}
+
+func (s *Server) resetPassword(c *fiber.Ctx) error {
+	var in resetBody
+	if err := decode(c, &in, false); err != nil {
+		return err
+	}
+	if err := s.cfg.Accounts.ResetPassword(c.UserContext(), account.ResetInput{Token: in.Token, NewPassword: in.NewPassword, IP: c.IP()}); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

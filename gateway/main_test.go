@@ -106,8 +106,8 @@ func (w tlog) Write(p []byte) (int, error) {
 
 // startNode starts a one-node cluster on loopback ports with its own database and an admin.
 // The node stops and the database is dropped when t ends. Rate limits are off (TestRateLimits
-// tests them on gateways of its own).
-func startNode(t *testing.T) *testNode {
+// tests them on gateways of its own). set, if given, change the configuration last.
+func startNode(t *testing.T, set ...func(*node.Config)) *testNode {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -124,6 +124,9 @@ func startNode(t *testing.T) *testNode {
 	cfg.PasswordParams = &auth.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
 	testLimits(&cfg)
 	cfg.RateLimit = "off"
+	for _, f := range set {
+		f(&cfg)
+	}
 	var logOut io.Writer = io.Discard
 	if testing.Verbose() {
 		logOut = tlog{t}

@@ -50,6 +50,9 @@ var schemas = obj{
 	"RegisterRequest": object([]string{"email", "password"}, obj{"email": str(), "password": str(), "captcha": captchaField}),
 	"LoginRequest":    object([]string{"email", "password"}, obj{"email": str(), "password": str(), "captcha": captchaField}),
 	"RefreshRequest":  object(nil, obj{"refresh_token": str()}),
+	"ResetRequest":    object([]string{"email"}, obj{"email": str(), "captcha": captchaField}),
+	"ResetAccepted":   object([]string{"status", "message"}, obj{"status": enum("accepted"), "message": str()}),
+	"PasswordReset":   object([]string{"token", "new_password"}, obj{"token": str(), "new_password": str()}),
 	"PasswordRequest": object([]string{"current_password", "new_password"}, obj{"current_password": str(), "new_password": str()}),
 	"Tokens": object([]string{"access_token", "refresh_token", "token_type", "expires_in"}, obj{
 		"access_token": str(), "refresh_token": str(), "token_type": obj{"type": "string", "enum": []string{"Bearer"}}, "expires_in": integer()}),

@@ -91,6 +91,10 @@ var rbacTable = map[string][]string{
 	"PUT /api/v1/accounting/users/{cluster}/{login}": admins,
 	"GET /api/v1/accounting/overview":                opers,
 	"GET /api/v1/accounting/usage":                   opers,
+
+	// Password reset (a block of its own, so that its long paths realign no row above).
+	"POST /api/v1/auth/password/reset-request": public,
+	"POST /api/v1/auth/password/reset":         public,
 }
 
 // openAPIOp is the part of an OpenAPI operation the tests read.

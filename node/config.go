@@ -4,6 +4,7 @@
 package node
 
 import (
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -88,6 +89,17 @@ type Config struct {
 	RateLimits       map[string]string // route class → rate ("20/m", "100/10s", "off"); missing: the default
 	TrustedProxies   []string          // proxies (IPs or CIDRs) whose X-Forwarded-For names the client
 	WSMaxPerUser     int               // WebSockets one user holds open on this node at once
+
+	// Mail (README, "Password reset and mail"; node/mail.go).
+	PublicURL    string // where browsers reach the system (reset links); "" = http://<--http>
+	SMTPAddr     string // host:port of the SMTP server; "" = mails stay in the outbox
+	SMTPFrom     string
+	SMTPUser     string // "" = no SMTP authentication
+	SMTPPassword string // never logged
+	// SMTPRootCAs (tests only; nil = the system's) are trusted for STARTTLS; MailBackoff
+	// (tests only; 0 = 30 s) is the wait before a failed mail's second attempt.
+	SMTPRootCAs *x509.CertPool
+	MailBackoff time.Duration
 }
 
 // Defaults returns the configuration of a one-node cluster on this machine.
@@ -206,6 +218,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--llm-base-url must be an http(s) URL such as http://localhost:11434/v1"))
 	}
 	errs = append(errs, c.validateLimits()...)
+	errs = append(errs, c.validateMail()...)
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:

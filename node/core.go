@@ -128,7 +128,7 @@ func accounts(cfg Config, store *persistence.Store, key []byte) (*account.Servic
 		return nil, nil, err
 	}
 	return &account.Service{Store: store, Issuer: iss, Hasher: hasher, RefreshTTL: cfg.RefreshTTL,
-		Limits: cfg.LoginLimits, Captcha: cp}, iss, nil
+		Limits: cfg.LoginLimits, Captcha: cp, PublicURL: cfg.publicURL()}, iss, nil
 }
 
 // registerHasherMetrics exposes the password hasher's bound: hashes running, callers queued,

@@ -47,6 +47,10 @@ type Node struct {
 	stopErr    error
 }
 
+// randPoolOnce enables uuid's random pool for the process: the first node started does it, before
+// it starts anything that makes ids, so that no node's goroutine reads the setting as it is written.
+var randPoolOnce sync.Once
+
 // Start brings a node up: database, committer, cluster member with the wallet kind, gateway.
 // It returns once the node serves HTTP.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err error) {
@@ -68,7 +72,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	}
 	// Ids (trace ids, ledger entries, jobs) come from a pool of random bytes refilled in bulk,
 	// rather than one getrandom call each.
-	uuid.EnableRandPool()
+	randPoolOnce.Do(uuid.EnableRandPool) // once: it writes a global that running nodes read
 	// n is not the named result: a failing `return nil, err` must leave it to the deferred Stop
 	// and to the goroutines started below.
 	n := &Node{cfg: cfg, log: log, served: make(chan error, 1)}
@@ -170,6 +174,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	n.work.Add(1)
 	go func() { defer n.work.Done(); n.sessions.Run(workCtx) }()
 
+	// The mail outbox: sent from every node (each mail claimed by one), or kept with no SMTP.
+	outbox, err := n.outbox()
+	if err != nil {
+		return nil, err
+	}
+	n.work.Add(1)
+	go func() { defer n.work.Done(); outbox.Run(workCtx) }()
+
 	limiter, err := n.rateLimiter(workCtx, registerer)
 	if err != nil {
 		return nil, err
@@ -188,6 +200,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	}
 	if n.listener, err = listenHTTP(cfg, httpsCfg, log); err != nil {
 		return nil, err
+	}
+	if cfg.PublicURL == "" && httpsCfg == nil { // links to where this node listens (the port of :0 known now)
+		accounts.PublicURL = "http://" + n.listener.Addr().String()
 	}
 	go func() { n.served <- n.gateway.App.Listener(n.listener) }()
 	if cfg.PProf != "" {

@@ -236,24 +236,27 @@ func orDefault(v, d string) string {
 // SetPassword replaces a user's password hash, revokes its refresh tokens, bumps its token
 // version (ending its access tokens on every node) and audits it. Errors: not_found, internal.
 func (s *Store) SetPassword(ctx context.Context, id, hash string, audit AuditEntry) error {
-	return mapError(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now(),
-			token_version = token_version + 1 WHERE id = $1`, id, hash)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return pgx.ErrNoRows
-		}
-		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, id); err != nil {
-			return err
-		}
-		if err := notifySession(ctx, tx, id); err != nil {
-			return err
-		}
-		audit.TargetType, audit.TargetID = "user", id
-		return insertAudit(ctx, tx, audit)
-	}), "user")
+	return mapError(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return setPassword(ctx, tx, id, hash, audit) }), "user")
+}
+
+// setPassword is SetPassword inside tx (also a password reset's, resets.go).
+func setPassword(ctx context.Context, tx pgx.Tx, id, hash string, audit AuditEntry) error {
+	tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now(),
+		token_version = token_version + 1 WHERE id = $1`, id, hash)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return pgx.ErrNoRows
+	}
+	if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, id); err != nil {
+		return err
+	}
+	if err := notifySession(ctx, tx, id); err != nil {
+		return err
+	}
+	audit.TargetType, audit.TargetID = "user", id
+	return insertAudit(ctx, tx, audit)
 }
 
 // CanReadWallet says whether a user owns or is a member of a wallet.

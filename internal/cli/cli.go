@@ -126,6 +126,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().String("config", "", "file of DW_*=value settings (see .env.example)")
 	root.AddCommand(serveCmd(stderr), migrateCmd(), userCmd(), walletCmd(), dbCmd(), poemsCmd())
 	root.AddCommand(sourcesCmd(), ingestCmd())
+	root.AddCommand(mailCmd())
 	root.AddCommand(mappingsCmd(), ratesCmd(), quotasCmd(), reportCmd(), chargesCmd(), clusterUsersCmd())
 	return root
 }

@@ -67,6 +67,11 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.dur(&cfg.LoginLimits.RegisterWindow, "register-window", "how long a registration counts against its address")
 	f.num(&cfg.LoginLimits.RegisterFree, "register-free", "registrations of one address before the next needs a captcha")
 	f.num(&cfg.LoginLimits.RegisterLimit, "register-limit", "registrations of one address before the next is refused (429)")
+	f.dur(&cfg.LoginLimits.ResetWindow, "reset-window", "how long a password-reset request counts against its address, and a reset mail against its account")
+	f.num(&cfg.LoginLimits.ResetCaptchaTarget, "reset-captcha-after", "password-reset requests of one address for one email before the next needs a captcha")
+	f.num(&cfg.LoginLimits.ResetCaptchaAddress, "reset-address-captcha-after", "password-reset requests of one address in all before its every request needs a captcha")
+	f.num(&cfg.LoginLimits.ResetLimit, "reset-limit", "password-reset requests of one address before the next is refused (429)")
+	f.num(&cfg.LoginLimits.ResetMailsPerEmail, "reset-mails-per-email", "reset mails one account gets within --reset-window, whoever asks (further requests are answered alike and mail nothing)")
 	f.str(&cfg.RateLimit, "rate-limit", "on, or off for a trusted deployment or a test: the per-class limits below")
 	rates := map[string]*string{}
 	for _, class := range ratelimit.Classes {
@@ -76,6 +81,11 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	}
 	f.num(&cfg.WSMaxPerUser, "ws-max-per-user", "WebSockets one user may hold open on this node at once (beyond: 429 too_many_streams)")
 	f.list(&cfg.TrustedProxies, "trusted-proxies", "IPs or CIDRs of the proxies whose X-Forwarded-For names the client, comma-separated (default: none, the peer is the client)")
+	f.str(&cfg.PublicURL, "public-url", "where browsers reach the system, e.g. https://dw.example.com: mail links (<public-url>/reset-password?token=…) point there (default: http://<--http>)")
+	f.str(&cfg.SMTPAddr, "smtp-addr", "SMTP server host:port for outgoing mail (STARTTLS when offered); empty: mails stay in the outbox (dw mail outbox)")
+	f.str(&cfg.SMTPFrom, "smtp-from", "sender address of outgoing mail, e.g. \"Divine Whispers <no-reply@dw.example.com>\"")
+	f.str(&cfg.SMTPUser, "smtp-user", "SMTP user name (a password goes in clear only over TLS or to localhost); empty: no authentication")
+	f.secret(&cfg.SMTPPassword, "smtp-password", "SMTP password of --smtp-user")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
 			return err
