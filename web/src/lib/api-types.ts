@@ -1262,6 +1262,102 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/password/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set a new password with the token of a reset mail (once; ends every session; 400 invalid_reset_token for an unknown, used or expired token) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PasswordReset"];
+                };
+            };
+            responses: {
+                /** @description success */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/password/reset-request": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mail a single-use link to set a new password; the same answer whether or not the email has an account (limited per address: captcha, then 429) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ResetRequest"];
+                };
+            };
+            responses: {
+                /** @description success */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ResetAccepted"];
+                    };
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/refresh": {
         parameters: {
             query?: never;
@@ -3216,6 +3312,10 @@ export interface components {
             current_password: string;
             new_password: string;
         };
+        PasswordReset: {
+            new_password: string;
+            token: string;
+        };
         Poem: {
             level: string;
             lines: string[];
@@ -3375,6 +3475,16 @@ export interface components {
             captcha?: string;
             email: string;
             password: string;
+        };
+        ResetAccepted: {
+            message: string;
+            /** @enum {string} */
+            status: "accepted";
+        };
+        ResetRequest: {
+            /** @description solution of the challenge of a 403 captcha_required (the ALTCHA widget's payload, or a Turnstile/hCaptcha token); the header X-Captcha may carry it instead */
+            captcha?: string;
+            email: string;
         };
         ScanRequested: {
             /** @enum {string} */
