@@ -151,7 +151,14 @@ func (rs *Rates) For(cluster, partition string, at time.Time) (Rate, bool) {
 	return Rate{}, false
 }
 
-// Price returns what a job costs in millionths of a point: milli-hours × millipoints.
+// PriceUnitsPerPoint is how many price units make a point. A price unit is a millipoint-second
+// per hour, 1/3,600,000 of a point: a job's price in these units is exact in integers, its
+// node-seconds (or GPU-seconds) × the rate in millipoints per hour.
+const PriceUnitsPerPoint = 3_600_000
+
+// Price returns what a job costs in price units (see PriceUnitsPerPoint): node-seconds ×
+// millipoints per node-hour for a CPU job, GPU-seconds × millipoints per GPU core-hour for a
+// GPU job. Exact: nothing is rounded until a charge sums its jobs (Points).
 func (rs *Rates) Price(r *Record) int64 {
 	at := r.End
 	if at.IsZero() {
@@ -161,11 +168,14 @@ func (rs *Rates) Price(r *Record) int64 {
 	if !ok {
 		return 0
 	}
-	return satAdd(satMul(r.NodeMilliHours(), rate.NodeHourMillipoints), satMul(r.GPUMilliHours(), rate.GPUHourMillipoints))
+	return satAdd(satMul(r.NodeSeconds(), rate.NodeHourMillipoints), satMul(r.GPUSeconds(), rate.GPUHourMillipoints))
 }
 
-// Points rounds a sum of prices (millionths of a point) half up to whole points.
-func Points(micropoints int64) int64 { return (micropoints + 500_000) / 1_000_000 }
+// Points rounds a sum of prices (price units) to whole points, once per charge, half up: a
+// remainder of exactly half a point (1,800,000 units) or more rounds up. Integers only.
+func Points(units int64) int64 {
+	return units/PriceUnitsPerPoint + (units%PriceUnitsPerPoint+PriceUnitsPerPoint/2)/PriceUnitsPerPoint
+}
 
 func satMul(a, b int64) int64 {
 	p := new(big.Int).Mul(big.NewInt(a), big.NewInt(b))
@@ -286,15 +296,18 @@ func PeriodBounds(p string, t time.Time) (start, end time.Time) {
 // Thresholds are the shares of a quota (in percent) whose crossing is recorded.
 var Thresholds = []int{80, 100}
 
-// Reached returns the thresholds that used has reached of limit, in increasing order.
-func Reached(used, limit int64) []int {
+// Reached returns the thresholds that usedSeconds (node- or GPU-seconds, exact) has reached of
+// a limit in milli-hours (a quota is given in hours with at most three decimals, which
+// milli-hours hold exactly), in increasing order. The comparison is exact, in integers:
+// usedSeconds / 3600 ≥ limit / 1000 × t / 100, that is usedSeconds × 100,000 ≥ limit × 3600 × t.
+func Reached(usedSeconds, limitMilliHours int64) []int {
 	var out []int
-	if limit <= 0 {
+	if limitMilliHours <= 0 {
 		return nil
 	}
+	used := new(big.Int).Mul(big.NewInt(usedSeconds), big.NewInt(100_000))
 	for _, t := range Thresholds {
-		// used/limit ≥ t/100, in integers.
-		if new(big.Int).Mul(big.NewInt(used), big.NewInt(100)).Cmp(new(big.Int).Mul(big.NewInt(limit), big.NewInt(int64(t)))) >= 0 {
+		if used.Cmp(new(big.Int).Mul(big.NewInt(limitMilliHours), big.NewInt(3600*int64(t)))) >= 0 {
 			out = append(out, t)
 		}
 	}

@@ -1,6 +1,7 @@
 package accounting
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -88,17 +89,30 @@ func TestRatesEffectiveDates(t *testing.T) {
 	// at 5 points/GPU-hour = 10 points.
 	cpu := Record{Cluster: "beta", Partition: "cpu", Nodes: 2, Elapsed: 90 * time.Minute, End: d(3, 2)}
 	gpu := Record{Cluster: "beta", Partition: "gpu", Nodes: 1, GPUs: 4, Elapsed: 30 * time.Minute, End: d(3, 2)}
-	if got := rs.Price(&cpu); got != 6_000_000 {
-		t.Errorf("cpu price = %d µpoints, want 6,000,000", got)
+	if got := rs.Price(&cpu); got != 6*PriceUnitsPerPoint {
+		t.Errorf("cpu price = %d units, want 6 points", got)
 	}
-	if got := rs.Price(&gpu); got != 10_000_000 {
-		t.Errorf("gpu price = %d µpoints, want 10,000,000", got)
+	if got := rs.Price(&gpu); got != 10*PriceUnitsPerPoint {
+		t.Errorf("gpu price = %d units, want 10 points", got)
 	}
-	if got := Points(1_499_999); got != 1 {
-		t.Errorf("Points(1.499999) = %d", got)
+	for _, tc := range []struct{ units, points int64 }{
+		{PriceUnitsPerPoint*3/2 - 1, 1}, // just under 1.5
+		{PriceUnitsPerPoint * 3 / 2, 2}, // exactly 1.5: half up
+		{PriceUnitsPerPoint/2 - 1, 0},
+		{math.MaxInt64, math.MaxInt64 / PriceUnitsPerPoint}, // no overflow in the rounding
+	} {
+		if got := Points(tc.units); got != tc.points {
+			t.Errorf("Points(%d) = %d, want %d", tc.units, got, tc.points)
+		}
 	}
-	if got := Points(1_500_000); got != 2 {
-		t.Errorf("Points(1.5) = %d", got)
+
+	// A one-second job of one node: 1 node-second, shown as 0.000 node-hours, priced exactly at
+	// 1 s × 2000 millipoints/h = 2000 units (1/1800 of a point); a charge of it alone rounds to
+	// 0 points, and 900 such jobs in one charge make exactly half a point: 1.
+	tiny := Record{Cluster: "beta", Partition: "cpu", Nodes: 1, Elapsed: time.Second, End: d(3, 2)}
+	if s, p := tiny.NodeSeconds(), rs.Price(&tiny); s != 1 || FormatHours(s) != "0.000" || p != 2000 || Points(p) != 0 || Points(900*p) != 1 {
+		t.Errorf("one-second job: %d node-seconds (%s h), price %d units, %d points alone, %d for 900; want 1, 0.000, 2000, 0, 1",
+			s, FormatHours(s), p, Points(p), Points(900*p))
 	}
 }
 
@@ -139,8 +153,13 @@ func TestPeriodsAndThresholds(t *testing.T) {
 	cases := []struct {
 		used, limit int64
 		want        []int
-	}{{0, 100, nil}, {79_999, 100_000, nil}, {80_000, 100_000, []int{80}}, {99_999, 100_000, []int{80}},
-		{100_000, 100_000, []int{80, 100}}, {1 << 62, 3, []int{80, 100}}, {5, 0, nil}}
+	}{
+		// used in seconds, limit in milli-hours: 1 h = 1000 mh = 3600 s, 80 % of it 2880 s.
+		{0, 1000, nil}, {2879, 1000, nil}, {2880, 1000, []int{80}}, {3599, 1000, []int{80}},
+		{3600, 1000, []int{80, 100}}, {1 << 62, 3, []int{80, 100}}, {5, 0, nil},
+		// 0.001 h = 3.6 s exactly: 3 s is past 80 % (2.88 s), not 100 %; 4 s is past both.
+		{2, 1, nil}, {3, 1, []int{80}}, {4, 1, []int{80, 100}},
+	}
 	for _, c := range cases {
 		got := Reached(c.used, c.limit)
 		if len(got) != len(c.want) || (len(got) > 0 && got[len(got)-1] != c.want[len(c.want)-1]) {

@@ -12,8 +12,11 @@
 //     cluster is the source's (Options.Cluster) whenever one is given; the cluster the file
 //     prints is kept in Record.FileCluster.
 //
-// Charges are computed from the integer milli-hour variants (Record.NodeMilliHours,
-// Record.GPUMilliHours), which are exact: units × elapsed milliseconds / 3600, rounded half up.
+// Usage is kept in exact integers: node-seconds (Record.NodeSeconds) and GPU-seconds
+// (Record.GPUSeconds), summed as they are. Hours are for showing only: MilliHours and
+// FormatHours round a sum of seconds once, half up, to three decimals. A job's price
+// (Rates.Price) is exact too, in price units (PriceUnitsPerPoint); a charge sums the prices of
+// its jobs and rounds the sum once to whole points (Points, half up).
 //
 // # What counts as a job
 //

@@ -22,12 +22,12 @@ func ExampleParseSacct() {
 		return
 	}
 	for _, r := range res.Records {
-		fmt.Printf("%s start=%s gpu=%v node-mh=%d gpu-mh=%d\n", r.Key(), r.Start.Format(time.RFC3339), r.IsGPU(), r.NodeMilliHours(), r.GPUMilliHours())
+		fmt.Printf("%s start=%s gpu=%v node-s=%d gpu-s=%d\n", r.Key(), r.Start.Format(time.RFC3339), r.IsGPU(), r.NodeSeconds(), r.GPUSeconds())
 	}
 	fmt.Printf("steps=%d unfinished=%d errors=%d offset=%d\n", res.Skipped.Steps, res.Skipped.Unfinished, len(res.Errors), res.Offset)
 	// Output:
-	// hpc1|100|2024-03-01T01:00:00Z start=2024-03-01T02:00:00Z gpu=false node-mh=10000 gpu-mh=0
-	// hpc1|101_1|2024-03-01T01:00:00Z start=2024-03-01T02:00:00Z gpu=true node-mh=0 gpu-mh=2000
-	// hpc1|101_2|2024-03-01T01:00:00Z start=2024-03-01T02:00:00Z gpu=true node-mh=0 gpu-mh=2000
+	// hpc1|100|2024-03-01T01:00:00Z start=2024-03-01T02:00:00Z gpu=false node-s=36000 gpu-s=0
+	// hpc1|101_1|2024-03-01T01:00:00Z start=2024-03-01T02:00:00Z gpu=true node-s=0 gpu-s=7200
+	// hpc1|101_2|2024-03-01T01:00:00Z start=2024-03-01T02:00:00Z gpu=true node-s=0 gpu-s=7200
 	// steps=1 unfinished=1 errors=0 offset=512
 }

@@ -15,8 +15,8 @@ func TestFixtures(t *testing.T) {
 		file, format, cluster string
 		jobs, errors          int
 		steps, unfinished     int
-		nodeMilliHours        int64 // CPU jobs: Σ nodes × elapsed hours, in milli-hours
-		gpuMilliHours         int64 // GPU jobs: Σ GPUs × elapsed hours, in milli-hours
+		nodeSeconds           int64 // CPU jobs: Σ nodes × elapsed seconds
+		gpuSeconds            int64 // GPU jobs: Σ GPUs × elapsed seconds
 	}{
 		{
 			file: "sacct.txt", format: "sacct", cluster: "alpha",
@@ -36,21 +36,21 @@ func TestFixtures(t *testing.T) {
 			//   1010   2 × 2 h (second run)    =  4
 			//   1012   1 × 30:00 (MM:SS form, no ElapsedRaw) = 1 × 0.5 = 0.5
 			//   Σ = 10 + 1.5 + 24 + 1 + 0.5 + 2 + 4 + 0.5 = 43.5 h
-			nodeMilliHours: 43_500,
+			nodeSeconds: 156_600,
 			// GPU jobs, GPUs × hours:
 			//   1002   gres/gpu=2 (typed a100=2 not added) × 1.5 h = 3
 			//   1005+1 typed only: v100=1 + t4=1 = 2 × 1 h        = 2
 			//   Σ = 5 h
-			gpuMilliHours: 5_000,
+			gpuSeconds: 18_000,
 		},
 		{
 			file: "jobcomp.log", format: "jobcomp", cluster: "ignored: lines name beta",
 			// Records 2001, 2002_1, 2010, 2004+1 = 4; errors: 2006 (bad StartTime), "hello world".
 			jobs: 4, errors: 2,
 			// CPU: 2001 2 nodes × 45 min = 1.5; 2010 never started = 0. Σ = 1.5 h
-			nodeMilliHours: 1_500,
+			nodeSeconds: 5_400,
 			// GPU: 2002_1 gres/gpu=4 × 4 h = 16; 2004+1 legacy Gres gpu:k80:2 × 0.5 h = 1. Σ = 17 h
-			gpuMilliHours: 17_000,
+			gpuSeconds: 61_200,
 		},
 		{
 			file: "pbs-20240301", format: "pbs", cluster: "gamma",
@@ -60,10 +60,10 @@ func TestFixtures(t *testing.T) {
 			// CPU: 6464684 1 host (n404) × (1415599191 − 1415589841 = 9350 s) → 9,350,000 ms /
 			//      3,600 = 2,597.2 → 2,597 milli-hours; 7001 2 hosts × 7200 s = 4 h = 4,000.
 			//      Σ = 6,597
-			nodeMilliHours: 6_597,
+			nodeSeconds: 23_749,
 			// GPU: 7002[3] nodes=1:ppn=4:gpus=2 → 2 × 5400 s = 3 h; 7003 ngpus=4 × 1800 s = 2 h.
 			//      Σ = 5 h
-			gpuMilliHours: 5_000,
+			gpuSeconds: 18_000,
 		},
 		{
 			file: "sacct-p.txt.gz", format: "sacct", cluster: "delta",
@@ -71,9 +71,9 @@ func TestFixtures(t *testing.T) {
 			// 3001 appears twice with the same Submit: one job after Dedupe. Records 3001, 3002.
 			jobs: 2,
 			// CPU: 3001 node=1 × 43200 s = 12 h
-			nodeMilliHours: 12_000,
+			nodeSeconds: 43_200,
 			// GPU: 3002 typed gres/gpu:h100=8 × 21600 s = 8 × 6 h = 48 h
-			gpuMilliHours: 48_000,
+			gpuSeconds: 172_800,
 		},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
@@ -91,15 +91,15 @@ func TestFixtures(t *testing.T) {
 			recs := accounting.Dedupe(res.Records)
 			var node, gpu int64
 			for _, r := range recs {
-				node += r.NodeMilliHours()
-				gpu += r.GPUMilliHours()
+				node += r.NodeSeconds()
+				gpu += r.GPUSeconds()
 			}
 			if len(recs) != tc.jobs || len(res.Errors) != tc.errors || res.Skipped.Steps != tc.steps || res.Skipped.Unfinished != tc.unfinished {
 				t.Errorf("jobs %d errors %d steps %d unfinished %d; want %d %d %d %d (errors: %v)",
 					len(recs), len(res.Errors), res.Skipped.Steps, res.Skipped.Unfinished, tc.jobs, tc.errors, tc.steps, tc.unfinished, res.Errors)
 			}
-			if node != tc.nodeMilliHours || gpu != tc.gpuMilliHours {
-				t.Errorf("node milli-hours %d, GPU milli-hours %d; want %d, %d", node, gpu, tc.nodeMilliHours, tc.gpuMilliHours)
+			if node != tc.nodeSeconds || gpu != tc.gpuSeconds {
+				t.Errorf("node-seconds %d, GPU-seconds %d; want %d, %d", node, gpu, tc.nodeSeconds, tc.gpuSeconds)
 			}
 			for _, e := range res.Errors {
 				if e.File != path || e.Line == 0 {

@@ -19,10 +19,10 @@ func checkResult(t *testing.T, res accounting.Result, err error, n, startLine in
 		if r.Key() == "" || r.JobID == "" {
 			t.Fatalf("record without key: %+v", r)
 		}
-		if r.NodeHours() < 0 || r.GPUCoreHours() < 0 || r.NodeMilliHours() < 0 || r.GPUMilliHours() < 0 || r.Elapsed < 0 {
+		if r.NodeSeconds() < 0 || r.GPUSeconds() < 0 || r.Elapsed < 0 {
 			t.Fatalf("negative usage: %+v", r)
 		}
-		if r.IsGPU() && r.NodeMilliHours() != 0 || !r.IsGPU() && r.GPUMilliHours() != 0 {
+		if r.IsGPU() && r.NodeSeconds() != 0 || !r.IsGPU() && r.GPUSeconds() != 0 {
 			t.Fatalf("a job is charged as both CPU and GPU: %+v", r)
 		}
 		if !r.Start.IsZero() && !r.End.IsZero() && r.End.Before(r.Start) {

@@ -30,10 +30,10 @@ func TestJobcompQuirks(t *testing.T) {
 		t.Fatalf("records %+v skipped %+v errors %v", res.Records, res.Skipped, res.Errors)
 	}
 	a, b, c := res.Records[0], res.Records[1], res.Records[2]
-	if a.User != "alice" || a.Group != "100" || a.Partition != "p" || a.Cluster != "west" || a.Elapsed != time.Hour || a.NodeMilliHours() != 2000 || a.CPUs != 8 {
+	if a.User != "alice" || a.Group != "100" || a.Partition != "p" || a.Cluster != "west" || a.Elapsed != time.Hour || a.NodeSeconds() != 7200 || a.CPUs != 8 {
 		t.Errorf("first: %+v", a)
 	}
-	if b.State != "CANCELLED" || b.NodeMilliHours() != 1000 {
+	if b.State != "CANCELLED" || b.NodeSeconds() != 3600 {
 		t.Errorf("second: %+v", b)
 	}
 	if c.JobID != "3_7" {

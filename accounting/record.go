@@ -71,58 +71,70 @@ func (r Record) ClusterMismatch() bool { return r.FileCluster != "" && r.FileClu
 // IsGPU reports whether the job allocated at least one GPU.
 func (r Record) IsGPU() bool { return r.GPUs >= 1 }
 
-// NodeHours is allocated nodes × elapsed hours for a CPU job, 0 for a GPU job.
-func (r Record) NodeHours() float64 {
-	if r.IsGPU() || r.Nodes <= 0 || r.Elapsed <= 0 {
-		return 0
-	}
-	return float64(r.Nodes) * r.Elapsed.Hours()
-}
-
-// GPUCoreHours is GPUs × elapsed hours for a GPU job, 0 for a CPU job.
-func (r Record) GPUCoreHours() float64 {
-	if !r.IsGPU() || r.Elapsed <= 0 {
-		return 0
-	}
-	return float64(r.GPUs) * r.Elapsed.Hours()
-}
-
-// NodeMilliHours is NodeHours in thousandths of an hour, computed in integers:
-// nodes × elapsed milliseconds / 3600, rounded half up.
-func (r Record) NodeMilliHours() int64 {
+// NodeSeconds is allocated nodes × elapsed seconds for a CPU job, 0 for a GPU job: a CPU job's
+// node-hours, exactly, in seconds. Every format the parsers read prints whole seconds; a
+// fraction of a second, were there one, would be dropped.
+func (r Record) NodeSeconds() int64 {
 	if r.IsGPU() {
 		return 0
 	}
-	return milliHours(r.Nodes, r.Elapsed)
+	return unitSeconds(r.Nodes, r.Elapsed)
 }
 
-// GPUMilliHours is GPUCoreHours in thousandths of an hour, computed like NodeMilliHours.
-func (r Record) GPUMilliHours() int64 {
+// GPUSeconds is GPUs × elapsed seconds for a GPU job, 0 for a CPU job: a GPU job's core-hours,
+// exactly, in seconds.
+func (r Record) GPUSeconds() int64 {
 	if !r.IsGPU() {
 		return 0
 	}
-	return milliHours(r.GPUs, r.Elapsed)
+	return unitSeconds(r.GPUs, r.Elapsed)
 }
 
-// milliHours returns units × d in milli-hours, rounded half up: an hour is 3,600,000 ms, so a
-// milli-hour is 3,600 ms. The product is taken in 128 bits so that no input overflows
-// silently; a result beyond int64 saturates (no real job comes near it).
-func milliHours(units int, d time.Duration) int64 {
-	if units <= 0 || d <= 0 {
+// unitSeconds returns units × whole seconds of d, saturating at the largest int64 (no real job
+// comes near it).
+func unitSeconds(units int, d time.Duration) int64 {
+	if units <= 0 || d < time.Second {
 		return 0
 	}
-	hi, lo := bits.Mul64(uint64(units), uint64(d.Milliseconds()))
-	lo, carry := bits.Add64(lo, 1800, 0)
-	hi += carry
-	if hi >= 3600 {
+	hi, lo := bits.Mul64(uint64(units), uint64(d/time.Second))
+	if hi != 0 || lo > math.MaxInt64 {
 		return math.MaxInt64
 	}
-	q, _ := bits.Div64(hi, lo, 3600)
-	if q > math.MaxInt64 {
-		return math.MaxInt64
+	return int64(lo)
+}
+
+// MilliHours rounds seconds to thousandths of an hour (3.6 s), half up, for showing usage as
+// hours with three decimals: 1 s → 0, 2 s → 1, 9 s (2.5 milli-hours) → 3. Sum the seconds and
+// round the sum once; never sum rounded values.
+func MilliHours(seconds int64) int64 {
+	neg := seconds < 0
+	if neg {
+		seconds = -seconds
+	}
+	// seconds × 1000 / 3600 = seconds × 5 / 18; half up: + 9 before dividing by 18.
+	hi, lo := bits.Mul64(uint64(seconds), 5)
+	lo, carry := bits.Add64(lo, 9, 0)
+	q, _ := bits.Div64(hi+carry, lo, 18)
+	if neg {
+		return -int64(q)
 	}
 	return int64(q)
 }
+
+// FormatHours shows seconds as hours with exactly three decimals, rounded half up once:
+// 3600 → "1.000", 1 → "0.000", 5400 → "1.500".
+func FormatHours(seconds int64) string {
+	m := MilliHours(seconds)
+	sign := ""
+	if m < 0 {
+		sign, m = "-", -m
+	}
+	return fmt.Sprintf("%s%d.%03d", sign, m/1000, m%1000)
+}
+
+// HoursNumber is seconds as hours rounded half up to three decimals, as a float for JSON
+// numbers: the value is MilliHours(seconds)/1000, the nearest float to a 3-decimal figure.
+func HoursNumber(seconds int64) float64 { return float64(MilliHours(seconds)) / 1000 }
 
 // LineError is one line that could not be turned into a record.
 type LineError struct {

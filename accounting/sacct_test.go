@@ -102,13 +102,13 @@ func TestSacctQuirks(t *testing.T) {
 				"17|COMPLETED|||2024-03-01T01:00:00|3600|2|cpu=9,gres/gpu=0,node=2|g1\n",
 			check: func(t *testing.T, res accounting.Result) {
 				for i, want := range []struct {
-					gpus      int
-					gpuMilli  int64
-					nodeMilli int64
-				}{{1, 1000, 0}, {3, 3000, 0}, {0, 0, 2000}} {
+					gpus    int
+					gpuSec  int64
+					nodeSec int64
+				}{{1, 3600, 0}, {3, 10_800, 0}, {0, 0, 7200}} {
 					r := res.Records[i]
-					if r.GPUs != want.gpus || r.GPUMilliHours() != want.gpuMilli || r.NodeMilliHours() != want.nodeMilli || r.IsGPU() != (want.gpus > 0) {
-						t.Errorf("%s: GPUs %d, GPU mh %d, node mh %d; want %+v", r.JobID, r.GPUs, r.GPUMilliHours(), r.NodeMilliHours(), want)
+					if r.GPUs != want.gpus || r.GPUSeconds() != want.gpuSec || r.NodeSeconds() != want.nodeSec || r.IsGPU() != (want.gpus > 0) {
+						t.Errorf("%s: GPUs %d, GPU mh %d, node mh %d; want %+v", r.JobID, r.GPUs, r.GPUSeconds(), r.NodeSeconds(), want)
 					}
 				}
 			},
@@ -122,12 +122,12 @@ func TestSacctQuirks(t *testing.T) {
 				"18|COMPLETED|2024-03-01T01:04:00|2024-03-01T01:05:00|2024-03-01T02:05:00|3600|1||n3\n",
 			check: func(t *testing.T, res accounting.Result) {
 				recs := accounting.Dedupe(res.Records)
-				var mh int64
+				var sec int64
 				for _, r := range recs {
-					mh += r.NodeMilliHours()
+					sec += r.NodeSeconds()
 				}
-				if len(recs) != 3 || mh != 2000 {
-					t.Errorf("%d runs, %d milli-hours; want 3, 2000 (0.5 + 0.5 + 1 h)", len(recs), mh)
+				if len(recs) != 3 || sec != 7200 {
+					t.Errorf("%d runs, %d node-seconds; want 3, 7200 (0.5 + 0.5 + 1 h)", len(recs), sec)
 				}
 			},
 		},
@@ -190,7 +190,7 @@ func TestSacctQuirks(t *testing.T) {
 			opts: accounting.Options{Cluster: "west"},
 			check: func(t *testing.T, res accounting.Result) {
 				a, b := res.Records[0], res.Records[1]
-				if a.Cluster != "west" || a.FileCluster != "east" || !a.ClusterMismatch() || !strings.HasPrefix(a.Key(), "west|29|") || a.Nodes != 2 || a.CPUs != 8 || a.NodeMilliHours() != 2000 || a.NodeList != "n[1-2]" {
+				if a.Cluster != "west" || a.FileCluster != "east" || !a.ClusterMismatch() || !strings.HasPrefix(a.Key(), "west|29|") || a.Nodes != 2 || a.CPUs != 8 || a.NodeSeconds() != 7200 || a.NodeList != "n[1-2]" {
 					t.Errorf("first: %+v", a)
 				}
 				if b.Cluster != "west" || b.FileCluster != "" || b.ClusterMismatch() || b.Nodes != 0 || b.Elapsed != 2*time.Hour || !strings.HasPrefix(b.Key(), "west|30|end:") {
@@ -229,7 +229,7 @@ func TestSacctQuirks(t *testing.T) {
 			in:   "34|COMPLETED|2024-03-01T01:00:00|3600|2\n",
 			opts: accounting.Options{Columns: []string{"JobID", "State", "End", "ElapsedRaw", "AllocNodes"}},
 			check: func(t *testing.T, res accounting.Result) {
-				if len(res.Records) != 1 || res.Records[0].NodeMilliHours() != 2000 {
+				if len(res.Records) != 1 || res.Records[0].NodeSeconds() != 7200 {
 					t.Errorf("records %+v errors %v", res.Records, res.Errors)
 				}
 			},

@@ -138,26 +138,47 @@ func TestParseGRES(t *testing.T) {
 	}
 }
 
-func TestMilliHours(t *testing.T) {
+func TestUnitSeconds(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		units int
 		d     time.Duration
 		want  int64
 	}{
-		{4, 9000 * time.Second, 10_000},
-		{1, 1800 * time.Millisecond, 1}, // exactly half a milli-hour: rounds up
-		{1, 1799 * time.Millisecond, 0}, // just under half
-		{3, 1 * time.Second, 1},         // 3000 ms / 3600 = 0.83
-		{1, 9350 * time.Second, 2597},   // 2597.2
-		{7, 3601 * time.Second, 7002},   // 7 × 1.000277… = 7.0019 h
-		{1 << 30, 100 * 8760 * time.Hour, 1 << 30 * 876_000_000},
+		{4, 9000 * time.Second, 36_000},
+		{1, time.Second, 1}, // a one-second job of one node: 1 node-second, not 0
+		{1, 1800 * time.Millisecond, 1},
+		{1, 999 * time.Millisecond, 0},
+		{7, 3601 * time.Second, 25_207},
+		{1 << 30, 100 * 8760 * time.Hour, 1 << 30 * 3_153_600_000},
 		{0, time.Hour, 0},
 		{1, -time.Hour, 0},
 		{math.MaxInt64, math.MaxInt64, math.MaxInt64}, // saturates instead of wrapping
 	} {
-		if got := milliHours(tc.units, tc.d); got != tc.want {
+		if got := unitSeconds(tc.units, tc.d); got != tc.want {
 			t.Errorf("%d × %v: %d, want %d", tc.units, tc.d, got, tc.want)
+		}
+	}
+}
+
+func TestMilliHoursRounding(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		seconds int64
+		milli   int64
+		shown   string
+	}{
+		{0, 0, "0.000"},
+		{1, 0, "0.000"}, // 0.28 milli-hours
+		{2, 1, "0.001"}, // 0.56
+		{9, 3, "0.003"}, // exactly 2.5: half up
+		{3600, 1000, "1.000"},
+		{5400, 1500, "1.500"},
+		{9350, 2597, "2.597"}, // 2597.2
+		{math.MaxInt64, 2_562_047_788_015_215_502, "2562047788015215.502"},
+	} {
+		if got, shown := MilliHours(tc.seconds), FormatHours(tc.seconds); got != tc.milli || shown != tc.shown {
+			t.Errorf("%d s: %d milli-hours %q, want %d %q", tc.seconds, got, shown, tc.milli, tc.shown)
 		}
 	}
 }

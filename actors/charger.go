@@ -89,8 +89,12 @@ func (c *Charger) Post(ctx context.Context) (int, error) {
 }
 
 func (c *Charger) post(ctx context.Context, ch persistence.Charge) error {
-	reason, _ := json.Marshal(map[string]any{"usage_charge": ch.ID, "records": ch.Records, "node_hours": ch.NodeHours,
-		"gpu_core_hours": ch.GPUCoreHours})
+	// Hours as shown (rounded once), with the exact seconds when the charge kept them.
+	why := map[string]any{"usage_charge": ch.ID, "records": ch.Records, "node_hours": ch.NodeHours, "gpu_core_hours": ch.GPUCoreHours}
+	if ch.NodeSeconds != nil && ch.GPUSeconds != nil {
+		why["node_seconds"], why["gpu_seconds"] = *ch.NodeSeconds, *ch.GPUSeconds
+	}
+	reason, _ := json.Marshal(why)
 	resp, err := c.Wallets.Do(ctx, &walletpb.Request{
 		Op: walletpb.Op_OP_SPEND, WalletId: ch.WalletID, Amount: ch.Points, UpToAvailable: true,
 		IdempotencyKey: ch.IdempotencyKey(), ReferenceId: ch.IdempotencyKey(), Reason: truncate(string(reason), 500),

@@ -163,12 +163,12 @@ func benchIngestBaseline(b *testing.B) {
 		for _, r := range res.Records {
 			tag, err := store.Pool().Exec(ctx, `INSERT INTO usage_records (key, cluster, job_id, user_name, group_name, account,
 					partition, qos, state, exit_code, nodes, cpus, gpus, elapsed_ms, submit_at, start_at, end_at,
-					node_milli_hours, gpu_milli_hours, source_id, file, line, ingested_at)
+					node_seconds, gpu_seconds, source_id, file, line, ingested_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
 				ON CONFLICT (key) DO NOTHING`,
 				r.Key(), r.Cluster, r.JobID, r.User, r.Group, r.Account, r.Partition, r.QOS, r.State, r.ExitCode,
 				r.Nodes, r.CPUs, r.GPUs, r.Elapsed.Milliseconds(), nullTime(r.Submit), nullTime(r.Start), nullTime(r.End),
-				r.NodeMilliHours(), r.GPUMilliHours(), src.ID, r.File, r.Line, now)
+				r.NodeSeconds(), r.GPUSeconds(), src.ID, r.File, r.Line, now)
 			if err != nil {
 				b.Fatal(err)
 			}

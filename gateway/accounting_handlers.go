@@ -671,9 +671,11 @@ type Quota struct {
 	NodeHours           json.Number  `json:"node_hours"`
 	GPUCoreHours        json.Number  `json:"gpu_core_hours"`
 	PeriodStart         time.Time    `json:"period_start"`
-	PeriodEnd           *time.Time   `json:"period_end"` // null for the total period
-	UsedNodeHours       json.Number  `json:"used_node_hours"`
-	UsedGPUCoreHours    json.Number  `json:"used_gpu_core_hours"`
+	PeriodEnd           *time.Time   `json:"period_end"`          // null for the total period
+	UsedNodeHours       json.Number  `json:"used_node_hours"`     // UsedNodeSeconds rounded once to 3 decimals
+	UsedGPUCoreHours    json.Number  `json:"used_gpu_core_hours"` // UsedGPUSeconds rounded once to 3 decimals
+	UsedNodeSeconds     int64        `json:"used_node_seconds"`   // exact
+	UsedGPUSeconds      int64        `json:"used_gpu_seconds"`    // exact
 	NodeHoursPercent    *json.Number `json:"node_hours_percent"`
 	GPUCoreHoursPercent *json.Number `json:"gpu_core_hours_percent"`
 	CreatedAt           time.Time    `json:"created_at"`
@@ -683,19 +685,21 @@ type Quota struct {
 func quotaJSON(q persistence.QuotaStatus) Quota {
 	return Quota{ID: q.ID, WalletID: q.WalletID, Period: q.Period, NodeHours: milliJSON(q.NodeMilliHours),
 		GPUCoreHours: milliJSON(q.GPUMilliHours), PeriodStart: q.PeriodStart.UTC(), PeriodEnd: q.PeriodEnd,
-		UsedNodeHours: milliJSON(q.UsedNodeMilliHours), UsedGPUCoreHours: milliJSON(q.UsedGPUMilliHours),
-		NodeHoursPercent: percent(q.UsedNodeMilliHours, q.NodeMilliHours), GPUCoreHoursPercent: percent(q.UsedGPUMilliHours, q.GPUMilliHours),
+		UsedNodeHours: milliJSON(accounting.MilliHours(q.UsedNodeSeconds)), UsedGPUCoreHours: milliJSON(accounting.MilliHours(q.UsedGPUSeconds)),
+		UsedNodeSeconds: q.UsedNodeSeconds, UsedGPUSeconds: q.UsedGPUSeconds,
+		NodeHoursPercent: percent(q.UsedNodeSeconds, q.NodeMilliHours), GPUCoreHoursPercent: percent(q.UsedGPUSeconds, q.GPUMilliHours),
 		CreatedAt: q.CreatedAt, UpdatedAt: q.UpdatedAt}
 }
 
-// percent is used/limit in percent, truncated to 3 decimals (so 79.9996 % is not shown as 80),
-// or nil without a limit.
-func percent(used, limit int64) *json.Number {
-	if limit <= 0 {
+// percent is used (exact seconds) of limit (milli-hours) in percent, computed exactly and
+// truncated to 3 decimals (so 79.9996 % is not shown as 80), or nil without a limit:
+// used / 3600 / (limit / 1000) × 100, in thousandths of a percent used × 10^8 / (limit × 3600).
+func percent(usedSeconds, limitMilliHours int64) *json.Number {
+	if limitMilliHours <= 0 {
 		return nil
 	}
-	p := new(big.Int).Mul(big.NewInt(used), big.NewInt(100_000))
-	p.Quo(p, big.NewInt(limit))
+	p := new(big.Int).Mul(big.NewInt(usedSeconds), big.NewInt(100_000_000))
+	p.Quo(p, new(big.Int).Mul(big.NewInt(limitMilliHours), big.NewInt(3600)))
 	if !p.IsInt64() {
 		return nil
 	}
@@ -1063,15 +1067,17 @@ func (s *Server) createSharedWallet(c *fiber.Ctx) error {
 
 // loginUsage is one row of GET /api/v1/me/usage.
 type loginUsage struct {
-	Cluster   string  `json:"cluster"`
-	Login     string  `json:"login"`
-	Bucket    string  `json:"bucket,omitempty"`
-	Jobs      int64   `json:"jobs"`
-	CPUJobs   int64   `json:"cpu_jobs"`
-	GPUJobs   int64   `json:"gpu_jobs"`
-	NodeHours float64 `json:"node_hours"`
-	CoreHours float64 `json:"core_hours"`
-	Points    float64 `json:"points"`
+	Cluster     string  `json:"cluster"`
+	Login       string  `json:"login"`
+	Bucket      string  `json:"bucket,omitempty"`
+	Jobs        int64   `json:"jobs"`
+	CPUJobs     int64   `json:"cpu_jobs"`
+	GPUJobs     int64   `json:"gpu_jobs"`
+	NodeHours   float64 `json:"node_hours"`
+	CoreHours   float64 `json:"core_hours"`
+	Points      float64 `json:"points"`
+	NodeSeconds int64   `json:"node_seconds"`
+	GPUSeconds  int64   `json:"gpu_seconds"`
 }
 
 // myUsage answers the compute usage of the cluster logins an admin linked to the caller: what
@@ -1102,7 +1108,8 @@ func (s *Server) myUsage(c *fiber.Ctx) error {
 		}
 		for _, u := range sums {
 			rows = append(rows, loginUsage{Cluster: l.Cluster, Login: l.Login, Bucket: u.Bucket, Jobs: u.Jobs, CPUJobs: u.CPUJobs,
-				GPUJobs: u.GPUJobs, NodeHours: u.NodeHours, CoreHours: u.CoreHours, Points: u.Points})
+				GPUJobs: u.GPUJobs, NodeHours: u.NodeHours, CoreHours: u.CoreHours, Points: u.Points,
+				NodeSeconds: u.NodeSeconds, GPUSeconds: u.GPUSeconds})
 		}
 	}
 	if logins == nil {

@@ -29,6 +29,12 @@ func items(name string) obj { return object([]string{"items"}, obj{"items": arra
 func decimal(what string) obj {
 	return obj{"oneOf": []obj{number(), str()}, "description": what + "; at most 3 decimals, e.g. 1.5 or \"1.5\""}
 }
+
+// secs is an exact count of unit-seconds (node-seconds or GPU-seconds): the hours beside it are
+// this divided by 3600, rounded once to 3 decimals.
+func secs(what string) obj {
+	return obj{"type": "integer", "format": "int64", "description": what}
+}
 func arrayOf(name string) obj { return obj{"type": "array", "items": ref(name)} }
 func object(required []string, props obj) obj {
 	o := obj{"type": "object", "properties": props, "additionalProperties": false}
@@ -153,6 +159,7 @@ var schemas = obj{
 		"node_hours": obj{"type": "number", "description": "0 = no limit"}, "gpu_core_hours": obj{"type": "number", "description": "0 = no limit"},
 		"period_start": dateTime(), "period_end": nullable(dateTime()),
 		"used_node_hours": number(), "used_gpu_core_hours": number(),
+		"used_node_seconds": secs("node-seconds used in the period, exact"), "used_gpu_seconds": secs("GPU-seconds used in the period, exact"),
 		"node_hours_percent": nullable(number()), "gpu_core_hours_percent": nullable(number()),
 		"created_at": dateTime(), "updated_at": dateTime()}),
 	"QuotaList": items("Quota"),
@@ -160,10 +167,15 @@ var schemas = obj{
 		"period": enum("month", "quarter", "year", "total"), "node_hours": decimal("node-hours; 0 or absent = no limit"),
 		"gpu_core_hours": decimal("GPU core-hours; 0 or absent = no limit")}),
 	"QuotaEvent": object(nil, obj{"quota_id": str(), "wallet_id": str(), "period": str(), "period_start": dateTime(),
-		"metric": enum("node_hours", "gpu_core_hours"), "threshold": integer(), "used": number(), "quota": number(), "created_at": dateTime()}),
+		"metric": enum("node_hours", "gpu_core_hours"), "threshold": integer(), "used": number(), "quota": number(),
+		"used_seconds": nullable(secs("the exact usage that crossed the threshold; null for a crossing recorded before usage was kept in seconds")),
+		"created_at":   dateTime()}),
 	"QuotaEventList": items("QuotaEvent"),
 	"Charge": object(nil, obj{"id": integer(), "wallet_id": str(), "points": integer(), "records": integer(),
-		"node_hours": number(), "gpu_core_hours": number(), "origin": str(), "status": enum("pending", "charged", "unpaid"),
+		"node_hours": number(), "gpu_core_hours": number(),
+		"node_seconds": nullable(secs("exact; null for a charge made before usage was kept in seconds")),
+		"gpu_seconds":  nullable(secs("exact; null for a charge made before usage was kept in seconds")),
+		"origin":       str(), "status": enum("pending", "charged", "unpaid"),
 		"charged_points": integer(), "transaction_id": str(), "created_at": dateTime(), "settled_at": dateTime()}),
 	"ChargeList":      items("Charge"),
 	"ClusterUser":     object(nil, obj{"cluster": str(), "login": str(), "user_id": str(), "email": str(), "first_seen": dateTime()}),
@@ -172,8 +184,10 @@ var schemas = obj{
 	"UsageSum": object(nil, obj{"bucket": obj{"type": "string", "description": "YYYY-MM-DD: the first day of the bucket"},
 		"key":  obj{"type": "string", "description": "the dimension's value; for wallets an id, \"\" (unassigned) or excluded"},
 		"name": str(), "jobs": integer(), "cpu_jobs": integer(), "gpu_jobs": integer(),
-		"node_hours": number(), "core_hours": number(), "points": number()}),
+		"node_hours": number(), "core_hours": number(), "points": number(),
+		"node_seconds": secs("CPU jobs' node-seconds, exact"), "gpu_seconds": secs("GPU jobs' GPU-seconds, exact")}),
 	"Overview": object(nil, obj{"from": dateTime(), "to": dateTime(), "total_node_hours": number(), "total_core_hours": number(),
+		"total_node_seconds": secs("CPU jobs' node-seconds, exact"), "total_gpu_seconds": secs("GPU jobs' GPU-seconds, exact"),
 		"jobs": integer(), "cpu_jobs": integer(), "gpu_jobs": integer(), "points": number(), "unassigned": ref("UsageSum"),
 		"top_wallets": arrayOf("UsageSum"), "top_users": arrayOf("UsageSum"), "top_partitions": arrayOf("UsageSum")}),
 	"MyUsage": object(nil, obj{"from": dateTime(), "to": dateTime(),
@@ -182,7 +196,8 @@ var schemas = obj{
 	"LoginUsage": object(nil, obj{"cluster": str(), "login": str(),
 		"bucket": obj{"type": "string", "description": "YYYY-MM-DD: the first day of the bucket"},
 		"jobs":   integer(), "cpu_jobs": integer(), "gpu_jobs": integer(),
-		"node_hours": number(), "core_hours": number(), "points": number()}),
+		"node_hours": number(), "core_hours": number(), "points": number(),
+		"node_seconds": secs("CPU jobs' node-seconds, exact"), "gpu_seconds": secs("GPU jobs' GPU-seconds, exact")}),
 	"UsageReport": object(nil, obj{"group_by": enum("wallet", "user", "group", "account", "partition", "cluster"),
 		"bucket": obj{"type": "string", "enum": []string{"", "day", "week", "month"}}, "from": dateTime(), "to": dateTime(),
 		"rows": arrayOf("UsageSum")}),

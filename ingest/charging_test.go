@@ -95,7 +95,7 @@ func TestChargingEndToEnd(t *testing.T) {
 	if rep.NewRecords != 6 || rep.Charges != 2 {
 		t.Fatalf("first run: %+v", rep)
 	}
-	e.totals(6, 17_000, 3_000)
+	e.totals(6, 61_200, 10_800)
 	charger := &actors.Charger{Store: st, Wallets: wallets}
 	post := func(want int) {
 		t.Helper()
@@ -210,7 +210,7 @@ func TestChargingEndToEnd(t *testing.T) {
 	}
 	post(1)
 	balance(p.ID, 1000-53-8-2)
-	e.totals(7, 17_500, 3_000)
+	e.totals(7, 63_000, 10_800)
 
 	// Usage with a filter reads the records; without, the rollups; both agree.
 	rows, err := st.Usage(ctx, persistence.UsageQuery{GroupBy: "user", From: day(1, 1), To: day(12, 31), Filters: map[string]string{"partition": "gpu"}})
@@ -370,7 +370,7 @@ func TestDeclaredColumns(t *testing.T) {
 	if rep := e.run(); rep.NewRecords != 2 || rep.Errors != 0 {
 		t.Fatalf("report %+v", rep)
 	}
-	e.totals(2, 2500, 0)
+	e.totals(2, 9_000, 0)
 
 	for _, bad := range []persistence.IngestSource{
 		{Name: "x", Dir: e.dir, Format: "slurm-sacct", Cluster: "c", Columns: []string{"User", "State"}}, // no JobID

@@ -88,14 +88,14 @@ func (e *env) run() ingest.Report {
 	return rep
 }
 
-// totals checks what usage_records holds, exactly.
+// totals checks what usage_records holds, exactly: node-seconds and GPU-seconds.
 func (e *env) totals(records, node, gpu int64) {
 	e.t.Helper()
 	got, err := e.store.UsageTotals(e.ctx, "")
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	want := persistence.UsageTotals{Records: records, NodeMilliHours: node, GPUMilliHours: gpu}
+	want := persistence.UsageTotals{Records: records, NodeSeconds: node, GPUSeconds: gpu}
 	if got != want {
 		e.t.Errorf("usage_records: %+v; want %+v", got, want)
 	}
@@ -111,7 +111,7 @@ func check(t *testing.T, got, want ingest.Report) {
 }
 
 // sacct.txt: 13 jobs, 43.5 node-hours, 5 GPU-hours, one bad line (17); see accounting/fixture_test.go.
-const sacctNode, sacctGPU = 43_500, 5_000
+const sacctNode, sacctGPU = 156_600, 18_000 // 43.5 and 5 hours
 
 func TestFirstRunThenSkip(t *testing.T) {
 	e := newEnv(t, "slurm-sacct", "alpha", "*.txt")
@@ -170,7 +170,7 @@ func TestGrowingFile(t *testing.T) {
 	e.write("sacct.txt", []byte(head))
 	check(t, e.run(), ingest.Report{Files: 1, Read: 1, Records: 6, NewRecords: 6})
 	// 10 + 1.5 + 24 + 1 node-hours; 3 + 2 GPU-hours.
-	e.totals(6, 36_500, 5_000)
+	e.totals(6, 131_400, 18_000)
 
 	// The rest of the fixture: read from where the first run stopped, past the header.
 	e.appendTo("sacct.txt", full[len(head):])
@@ -183,7 +183,7 @@ func TestGrowingFile(t *testing.T) {
 	check(t, e.run(), ingest.Report{Files: 1, Resumed: 1})
 	e.appendTo("sacct.txt", job[40:])
 	check(t, e.run(), ingest.Report{Files: 1, Resumed: 1, Records: 1, NewRecords: 1})
-	e.totals(14, sacctNode+2_000, sacctGPU)
+	e.totals(14, sacctNode+7_200, sacctGPU)
 
 	errs, err := e.store.IngestErrors(e.ctx, "", 50)
 	if err != nil {
@@ -206,7 +206,7 @@ func TestRewrittenFileIsReadAgain(t *testing.T) {
 		"1013|1013|gina|phys|proj1|cpu|normal|COMPLETED|2024-03-02T00:00:00|2024-03-02T00:00:00|2024-03-02T01:00:00|01:00:00|3600|2|64|cpu=64,node=2|c[01-02]|0:0\n"
 	e.write("dump.txt", []byte(rewritten))
 	check(t, e.run(), ingest.Report{Files: 1, Read: 1, Records: 14, NewRecords: 1, Errors: 1})
-	e.totals(14, sacctNode+2_000, sacctGPU)
+	e.totals(14, sacctNode+7_200, sacctGPU)
 	errs, err := e.store.IngestErrors(e.ctx, "test", 50)
 	if err != nil {
 		t.Fatal(err)
@@ -246,10 +246,10 @@ func TestFixtures(t *testing.T) {
 		records, jobs, errors int
 		node, gpu             int64
 	}{
-		{"jobcomp.log", "slurm-jobcomp", "beta", 4, 4, 2, 1_500, 17_000},
-		{"pbs-20240301", "pbs", "gamma", 4, 4, 1, 6_597, 5_000},
+		{"jobcomp.log", "slurm-jobcomp", "beta", 4, 4, 2, 5_400, 61_200},
+		{"pbs-20240301", "pbs", "gamma", 4, 4, 1, 23_749, 18_000},
 		// 3001 appears twice with the same Submit: stored once.
-		{"sacct-p.txt.gz", "slurm-sacct", "delta", 3, 2, 0, 12_000, 48_000},
+		{"sacct-p.txt.gz", "slurm-sacct", "delta", 3, 2, 0, 43_200, 172_800},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			e := newEnv(t, tc.format, tc.cluster, "*")
@@ -282,7 +282,7 @@ func TestBadLinesKeepGoodOnes(t *testing.T) {
 	if rep.Errors < 1 {
 		t.Errorf("report %+v: the bad lines are not counted", rep)
 	}
-	e.totals(1, 2_000, 0)
+	e.totals(1, 7_200, 0)
 	errs, err := e.store.IngestErrors(e.ctx, "test", 50)
 	if err != nil {
 		t.Fatal(err)

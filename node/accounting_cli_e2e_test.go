@@ -95,9 +95,9 @@ func TestAccountingCLI(t *testing.T) {
 	// A quota low enough that this usage crosses thresholds: 4.5 node-hours of 5 (80%), 6 GPU
 	// core-hours of 6 (80% and 100%).
 	contains(run("quotas", "set", "--wallet", "physics", "--period", "total", "--node-hours", "5", "--gpu-core-hours", "6"),
-		"per total: 5 node-hours, 6 GPU core-hours", "used in the current period (all time): 0 / 5 (0%) node-hours")
+		"per total: 5 node-hours, 6 GPU core-hours", "used in the current period (all time): 0.000 / 5 (0%) node-hours")
 
-	// The log: five jobs, a step (skipped). Prices (milli-hours × millipoints):
+	// The log: five jobs, a step (skipped). Prices (unit-seconds × millipoints per hour):
 	//   1001 alice phys  2 nodes × 2 h   = 4 node-hours         × 1.5  = 6
 	//   1002 bob   phys  1 node  × 0.5 h = 0.5 node-hours       × 1.5  = 0.75
 	//   1003 alice phys  2 GPUs  × 3 h   = 6 GPU core-hours     × 2.25 = 13.5
@@ -250,7 +250,7 @@ func TestAccountingCLI(t *testing.T) {
 		*quotas[0].GPUCoreHours.Percent != 100 {
 		t.Fatalf("quotas list: %s", run("quotas", "list", "--format", "json"))
 	}
-	contains(run("quotas", "list"), "all time", "7.5 / 5 (150%)", "6 / 6 (100%)")
+	contains(run("quotas", "list"), "all time", "7.500 / 5 (150%)", "6.000 / 6 (100%)")
 	var events []struct {
 		Metric    string
 		Threshold int

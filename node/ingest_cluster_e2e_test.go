@@ -3,7 +3,6 @@ package node_test
 import (
 	"bufio"
 	"compress/gzip"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -74,7 +73,6 @@ func TestSourceClusterIsAuthoritative(t *testing.T) {
 	}
 	var jobs int
 	var taiflUnitSeconds int64 // node-seconds of CPU jobs + GPU-seconds of GPU jobs, group taifl
-	var taiflMilli int64       // the same, each job rounded to a milli-hour first (see below)
 	sc := bufio.NewScanner(zr)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
@@ -100,18 +98,15 @@ func TestSourceClusterIsAuthoritative(t *testing.T) {
 		}
 		if c[6] == "taifl" {
 			taiflUnitSeconds += units * secs
-			taiflMilli += (units*secs*1000 + 1800) / 3600
 		}
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
-	// 10 points per node-hour and per GPU-hour on hpcx, rounded once: from the exact usage, or
-	// from usage rounded to a milli-hour per job as the store keeps it until issue 11's item 1
-	// is done (over these jobs, many of them short, 34.700 hours instead of 34.618).
-	want := int64(math.Round(float64(taiflUnitSeconds) * 10 / 3600))
-	wantMilli := (taiflMilli*10 + 500) / 1000
+	// 10 points per node-hour and per GPU-hour on hpcx, from the exact usage, rounded once
+	// (the file is one charge), half up: unit-seconds × 10 / 3600.
+	want := (taiflUnitSeconds*10 + 1800) / 3600
 	if jobs == 0 || want == 0 {
 		t.Fatalf("independent count: %d jobs, %d points", jobs, want)
 	}
@@ -166,8 +161,8 @@ func TestSourceClusterIsAuthoritative(t *testing.T) {
 		return p
 	}
 	got := charged()
-	if got != want && got != wantMilli {
-		t.Fatalf("wallet taifl charged %d points, the independent count says %d (%d with usage rounded per job; hpcx's rate, 10 per hour)", got, want, wantMilli)
+	if got != want {
+		t.Fatalf("wallet taifl charged %d points, the independent count says %d (hpcx's rate, 10 per hour)", got, want)
 	}
 	// A second run: the file is unchanged, nothing is stored or charged again.
 	out = run("ingest", "run", "--ingest-root", dir)
@@ -181,5 +176,5 @@ func TestSourceClusterIsAuthoritative(t *testing.T) {
 	if err := db.QueryRow(t.Context(), `SELECT cluster_mismatches FROM processed_files WHERE path = $1`, filepath.Join(dir, file)).Scan(&mism); err != nil || mism != jobs {
 		t.Fatalf("processed file's cluster mismatches %d (%v), want %d", mism, err, jobs)
 	}
-	t.Logf("%d jobs of %s stored under hpcx; taifl charged %d points (independent count %d, %d rounded per job)", jobs, file, got, want, wantMilli)
+	t.Logf("%d jobs of %s stored under hpcx; taifl charged %d points (independent count %d)", jobs, file, got, want)
 }

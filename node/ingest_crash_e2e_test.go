@@ -107,8 +107,8 @@ func TestIngestKilled(t *testing.T) {
 	if n := count(`SELECT count(*) FROM usage_records`); n != jobs {
 		t.Errorf("%d usage records, want %d", n, jobs)
 	}
-	if n := count(`SELECT sum(node_milli_hours) FROM usage_records`); n != jobs*1000 {
-		t.Errorf("%d node milli-hours, want %d", n, jobs*1000)
+	if n := count(`SELECT sum(node_seconds) FROM usage_records`); n != jobs*3600 {
+		t.Errorf("%d node-seconds, want %d", n, jobs*3600)
 	}
 	// Every job priced and charged exactly once.
 	if n := count(`SELECT sum(records) FROM usage_charges`); n != jobs {

@@ -52,9 +52,9 @@ func TestScheduledIngest(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "the appended job to be ingested", func() bool { return count() == 14 })
-	var milli int64
-	if err := store.Pool().QueryRow(t.Context(), `SELECT node_milli_hours FROM usage_records WHERE job_id = '9901'`).Scan(&milli); err != nil || milli != 2000 {
-		t.Fatalf("appended job: %d node milli-hours (%v), want 2000 (2 nodes × 1 h)", milli, err)
+	var secs int64
+	if err := store.Pool().QueryRow(t.Context(), `SELECT node_seconds FROM usage_records WHERE job_id = '9901'`).Scan(&secs); err != nil || secs != 7200 {
+		t.Fatalf("appended job: %d node-seconds (%v), want 7200 (2 nodes × 1 h)", secs, err)
 	}
 }
 

@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -157,11 +158,11 @@ func reassign(ctx context.Context, tx pgx.Tx, rules *accounting.Resolver, m acco
 			UPDATE usage_records r SET wallet_id = NULLIF(v.wallet, '')::uuid, mapping_id = v.mapping::uuid, charged = v.wallet <> ''
 			FROM unnest($1::text[], $2::text[], $3::text[]) v (key, wallet, mapping)
 			WHERE r.key = v.key
-			RETURNING r.wallet_id, r.mapping_id, r.gpus, r.node_milli_hours, r.gpu_milli_hours, r.charge_micropoints,
+			RETURNING r.wallet_id, r.mapping_id, r.gpus, r.node_seconds, r.gpu_seconds, r.charge_units,
 				COALESCE(r.end_at, r.start_at, r.ingested_at) AS at
 		), moved AS (
 			SELECT k.key, k.sign, b.grain, b.bucket, count(*) AS jobs, count(*) FILTER (WHERE u.gpus > 0) AS gpu_jobs,
-				sum(u.node_milli_hours) AS node, sum(u.gpu_milli_hours) AS gpu, sum(u.charge_micropoints) AS charge
+				sum(u.node_seconds) AS node, sum(u.gpu_seconds) AS gpu, sum(u.charge_units) AS charge
 			FROM upd u,
 				LATERAL (VALUES ('', -1), (`+walletKeySQL("u")+`, 1)) k (key, sign),
 				LATERAL (VALUES ('d'::"char", (u.at AT TIME ZONE 'UTC')::date),
@@ -174,11 +175,10 @@ func reassign(ctx context.Context, tx pgx.Tx, rules *accounting.Resolver, m acco
 			FROM moved GROUP BY grain, bucket, key ORDER BY 1, 2, 3, 4
 			`+rollupAdd+`
 		), charge AS (
-			INSERT INTO usage_charges (wallet_id, points, records, node_milli_hours, gpu_milli_hours, origin, created_at)
-			SELECT wallet_id, (sum(charge_micropoints)::bigint + 500000) / 1000000, count(*), sum(node_milli_hours),
-				sum(gpu_milli_hours), $4, $5
+			INSERT INTO usage_charges (wallet_id, points, records, node_seconds, gpu_seconds, origin, created_at)
+			SELECT wallet_id, `+pointsSQL("sum(charge_units)")+`, count(*), sum(node_seconds), sum(gpu_seconds), $4, $5
 			FROM upd WHERE wallet_id IS NOT NULL GROUP BY wallet_id
-			HAVING (sum(charge_micropoints)::bigint + 500000) / 1000000 > 0
+			HAVING `+pointsSQL("sum(charge_units)")+` > 0
 			ORDER BY wallet_id
 			RETURNING points
 		)
@@ -283,33 +283,37 @@ const (
 // Charge is an aggregated usage charge: one wallet, the jobs of one stored file (or of one late
 // mapping).
 type Charge struct {
-	ID             int64      `json:"id"`
-	WalletID       string     `json:"wallet_id"`
-	Points         int64      `json:"points"`
-	Records        int        `json:"records"`
-	NodeMilliHours int64      `json:"-"`
-	GPUMilliHours  int64      `json:"-"`
-	NodeHours      float64    `json:"node_hours"`
-	GPUCoreHours   float64    `json:"gpu_core_hours"`
-	Origin         string     `json:"origin"`
-	Status         string     `json:"status"`
-	ChargedPoints  int64      `json:"charged_points"`
-	TransactionID  string     `json:"transaction_id,omitempty"`
-	CreatedAt      time.Time  `json:"created_at"`
-	SettledAt      *time.Time `json:"settled_at,omitempty"`
+	ID       int64  `json:"id"`
+	WalletID string `json:"wallet_id"`
+	Points   int64  `json:"points"`
+	Records  int    `json:"records"`
+	// NodeSeconds and GPUSeconds are the exact usage the charge covers; nil for a charge made
+	// before usage was kept in seconds (migration 010), whose hours are the milli-hours it kept.
+	NodeSeconds   *int64     `json:"node_seconds"`
+	GPUSeconds    *int64     `json:"gpu_seconds"`
+	NodeHours     float64    `json:"node_hours"`     // rounded once to 3 decimals
+	GPUCoreHours  float64    `json:"gpu_core_hours"` // rounded once to 3 decimals
+	Origin        string     `json:"origin"`
+	Status        string     `json:"status"`
+	ChargedPoints int64      `json:"charged_points"`
+	TransactionID string     `json:"transaction_id,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	SettledAt     *time.Time `json:"settled_at,omitempty"`
 }
 
 // IdempotencyKey is the key the charge is posted to its wallet with.
 func (c Charge) IdempotencyKey() string { return "usage-charge:" + strconv.FormatInt(c.ID, 10) }
 
-const chargeColumns = `id, wallet_id::text, points, records, node_milli_hours, gpu_milli_hours, origin, status, charged_points,
+const chargeColumns = `id, wallet_id::text, points, records, node_seconds, gpu_seconds, COALESCE(node_milli_hours, 0),
+	COALESCE(gpu_milli_hours, 0), origin, status, charged_points,
 	COALESCE(transaction_id::text, ''), created_at, settled_at`
 
 func scanCharge(r pgx.Row) (Charge, error) {
 	var c Charge
-	err := r.Scan(&c.ID, &c.WalletID, &c.Points, &c.Records, &c.NodeMilliHours, &c.GPUMilliHours, &c.Origin, &c.Status,
-		&c.ChargedPoints, &c.TransactionID, &c.CreatedAt, &c.SettledAt)
-	c.NodeHours, c.GPUCoreHours = float64(c.NodeMilliHours)/1000, float64(c.GPUMilliHours)/1000
+	var nodeMilli, gpuMilli int64
+	err := r.Scan(&c.ID, &c.WalletID, &c.Points, &c.Records, &c.NodeSeconds, &c.GPUSeconds, &nodeMilli, &gpuMilli, &c.Origin,
+		&c.Status, &c.ChargedPoints, &c.TransactionID, &c.CreatedAt, &c.SettledAt)
+	c.NodeHours, c.GPUCoreHours = hours(c.NodeSeconds, nodeMilli), hours(c.GPUSeconds, gpuMilli)
 	return c, err
 }
 
@@ -353,4 +357,20 @@ func (s *Store) Charges(ctx context.Context, f ChargeFilter) ([]Charge, error) {
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Charge, error) { return scanCharge(r) })
 	return out, mapError(err, "charge")
+}
+
+// hours is exact seconds as hours rounded once to three decimals, or, where the seconds are
+// unknown (a charge made before migration 010), the milli-hours kept instead.
+func hours(seconds *int64, milli int64) float64 {
+	if seconds != nil {
+		return accounting.HoursNumber(*seconds)
+	}
+	return float64(milli) / 1000
+}
+
+// pointsSQL rounds a sum of prices (price units, numeric) to whole points, half up, as
+// accounting.Points does: once per charge.
+func pointsSQL(units string) string {
+	const per = accounting.PriceUnitsPerPoint
+	return fmt.Sprintf(`floor((%s + %d) / %d)::bigint`, units, per/2, per)
 }

@@ -67,7 +67,7 @@ func TestMigrationFileCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := conn.Exec(ctx, rollupInsert(`(SELECT *, COALESCE(end_at, start_at, ingested_at) AS at FROM usage_records)`)); err != nil {
+	if _, err := conn.Exec(ctx, rollupInsertBefore10); err != nil {
 		t.Fatal(err)
 	}
 

@@ -221,8 +221,8 @@ func upsertFile(ctx context.Context, tx pgx.Tx, f ProcessedFile, now time.Time) 
 }
 
 var usageColumns = []string{"key", "cluster", "job_id", "user_name", "group_name", "account", "partition", "qos", "state",
-	"exit_code", "nodes", "cpus", "gpus", "elapsed_ms", "submit_at", "start_at", "end_at", "node_milli_hours",
-	"gpu_milli_hours", "source_id", "file", "line", "ingested_at", "wallet_id", "mapping_id", "charge_micropoints", "charged",
+	"exit_code", "nodes", "cpus", "gpus", "elapsed_ms", "submit_at", "start_at", "end_at", "node_seconds",
+	"gpu_seconds", "source_id", "file", "line", "ingested_at", "wallet_id", "mapping_id", "charge_units", "charged",
 	"file_cluster"}
 
 // insertUsage stores the records whose key is new, with the wallet the mapping rules give them
@@ -253,7 +253,7 @@ func (s *Store) insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin str
 			*f = validText(*f)
 		}
 		u := &rows[i]
-		u.key, u.micro = r.Key(), rates.Price(r)
+		u.key, u.price = r.Key(), rates.Price(r)
 		if m, ok := rules.Resolve(r.Cluster, r.User, r.Account, r.Group); ok {
 			u.mapping = ids.get(m.ID)
 			if m.WalletID != "" {
@@ -281,15 +281,15 @@ func (s *Store) insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin str
 			c.timestamptz(r.Submit)
 			c.timestamptz(r.Start)
 			c.timestamptz(r.End)
-			c.int8(r.NodeMilliHours())
-			c.int8(r.GPUMilliHours())
+			c.int8(r.NodeSeconds())
+			c.int8(r.GPUSeconds())
 			c.uuid(src)
 			c.text(r.File)
 			c.int4(r.Line)
 			c.timestamptz(now)
 			c.uuid(u.wallet)
 			c.uuid(u.mapping)
-			c.int8(u.micro)
+			c.int8(u.price)
 			c.boolean(u.wallet != nil)
 			c.text(r.FileCluster)
 			if ord {
@@ -343,7 +343,7 @@ func (s *Store) insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin str
 // usageRow is what insertUsage computed for one record.
 type usageRow struct {
 	key             string
-	micro           int64
+	price           int64 // price units (accounting.PriceUnitsPerPoint)
 	walletID        string
 	wallet, mapping *[16]byte // nil: none
 }
@@ -402,14 +402,15 @@ func insertNew(ctx context.Context, tx pgx.Tx, rows []usageRow, data []byte, fre
 	return err
 }
 
-type rollupSum struct{ jobs, gpuJobs, node, gpu, micro int64 }
+// rollupSum is a sum of jobs: node-seconds, GPU-seconds and price units, exact.
+type rollupSum struct{ jobs, gpuJobs, node, gpu, price int64 }
 
 func (a *rollupSum) add(b rollupSum) {
 	a.jobs += b.jobs
 	a.gpuJobs += b.gpuJobs
 	a.node += b.node
 	a.gpu += b.gpu
-	a.micro += b.micro
+	a.price += b.price
 }
 
 // rollupDims are the dimensions of usage_rollups, in the order sumNew keys them.
@@ -427,9 +428,9 @@ type usageSums struct {
 	added   int64
 	touched []WalletSpan
 	// rollup rows
-	dims, grains, keys            []string
-	buckets                       []time.Time
-	jobs, gpuJobs, node, gpu, mic []int64
+	dims, grains, keys              []string
+	buckets                         []time.Time
+	jobs, gpuJobs, node, gpu, price []int64
 	// charges
 	wallets                      []string
 	points, records, cnode, cgpu []int64
@@ -462,7 +463,7 @@ func sumNew(recs []accounting.Record, rows []usageRow, fresh []bool, now time.Ti
 		if at.IsZero() {
 			at = now
 		}
-		sum := rollupSum{jobs: 1, node: r.NodeMilliHours(), gpu: r.GPUMilliHours(), micro: u.micro}
+		sum := rollupSum{jobs: 1, node: r.NodeSeconds(), gpu: r.GPUSeconds(), price: u.price}
 		if r.GPUs > 0 {
 			sum.gpuJobs = 1
 		}
@@ -503,7 +504,7 @@ func sumNew(recs []accounting.Record, rows []usageRow, fresh []bool, now time.Ti
 	}
 	emit := func(dim, grain string, bucket time.Time, key string, s *rollupSum) {
 		a.dims, a.grains, a.buckets, a.keys = append(a.dims, dim), append(a.grains, grain), append(a.buckets, bucket), append(a.keys, key)
-		a.jobs, a.gpuJobs, a.node, a.gpu, a.mic = append(a.jobs, s.jobs), append(a.gpuJobs, s.gpuJobs), append(a.node, s.node), append(a.gpu, s.gpu), append(a.mic, s.micro)
+		a.jobs, a.gpuJobs, a.node, a.gpu, a.price = append(a.jobs, s.jobs), append(a.gpuJobs, s.gpuJobs), append(a.node, s.node), append(a.gpu, s.gpu), append(a.price, s.price)
 	}
 	for d, m := range days {
 		type monthKey struct {
@@ -539,7 +540,7 @@ func sumNew(recs []accounting.Record, rows []usageRow, fresh []bool, now time.Ti
 	}
 	for w, ch := range charges {
 		a.touched = append(a.touched, WalletSpan{WalletID: w, From: ch.from, To: ch.to})
-		if p := accounting.Points(ch.micro); p > 0 {
+		if p := accounting.Points(ch.price); p > 0 { // rounded once per charge
 			a.wallets, a.points, a.records = append(a.wallets, w), append(a.points, p), append(a.records, ch.jobs)
 			a.cnode, a.cgpu = append(a.cnode, ch.node), append(a.cgpu, ch.gpu)
 		}
@@ -565,11 +566,11 @@ func (a *usageSums) write(ctx context.Context, s *Store, tx pgx.Tx, origin strin
 			AS v (d, g, b, k, j, gj, n, gp, m)
 		ORDER BY 1, 2, 3, 4
 		`+rollupAdd,
-		a.dims, a.grains, a.buckets, a.keys, a.jobs, a.gpuJobs, a.node, a.gpu, a.mic); err != nil {
+		a.dims, a.grains, a.buckets, a.keys, a.jobs, a.gpuJobs, a.node, a.gpu, a.price); err != nil {
 		return saved, err
 	}
 	if len(a.wallets) > 0 {
-		tag, err := tx.Exec(ctx, `INSERT INTO usage_charges (wallet_id, points, records, node_milli_hours, gpu_milli_hours, origin, created_at)
+		tag, err := tx.Exec(ctx, `INSERT INTO usage_charges (wallet_id, points, records, node_seconds, gpu_seconds, origin, created_at)
 			SELECT w, p, r, n, g, $6, $7 FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS v (w, p, r, n, g)
 			ORDER BY w`, a.wallets, a.points, a.records, a.cnode, a.cgpu, origin, now)
 		if err != nil {
@@ -599,8 +600,8 @@ func (a *usageSums) write(ctx context.Context, s *Store, tx pgx.Tx, origin strin
 // writers lock rollup rows in one order and never deadlock).
 func rollupInsert(src string) string {
 	return rollupInto + `
-			SELECT d.dim, b.grain, b.bucket, d.key, count(*), count(*) FILTER (WHERE s.gpus > 0), sum(s.node_milli_hours),
-				sum(s.gpu_milli_hours), sum(s.charge_micropoints)
+			SELECT d.dim, b.grain, b.bucket, d.key, count(*), count(*) FILTER (WHERE s.gpus > 0), sum(s.node_seconds),
+				sum(s.gpu_seconds), sum(s.charge_units)
 			FROM ` + src + ` s,
 				LATERAL (VALUES ('all', ''), ('wallet', ` + walletKeySQL("s") + `), ('user', s.user_name),
 					('group', s.group_name), ('account', s.account), ('partition', s.partition), ('cluster', s.cluster)) d (dim, key),
@@ -614,11 +615,10 @@ func rollupInsert(src string) string {
 // rollupInto and rollupAdd frame every write of usage_rollups: rows are added to the sums
 // already there.
 const (
-	rollupInto = `INSERT INTO usage_rollups AS u (dim, grain, bucket, key, jobs, gpu_jobs, node_milli_hours, gpu_milli_hours, charge_micropoints)`
+	rollupInto = `INSERT INTO usage_rollups AS u (dim, grain, bucket, key, jobs, gpu_jobs, node_seconds, gpu_seconds, charge_units)`
 	rollupAdd  = `ON CONFLICT (dim, grain, bucket, key) DO UPDATE SET jobs = u.jobs + EXCLUDED.jobs,
-		gpu_jobs = u.gpu_jobs + EXCLUDED.gpu_jobs, node_milli_hours = u.node_milli_hours + EXCLUDED.node_milli_hours,
-		gpu_milli_hours = u.gpu_milli_hours + EXCLUDED.gpu_milli_hours,
-		charge_micropoints = u.charge_micropoints + EXCLUDED.charge_micropoints`
+		gpu_jobs = u.gpu_jobs + EXCLUDED.gpu_jobs, node_seconds = u.node_seconds + EXCLUDED.node_seconds,
+		gpu_seconds = u.gpu_seconds + EXCLUDED.gpu_seconds, charge_units = u.charge_units + EXCLUDED.charge_units`
 )
 
 // walletKeySQL is a record's key in the wallet dimension: the wallet id, "excluded" for usage
@@ -658,15 +658,15 @@ func (s *Store) IngestErrors(ctx context.Context, source string, limit int) ([]I
 
 // UsageTotals sums the stored usage of a cluster ("" = every cluster).
 type UsageTotals struct {
-	Records        int64
-	NodeMilliHours int64
-	GPUMilliHours  int64
+	Records     int64
+	NodeSeconds int64
+	GPUSeconds  int64
 }
 
 // UsageTotals sums usage_records.
 func (s *Store) UsageTotals(ctx context.Context, cluster string) (UsageTotals, error) {
 	var t UsageTotals
-	err := s.pool.QueryRow(ctx, `SELECT count(*), COALESCE(sum(node_milli_hours), 0)::bigint, COALESCE(sum(gpu_milli_hours), 0)::bigint
-		FROM usage_records WHERE $1 = '' OR cluster = $1`, cluster).Scan(&t.Records, &t.NodeMilliHours, &t.GPUMilliHours)
+	err := s.pool.QueryRow(ctx, `SELECT count(*), COALESCE(sum(node_seconds), 0)::bigint, COALESCE(sum(gpu_seconds), 0)::bigint
+		FROM usage_records WHERE $1 = '' OR cluster = $1`, cluster).Scan(&t.Records, &t.NodeSeconds, &t.GPUSeconds)
 	return t, mapError(err, "usage records")
 }

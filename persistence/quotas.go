@@ -12,7 +12,8 @@ import (
 )
 
 // Quota limits a wallet's usage per period, in node-hours and/or GPU core-hours (milli-hours
-// here; 0 = no limit on that metric).
+// here, which hold a limit given with three decimals exactly; 0 = no limit on that metric).
+// Usage is compared with it exactly (accounting.Reached).
 type Quota struct {
 	ID             string    `json:"id"`
 	WalletID       string    `json:"wallet_id"`
@@ -26,10 +27,10 @@ type Quota struct {
 // QuotaStatus is a quota with the usage of its current period.
 type QuotaStatus struct {
 	Quota
-	PeriodStart        time.Time  `json:"period_start"`
-	PeriodEnd          *time.Time `json:"period_end,omitempty"` // none for the total period
-	UsedNodeMilliHours int64      `json:"-"`
-	UsedGPUMilliHours  int64      `json:"-"`
+	PeriodStart     time.Time  `json:"period_start"`
+	PeriodEnd       *time.Time `json:"period_end,omitempty"` // none for the total period
+	UsedNodeSeconds int64      `json:"-"`                    // exact
+	UsedGPUSeconds  int64      `json:"-"`
 }
 
 const quotaColumns = `id::text, wallet_id::text, period, COALESCE(node_milli_hours, 0), COALESCE(gpu_milli_hours, 0), created_at, updated_at`
@@ -128,9 +129,9 @@ func quotaStatus(ctx context.Context, q querier, quota Quota, at time.Time) (Quo
 	} else {
 		end = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
-	err := q.QueryRow(ctx, `SELECT COALESCE(sum(node_milli_hours), 0)::bigint, COALESCE(sum(gpu_milli_hours), 0)::bigint
+	err := q.QueryRow(ctx, `SELECT COALESCE(sum(node_seconds), 0)::bigint, COALESCE(sum(gpu_seconds), 0)::bigint
 		FROM usage_rollups WHERE dim = 'wallet' AND grain = 'm' AND key = $1 AND bucket >= $2 AND bucket < $3`,
-		quota.WalletID, start, end).Scan(&st.UsedNodeMilliHours, &st.UsedGPUMilliHours)
+		quota.WalletID, start, end).Scan(&st.UsedNodeSeconds, &st.UsedGPUSeconds)
 	return st, err
 }
 
@@ -142,8 +143,11 @@ type QuotaEvent struct {
 	PeriodStart time.Time `json:"period_start"`
 	Metric      string    `json:"metric"` // node_hours or gpu_core_hours
 	Threshold   int       `json:"threshold"`
-	Used        float64   `json:"used"`
-	Quota       float64   `json:"quota"`
+	Used        float64   `json:"used"`  // hours, rounded once to 3 decimals
+	Quota       float64   `json:"quota"` // hours
+	// UsedSeconds is the exact usage that crossed the threshold; nil for a crossing recorded
+	// before usage was kept in seconds (migration 010), whose Used is the milli-hours it kept.
+	UsedSeconds *int64    `json:"used_seconds"`
 	CreatedAt   time.Time `json:"created_at"`
 }
 
@@ -181,19 +185,21 @@ func checkQuotas(ctx context.Context, tx pgx.Tx, touched []WalletSpan, now time.
 			}
 			for _, m := range []struct {
 				metric      string
-				used, limit int64
-			}{{"node_hours", st.UsedNodeMilliHours, q.NodeMilliHours}, {"gpu_core_hours", st.UsedGPUMilliHours, q.GPUMilliHours}} {
+				used, limit int64 // seconds, milli-hours
+			}{{"node_hours", st.UsedNodeSeconds, q.NodeMilliHours}, {"gpu_core_hours", st.UsedGPUSeconds, q.GPUMilliHours}} {
 				for _, th := range accounting.Reached(m.used, m.limit) {
-					tag, err := tx.Exec(ctx, `INSERT INTO quota_events (quota_id, period_start, metric, threshold, used, quota, created_at)
-						VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, q.ID, st.PeriodStart, m.metric, th, m.used, m.limit, now)
+					tag, err := tx.Exec(ctx, `INSERT INTO quota_events (quota_id, period_start, metric, threshold, used, used_seconds, quota, created_at)
+						VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+						q.ID, st.PeriodStart, m.metric, th, accounting.MilliHours(m.used), m.used, m.limit, now)
 					if err != nil {
 						return nil, err
 					}
 					if tag.RowsAffected() == 0 {
 						continue
 					}
+					used := m.used
 					ev := QuotaEvent{QuotaID: q.ID, WalletID: q.WalletID, Period: q.Period, PeriodStart: st.PeriodStart, Metric: m.metric,
-						Threshold: th, Used: float64(m.used) / 1000, Quota: float64(m.limit) / 1000, CreatedAt: now}
+						Threshold: th, Used: accounting.HoursNumber(m.used), UsedSeconds: &used, Quota: float64(m.limit) / 1000, CreatedAt: now}
 					detail, _ := json.Marshal(ev)
 					if err := insertAudit(ctx, tx, AuditEntry{Action: "accounting.quota.threshold", TargetType: "wallet",
 						TargetID: q.WalletID, Detail: detail}); err != nil {
@@ -221,7 +227,7 @@ func (s *Store) ClaimQuotaEvents(ctx context.Context, limit int) ([]QuotaEvent, 
 				SELECT quota_id, period_start, metric, threshold FROM quota_events WHERE NOT published
 				ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)
 			RETURNING e.*)
-		SELECT c.quota_id::text, q.wallet_id::text, q.period, c.period_start, c.metric, c.threshold, c.used, c.quota, c.created_at
+		SELECT c.quota_id::text, q.wallet_id::text, q.period, c.period_start, c.metric, c.threshold, c.used, c.used_seconds, c.quota, c.created_at
 		FROM c JOIN quotas q ON q.id = c.quota_id ORDER BY c.created_at, c.threshold`, limit)
 	if err != nil {
 		return nil, mapError(err, "quota event")
@@ -233,8 +239,8 @@ func (s *Store) ClaimQuotaEvents(ctx context.Context, limit int) ([]QuotaEvent, 
 func scanQuotaEvent(r pgx.CollectableRow) (QuotaEvent, error) {
 	var e QuotaEvent
 	var used, quota int64
-	err := r.Scan(&e.QuotaID, &e.WalletID, &e.Period, &e.PeriodStart, &e.Metric, &e.Threshold, &used, &quota, &e.CreatedAt)
-	e.Used, e.Quota = float64(used)/1000, float64(quota)/1000
+	err := r.Scan(&e.QuotaID, &e.WalletID, &e.Period, &e.PeriodStart, &e.Metric, &e.Threshold, &used, &e.UsedSeconds, &quota, &e.CreatedAt)
+	e.Used, e.Quota = hours(e.UsedSeconds, used), float64(quota)/1000
 	return e, err
 }
 
@@ -244,7 +250,7 @@ func (s *Store) QuotaEvents(ctx context.Context, walletID string, limit int) ([]
 		limit = 100
 	}
 	rows, err := s.pool.Query(ctx, `SELECT e.quota_id::text, q.wallet_id::text, q.period, e.period_start, e.metric, e.threshold,
-			e.used, e.quota, e.created_at
+			e.used, e.used_seconds, e.quota, e.created_at
 		FROM quota_events e JOIN quotas q ON q.id = e.quota_id
 		WHERE $1 = '' OR q.wallet_id::text = $1 ORDER BY e.created_at DESC, e.threshold DESC LIMIT $2`, walletID, limit)
 	if err != nil {

@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"fmt"
+	"math/big"
 	"strings"
 	"time"
 
@@ -31,31 +32,43 @@ func IsDimension(d string) bool { _, ok := dimensions[d]; return ok }
 // UsageSum is the usage of a group of jobs. Key is the dimension's value: a wallet id, ""
 // (unassigned) or "excluded" for wallets; Name is the wallet's name.
 type UsageSum struct {
-	Bucket         string  `json:"bucket,omitempty"` // YYYY-MM-DD: the first day of the day, week or month
-	Key            string  `json:"key"`
-	Name           string  `json:"name,omitempty"`
-	Jobs           int64   `json:"jobs"`
-	CPUJobs        int64   `json:"cpu_jobs"`
-	GPUJobs        int64   `json:"gpu_jobs"`
-	NodeHours      float64 `json:"node_hours"`
-	CoreHours      float64 `json:"core_hours"`
-	Points         float64 `json:"points"`
-	NodeMilliHours int64   `json:"-"`
-	GPUMilliHours  int64   `json:"-"`
+	Bucket      string  `json:"bucket,omitempty"` // YYYY-MM-DD: the first day of the day, week or month
+	Key         string  `json:"key"`
+	Name        string  `json:"name,omitempty"`
+	Jobs        int64   `json:"jobs"`
+	CPUJobs     int64   `json:"cpu_jobs"`
+	GPUJobs     int64   `json:"gpu_jobs"`
+	NodeHours   float64 `json:"node_hours"`   // NodeSeconds rounded once to 3 decimals
+	CoreHours   float64 `json:"core_hours"`   // GPUSeconds rounded once to 3 decimals
+	Points      float64 `json:"points"`       // the exact price rounded once to 6 decimals
+	NodeSeconds int64   `json:"node_seconds"` // CPU jobs' node-seconds, exact
+	GPUSeconds  int64   `json:"gpu_seconds"`  // GPU jobs' GPU-seconds, exact
 }
 
-func (u *UsageSum) fill(micro int64) {
+// fill computes the shown figures from the exact sums; price is in price units
+// (accounting.PriceUnitsPerPoint).
+func (u *UsageSum) fill(price int64) {
 	u.CPUJobs = u.Jobs - u.GPUJobs
-	u.NodeHours, u.CoreHours = float64(u.NodeMilliHours)/1000, float64(u.GPUMilliHours)/1000
-	u.Points = float64(micro) / 1e6
+	u.NodeHours, u.CoreHours = accounting.HoursNumber(u.NodeSeconds), accounting.HoursNumber(u.GPUSeconds)
+	u.Points = showPoints(price)
+}
+
+// showPoints is a price in price units as points rounded half up to 6 decimals (a micropoint
+// is 3.6 units), for showing; charges round to whole points (accounting.Points).
+func showPoints(units int64) float64 {
+	micro := new(big.Int).Mul(big.NewInt(units), big.NewInt(10))
+	micro.Add(micro, big.NewInt(18)).Quo(micro, big.NewInt(36))
+	return float64(micro.Int64()) / 1e6
 }
 
 // Overview is the headline of compute accounting over [From, To).
 type Overview struct {
 	From           time.Time  `json:"from"`
 	To             time.Time  `json:"to"`
-	TotalNodeHours float64    `json:"total_node_hours"` // CPU jobs
-	TotalCoreHours float64    `json:"total_core_hours"` // GPU jobs
+	TotalNodeHours float64    `json:"total_node_hours"`   // CPU jobs
+	TotalCoreHours float64    `json:"total_core_hours"`   // GPU jobs
+	TotalNodeSecs  int64      `json:"total_node_seconds"` // exact
+	TotalGPUSecs   int64      `json:"total_gpu_seconds"`  // exact
 	Jobs           int64      `json:"jobs"`
 	CPUJobs        int64      `json:"cpu_jobs"`
 	GPUJobs        int64      `json:"gpu_jobs"`
@@ -111,12 +124,12 @@ func rollupArgs(from, to time.Time) []any {
 func (s *Store) Overview(ctx context.Context, from, to time.Time, n int) (Overview, error) {
 	ov := Overview{From: accounting.Day(from), To: accounting.Day(to), TopWallets: []UsageSum{}, TopUsers: []UsageSum{}, TopPartitions: []UsageSum{}}
 	args := rollupArgs(from, to)
-	sum := `SELECT key, sum(jobs)::bigint, sum(gpu_jobs)::bigint, sum(node_milli_hours)::bigint, sum(gpu_milli_hours)::bigint,
-		sum(charge_micropoints)::bigint FROM ` + rollupRange + ` r`
-	top := sum + ` GROUP BY key HAVING sum(jobs) <> 0 ORDER BY sum(node_milli_hours) + sum(gpu_milli_hours) DESC, key LIMIT $8`
+	sum := `SELECT key, sum(jobs)::bigint, sum(gpu_jobs)::bigint, sum(node_seconds)::bigint, sum(gpu_seconds)::bigint,
+		sum(charge_units)::bigint FROM ` + rollupRange + ` r`
+	top := sum + ` GROUP BY key HAVING sum(jobs) <> 0 ORDER BY sum(node_seconds) + sum(gpu_seconds) DESC, key LIMIT $8`
 	b := &pgx.Batch{}
 	b.Queue(sum+` GROUP BY key`, append(args, "all")...)
-	b.Queue(`SELECT t.*, COALESCE(w.name, '') FROM (`+top+`) t (key, jobs, gpu_jobs, node, gpu, micro)
+	b.Queue(`SELECT t.*, COALESCE(w.name, '') FROM (`+top+`) t (key, jobs, gpu_jobs, node, gpu, price)
 		LEFT JOIN wallets w ON w.id::text = t.key ORDER BY t.node + t.gpu DESC, t.key`, append(args, "wallet", n)...)
 	b.Queue(top, append(args, "user", n)...)
 	b.Queue(top, append(args, "partition", n)...)
@@ -140,13 +153,13 @@ func (s *Store) Overview(ctx context.Context, from, to time.Time, n int) (Overvi
 		}
 		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (UsageSum, error) {
 			var u UsageSum
-			var micro int64
-			dst := []any{&u.Key, &u.Jobs, &u.GPUJobs, &u.NodeMilliHours, &u.GPUMilliHours, &micro}
+			var price int64
+			dst := []any{&u.Key, &u.Jobs, &u.GPUJobs, &u.NodeSeconds, &u.GPUSeconds, &price}
 			if named {
 				dst = append(dst, &u.Name)
 			}
 			err := r.Scan(dst...)
-			u.fill(micro)
+			u.fill(price)
 			return u, err
 		})
 	}
@@ -157,6 +170,7 @@ func (s *Store) Overview(ctx context.Context, from, to time.Time, n int) (Overvi
 	for _, u := range all {
 		ov.Jobs, ov.CPUJobs, ov.GPUJobs = u.Jobs, u.CPUJobs, u.GPUJobs
 		ov.TotalNodeHours, ov.TotalCoreHours, ov.Points = u.NodeHours, u.CoreHours, u.Points
+		ov.TotalNodeSecs, ov.TotalGPUSecs = u.NodeSeconds, u.GPUSeconds
 	}
 	for _, dst := range []*[]UsageSum{&ov.TopWallets, &ov.TopUsers, &ov.TopPartitions} {
 		list, err := scan(dst == &ov.TopWallets)
@@ -223,8 +237,8 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageSum, error) {
 				SELECT * FROM usage_rollups WHERE dim = $7 AND grain = 'd' AND bucket >= $5 AND bucket < $6
 					AND $3::date IS NOT NULL AND $4::date IS NOT NULL)`
 		}
-		sql = `SELECT ` + bucket("r.bucket") + ` AS b, key, sum(jobs)::bigint, sum(gpu_jobs)::bigint, sum(node_milli_hours)::bigint,
-			sum(gpu_milli_hours)::bigint, sum(charge_micropoints)::bigint FROM ` + src + ` r GROUP BY 1, 2 HAVING sum(jobs) <> 0`
+		sql = `SELECT ` + bucket("r.bucket") + ` AS b, key, sum(jobs)::bigint, sum(gpu_jobs)::bigint, sum(node_seconds)::bigint,
+			sum(gpu_seconds)::bigint, sum(charge_units)::bigint FROM ` + src + ` r GROUP BY 1, 2 HAVING sum(jobs) <> 0`
 	} else {
 		args = []any{accounting.Day(q.From), accounting.Day(q.To)}
 		where := []string{`COALESCE(r.end_at, r.start_at, r.ingested_at) >= $1`, `COALESCE(r.end_at, r.start_at, r.ingested_at) < $2`}
@@ -238,10 +252,10 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageSum, error) {
 		}
 		args = append(args, q.Limit)
 		sql = `SELECT ` + bucket(`(COALESCE(r.end_at, r.start_at, r.ingested_at) AT TIME ZONE 'UTC')`) + ` AS b, ` + dimensions[q.GroupBy] +
-			` AS key, count(*), count(*) FILTER (WHERE r.gpus > 0), sum(r.node_milli_hours)::bigint, sum(r.gpu_milli_hours)::bigint,
-			sum(r.charge_micropoints)::bigint FROM usage_records r WHERE ` + strings.Join(where, " AND ") + ` GROUP BY 1, 2`
+			` AS key, count(*), count(*) FILTER (WHERE r.gpus > 0), sum(r.node_seconds)::bigint, sum(r.gpu_seconds)::bigint,
+			sum(r.charge_units)::bigint FROM usage_records r WHERE ` + strings.Join(where, " AND ") + ` GROUP BY 1, 2`
 	}
-	sql = `SELECT t.*, COALESCE(w.name, '') FROM (` + sql + `) t (b, key, jobs, gpu_jobs, node, gpu, micro)
+	sql = `SELECT t.*, COALESCE(w.name, '') FROM (` + sql + `) t (b, key, jobs, gpu_jobs, node, gpu, price)
 		LEFT JOIN wallets w ON $` + fmt.Sprint(len(args)+1) + ` = 'wallet' AND w.id::text = t.key
 		ORDER BY t.b, t.node + t.gpu DESC, t.key LIMIT $` + fmt.Sprint(len(args))
 	args = append(args, q.GroupBy)
@@ -252,9 +266,9 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageSum, error) {
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (UsageSum, error) {
 		var u UsageSum
-		var micro int64
-		err := r.Scan(&u.Bucket, &u.Key, &u.Jobs, &u.GPUJobs, &u.NodeMilliHours, &u.GPUMilliHours, &micro, &u.Name)
-		u.fill(micro)
+		var price int64
+		err := r.Scan(&u.Bucket, &u.Key, &u.Jobs, &u.GPUJobs, &u.NodeSeconds, &u.GPUSeconds, &price, &u.Name)
+		u.fill(price)
 		return u, err
 	})
 	return out, mapError(err, "usage")

@@ -27,6 +27,10 @@ func CheckFormat(f string) error {
 	return dw.Errorf(dw.KindInvalid, "--format must be %s, not %q", Formats, f)
 }
 
+// hoursCSV is exact seconds as hours rounded once to 3 decimals, written without trailing
+// zeros ("6", "0.5") as the CSV has always written them.
+func hoursCSV(seconds int64) string { return accounting.FormatMilli(accounting.MilliHours(seconds)) }
+
 // UsageHeader is the CSV header of a usage report grouped by groupBy.
 func UsageHeader(groupBy string) []string {
 	return []string{"bucket", groupBy, "name", "jobs", "cpu_jobs", "gpu_jobs", "node_hours", "core_hours", "points"}
@@ -38,7 +42,7 @@ func usageRecord(u persistence.UsageSum, groupBy string) []string {
 		key = "unassigned"
 	}
 	return []string{u.Bucket, key, u.Name, strconv.FormatInt(u.Jobs, 10), strconv.FormatInt(u.CPUJobs, 10),
-		strconv.FormatInt(u.GPUJobs, 10), accounting.FormatMilli(u.NodeMilliHours), accounting.FormatMilli(u.GPUMilliHours),
+		strconv.FormatInt(u.GPUJobs, 10), hoursCSV(u.NodeSeconds), hoursCSV(u.GPUSeconds),
 		strconv.FormatFloat(u.Points, 'f', -1, 64)}
 }
 
@@ -94,7 +98,7 @@ func WriteOverview(w io.Writer, format string, ov persistence.Overview) error {
 		cw := csv.NewWriter(w)
 		_ = cw.Write([]string{"section", "key", "name", "jobs", "cpu_jobs", "gpu_jobs", "node_hours", "core_hours", "points"})
 		total := persistence.UsageSum{Jobs: ov.Jobs, CPUJobs: ov.CPUJobs, GPUJobs: ov.GPUJobs, Points: ov.Points,
-			NodeMilliHours: int64(ov.TotalNodeHours*1000 + 0.5), GPUMilliHours: int64(ov.TotalCoreHours*1000 + 0.5)}
+			NodeSeconds: ov.TotalNodeSecs, GPUSeconds: ov.TotalGPUSecs}
 		write := func(section string, u persistence.UsageSum) {
 			r := usageRecord(u, "")
 			_ = cw.Write(append([]string{section}, r[1:]...))
@@ -117,12 +121,12 @@ func WriteOverview(w io.Writer, format string, ov persistence.Overview) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Compute usage %s to %s (UTC days, end exclusive)\n\n", ov.From.Format("2006-01-02"), ov.To.Format("2006-01-02"))
-	fmt.Fprintf(tw, "total_node_hours (CPU jobs)\t%s\n", strconv.FormatFloat(ov.TotalNodeHours, 'f', -1, 64))
-	fmt.Fprintf(tw, "total_core_hours (GPU jobs)\t%s\n", strconv.FormatFloat(ov.TotalCoreHours, 'f', -1, 64))
+	fmt.Fprintf(tw, "total_node_hours (CPU jobs)\t%s\n", accounting.FormatHours(ov.TotalNodeSecs))
+	fmt.Fprintf(tw, "total_core_hours (GPU jobs)\t%s\n", accounting.FormatHours(ov.TotalGPUSecs))
 	fmt.Fprintf(tw, "jobs\t%d (%d CPU, %d GPU)\n", ov.Jobs, ov.CPUJobs, ov.GPUJobs)
 	fmt.Fprintf(tw, "points (priced)\t%s\n", strconv.FormatFloat(ov.Points, 'f', -1, 64))
 	fmt.Fprintf(tw, "unassigned\t%d jobs, %s node-hours, %s GPU core-hours\n", ov.Unassigned.Jobs,
-		strconv.FormatFloat(ov.Unassigned.NodeHours, 'f', -1, 64), strconv.FormatFloat(ov.Unassigned.CoreHours, 'f', -1, 64))
+		accounting.FormatHours(ov.Unassigned.NodeSeconds), accounting.FormatHours(ov.Unassigned.GPUSeconds))
 	for _, s := range []struct {
 		title string
 		rows  []persistence.UsageSum
@@ -136,8 +140,8 @@ func WriteOverview(w io.Writer, format string, ov persistence.Overview) error {
 			case label == "":
 				label = "(unassigned)"
 			}
-			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\n", label, u.Jobs, accounting.FormatMilli(u.NodeMilliHours),
-				accounting.FormatMilli(u.GPUMilliHours), strconv.FormatFloat(u.Points, 'f', -1, 64))
+			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\n", label, u.Jobs, accounting.FormatHours(u.NodeSeconds),
+				accounting.FormatHours(u.GPUSeconds), strconv.FormatFloat(u.Points, 'f', -1, 64))
 		}
 	}
 	return tw.Flush()

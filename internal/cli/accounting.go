@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -630,7 +631,8 @@ type quotaView struct {
 
 // quotaUse is the use of one metric; Quota 0 is no limit (and no Percent).
 type quotaUse struct {
-	Used    float64  `json:"used"`
+	Used    float64  `json:"used"`    // hours, rounded once to 3 decimals
+	Seconds int64    `json:"seconds"` // used, exact
 	Quota   float64  `json:"quota"`
 	Percent *float64 `json:"percent,omitempty"`
 	tenths  int64    // percent × 10, rounded down: 79.99% is not yet 80%
@@ -638,7 +640,7 @@ type quotaUse struct {
 
 func newQuotaView(st persistence.QuotaStatus, name string) quotaView {
 	v := quotaView{ID: st.ID, WalletID: st.WalletID, WalletName: name, Period: st.Period, PeriodEnd: st.PeriodEnd,
-		NodeHours: newQuotaUse(st.UsedNodeMilliHours, st.NodeMilliHours), GPUCoreHours: newQuotaUse(st.UsedGPUMilliHours, st.GPUMilliHours)}
+		NodeHours: newQuotaUse(st.UsedNodeSeconds, st.NodeMilliHours), GPUCoreHours: newQuotaUse(st.UsedGPUSeconds, st.GPUMilliHours)}
 	if st.Period != accounting.PeriodTotal {
 		start := st.PeriodStart
 		v.PeriodStart = &start
@@ -646,10 +648,14 @@ func newQuotaView(st persistence.QuotaStatus, name string) quotaView {
 	return v
 }
 
-func newQuotaUse(used, limit int64) quotaUse {
-	u := quotaUse{Used: float64(used) / 1000, Quota: float64(limit) / 1000}
+// newQuotaUse is the use of exact seconds of a limit in milli-hours; the hours shown are the
+// seconds rounded once to 3 decimals, the percent is exact (then truncated to tenths).
+func newQuotaUse(usedSeconds, limit int64) quotaUse {
+	u := quotaUse{Used: accounting.HoursNumber(usedSeconds), Seconds: usedSeconds, Quota: float64(limit) / 1000}
 	if limit > 0 {
-		u.tenths = used * 1000 / limit
+		// usedSeconds / 3600 / (limit / 1000) × 1000 tenths of a percent.
+		u.tenths = new(big.Int).Quo(new(big.Int).Mul(big.NewInt(usedSeconds), big.NewInt(1_000_000)),
+			new(big.Int).Mul(big.NewInt(limit), big.NewInt(3600))).Int64()
 		p := float64(u.tenths) / 10
 		u.Percent = &p
 	}
@@ -666,13 +672,22 @@ func (v quotaView) span() string {
 // text is "7.5 / 5 (150%)", or "7.5 (no limit)".
 func (u quotaUse) text() string {
 	if u.Percent == nil {
-		return formatFloat(u.Used) + " (no limit)"
+		return accounting.FormatHours(u.Seconds) + " (no limit)"
 	}
 	pct := strconv.FormatInt(u.tenths/10, 10)
 	if u.tenths%10 != 0 {
 		pct += "." + strconv.FormatInt(u.tenths%10, 10)
 	}
-	return formatFloat(u.Used) + " / " + formatFloat(u.Quota) + " (" + pct + "%)"
+	return accounting.FormatHours(u.Seconds) + " / " + formatFloat(u.Quota) + " (" + pct + "%)"
+}
+
+// chargeHours shows a charge's hours with 3 decimals: its exact seconds rounded once, or the
+// hours it kept when it was made before usage was kept in seconds (seconds nil).
+func chargeHours(seconds *int64, hours float64) string {
+	if seconds != nil {
+		return accounting.FormatHours(*seconds)
+	}
+	return strconv.FormatFloat(hours, 'f', 3, 64)
 }
 
 // dateRange is the --from and --to of a report: UTC days, --to exclusive.
@@ -886,7 +901,7 @@ func chargesCmd() *cobra.Command {
 		fmt.Fprintln(tw, "ID\tWALLET\tSTATUS\tPOINTS\tCHARGED\tJOBS\tNODE-HOURS\tGPU CORE-HOURS\tORIGIN\tCREATED")
 		for _, c := range charges {
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", c.ID, names.label(ctx, c.WalletID), c.Status, c.Points,
-				c.ChargedPoints, c.Records, accounting.FormatMilli(c.NodeMilliHours), accounting.FormatMilli(c.GPUMilliHours),
+				c.ChargedPoints, c.Records, chargeHours(c.NodeSeconds, c.NodeHours), chargeHours(c.GPUSeconds, c.GPUCoreHours),
 				c.Origin, c.CreatedAt.UTC().Format(time.RFC3339))
 		}
 		return tw.Flush()
