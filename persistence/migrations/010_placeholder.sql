@@ -1,2 +1,0 @@
--- Placeholder for migration 010, which another branch adds; dropped at merge.
-SELECT 1;
