@@ -3077,9 +3077,19 @@ export interface components {
             /** Format: date-time */
             created_at?: string;
             gpu_core_hours?: number;
+            /**
+             * Format: int64
+             * @description exact; null for a charge made before usage was kept in seconds
+             */
+            gpu_seconds?: number | null;
             /** Format: int64 */
             id?: number;
             node_hours?: number;
+            /**
+             * Format: int64
+             * @description exact; null for a charge made before usage was kept in seconds
+             */
+            node_seconds?: number | null;
             origin?: string;
             /** Format: int64 */
             points?: number;
@@ -3227,10 +3237,20 @@ export interface components {
             cpu_jobs?: number;
             /** Format: int64 */
             gpu_jobs?: number;
+            /**
+             * Format: int64
+             * @description GPU jobs' GPU-seconds, exact
+             */
+            gpu_seconds?: number;
             /** Format: int64 */
             jobs?: number;
             login?: string;
             node_hours?: number;
+            /**
+             * Format: int64
+             * @description CPU jobs' node-seconds, exact
+             */
+            node_seconds?: number;
             points?: number;
         };
         Mapping: {
@@ -3305,7 +3325,17 @@ export interface components {
             top_users?: components["schemas"]["UsageSum"][];
             top_wallets?: components["schemas"]["UsageSum"][];
             total_core_hours?: number;
+            /**
+             * Format: int64
+             * @description GPU jobs' GPU-seconds, exact
+             */
+            total_gpu_seconds?: number;
             total_node_hours?: number;
+            /**
+             * Format: int64
+             * @description CPU jobs' node-seconds, exact
+             */
+            total_node_seconds?: number;
             unassigned?: components["schemas"]["UsageSum"];
         };
         PasswordRequest: {
@@ -3405,7 +3435,17 @@ export interface components {
             /** Format: date-time */
             updated_at?: string;
             used_gpu_core_hours?: number;
+            /**
+             * Format: int64
+             * @description GPU-seconds used in the period, exact
+             */
+            used_gpu_seconds?: number;
             used_node_hours?: number;
+            /**
+             * Format: int64
+             * @description node-seconds used in the period, exact
+             */
+            used_node_seconds?: number;
             wallet_id?: string;
         };
         QuotaEvent: {
@@ -3421,6 +3461,11 @@ export interface components {
             /** Format: int64 */
             threshold?: number;
             used?: number;
+            /**
+             * Format: int64
+             * @description the exact usage that crossed the threshold; null for a crossing recorded before usage was kept in seconds
+             */
+            used_seconds?: number | null;
             wallet_id?: string;
         };
         QuotaEventList: {
@@ -3612,12 +3657,22 @@ export interface components {
             cpu_jobs?: number;
             /** Format: int64 */
             gpu_jobs?: number;
+            /**
+             * Format: int64
+             * @description GPU jobs' GPU-seconds, exact
+             */
+            gpu_seconds?: number;
             /** Format: int64 */
             jobs?: number;
             /** @description the dimension's value; for wallets an id, "" (unassigned) or excluded */
             key?: string;
             name?: string;
             node_hours?: number;
+            /**
+             * Format: int64
+             * @description CPU jobs' node-seconds, exact
+             */
+            node_seconds?: number;
             points?: number;
         };
         User: {
