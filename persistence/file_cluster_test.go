@@ -1,50 +1,15 @@
 package persistence
 
 import (
-	"context"
-	"fmt"
-	"net/url"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-
-	"github.com/divinewhispers/dw/internal/pgtest"
 )
 
 // TestMigrationFileCluster stores usage the way it was stored before migration 9 (under the
 // file's cluster), migrates, and checks what moved to the source's cluster and what stayed.
 func TestMigrationFileCluster(t *testing.T) {
 	ctx := t.Context()
-	name := fmt.Sprintf("t_file_cluster_%d", time.Now().UnixNano())
-	admin, err := pgx.Connect(ctx, pgtest.ServerURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(context.Background())
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	})
-	u, err := url.Parse(pgtest.ServerURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	conn, err := pgx.Connect(ctx, u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	m, err := migrator(ctx, conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.MigrateTo(ctx, 8); err != nil {
-		t.Fatal(err)
-	}
+	conn, _, migrate := migratedDB(t, 8)
 
 	const (
 		srcA = "00000000-0000-0000-0000-00000000000a" // configured cluster hpcx
@@ -71,9 +36,7 @@ func TestMigrationFileCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := m.MigrateTo(ctx, 9); err != nil {
-		t.Fatal(err)
-	}
+	migrate(9)
 
 	got := map[string][2]string{}
 	rows, err := conn.Query(ctx, `SELECT key, cluster, file_cluster FROM usage_records`)
