@@ -11,7 +11,7 @@
 //
 //   node e2e/run.mjs            (after make build; DW_BIN=../bin/dw, CHROMIUM=/usr/bin/chromium)
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -117,6 +117,8 @@ async function journey(label, viewport, locale) {
   // "Failed to load resource"; anything else (a CSP violation: "Refused to ...") is a failure.
   page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && consoleErrors.push(m.text()));
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  const opsChunks = [];
+  page.on('request', (r) => r.url().includes('/assets/Operators-') && opsChunks.push(r.url()));
   const frames = [];
   page.on('websocket', (ws) => ws.on('framereceived', (f) => frames.push(String(f.payload))));
 
@@ -152,6 +154,8 @@ async function journey(label, viewport, locale) {
   await page.fill('#reg-password', password);
   await page.click('form button[type=submit]');
   await page.waitForURL('**/draw');
+  // People see no Operators entry, and the section refuses them without loading its code.
+  if (await page.locator('nav a[href="/ops"]').count()) fail(`${label}: a person sees the Operators entry`);
 
   // Points for the new person: an admin deposits 100 through the API.
   const admin = await api('POST', '/api/v1/auth/login', '', { email: 'admin@example.com', password: 'demo-admin-pass' });
@@ -260,6 +264,7 @@ async function journey(label, viewport, locale) {
   await checkPage(page, `${label}-after-login`);
 
   for (const e of consoleErrors) fail(`${label}: console error: ${e}`);
+  if (opsChunks.length) fail(`${label}: a person's pages loaded the operators' code: ${opsChunks.join(', ')}`);
   await context.close();
 }
 
@@ -290,10 +295,11 @@ async function operatorData() {
   console.log(`operator: usage stored (${ov.total_node_hours} node-hours, ${ov.total_core_hours} GPU core-hours)`);
 }
 
-const hours = (h) => new Intl.NumberFormat('en', { maximumFractionDigits: 2 }).format(h ?? 0);
+const hours = (h, lang) => new Intl.NumberFormat(lang, { maximumFractionDigits: 2 }).format(h ?? 0);
 
-async function operatorJourney(label, viewport) {
-  const context = await browser.newContext({ viewport, locale: 'en-US' });
+async function operatorJourney(label, viewport, locale) {
+  const lang = locale.startsWith('zh') ? 'zh-TW' : 'en';
+  const context = await browser.newContext({ viewport, locale });
   const page = await context.newPage();
   page.setDefaultTimeout(20_000);
   const consoleErrors = [];
@@ -318,8 +324,8 @@ async function operatorJourney(label, viewport) {
     jobs: await page.textContent('[data-testid=total-jobs]'),
   };
   if (!(ov.jobs >= 2) || !(ov.total_node_hours > 0) || !(ov.total_core_hours > 0)) fail(`${label}: the API's overview has no usage: ${JSON.stringify(ov)}`);
-  if (shown.node !== hours(ov.total_node_hours)) fail(`${label}: node-hours shown ${shown.node}, API ${ov.total_node_hours}`);
-  if (shown.core !== hours(ov.total_core_hours)) fail(`${label}: GPU core-hours shown ${shown.core}, API ${ov.total_core_hours}`);
+  if (shown.node !== hours(ov.total_node_hours, lang)) fail(`${label}: node-hours shown ${shown.node}, API ${ov.total_node_hours}`);
+  if (shown.core !== hours(ov.total_core_hours, lang)) fail(`${label}: GPU core-hours shown ${shown.core}, API ${ov.total_core_hours}`);
   if (shown.jobs !== String(ov.jobs)) fail(`${label}: jobs shown ${shown.jobs}, API ${ov.jobs}`);
   await page.waitForSelector('[data-testid=usage-chart] canvas');
   await checkPage(page, `${label}-ops-overview`);
@@ -332,8 +338,10 @@ async function operatorJourney(label, viewport) {
   if (rows !== 2) fail(`${label}: usage by user and day shows ${rows} rows, want 2`);
   await page.click('details summary');
   await checkPage(page, `${label}-ops-usage`);
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('button:has-text("Download CSV")')]);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=usage-csv]')]);
   if (!download.suggestedFilename().startsWith('usage-user-day-')) fail(`${label}: CSV named ${download.suggestedFilename()}`);
+  const csv = readFileSync(await download.path(), 'utf8').trim().split('\n');
+  if (csv.length !== 3 || !csv.some((l) => l.includes('ann')) || !csv.some((l) => l.includes('bob'))) fail(`${label}: CSV ${JSON.stringify(csv)}`);
 
   for (const e of consoleErrors) fail(`${label}: console error: ${e}`);
   await context.close();
@@ -351,8 +359,8 @@ try {
   await journey('desktop', { width: 1280, height: 900 }, 'en-US');
   await journey('phone', { width: 390, height: 844 }, 'zh-TW');
   await operatorData();
-  await operatorJourney('operator-desktop', { width: 1280, height: 900 });
-  await operatorJourney('operator-phone', { width: 390, height: 844 });
+  await operatorJourney('operator-desktop', { width: 1280, height: 900 }, 'en-US');
+  await operatorJourney('operator-phone', { width: 390, height: 844 }, 'zh-TW');
   if (Date.now() > deadline) fail('the end-to-end test took longer than its budget of 170 s');
 } catch (e) {
   fail(String(e?.stack ?? e));
