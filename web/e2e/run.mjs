@@ -305,6 +305,8 @@ async function operatorJourney(label, viewport, locale) {
   const consoleErrors = [];
   page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && consoleErrors.push(m.text()));
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  const frames = [];
+  page.on('websocket', (ws) => ws.on('framereceived', (f) => frames.push(String(f.payload))));
 
   await page.goto(base + '/login');
   await page.fill('#login-email', 'operator@example.com');
@@ -328,6 +330,17 @@ async function operatorJourney(label, viewport, locale) {
   if (shown.core !== hours(ov.total_core_hours, lang)) fail(`${label}: GPU core-hours shown ${shown.core}, API ${ov.total_core_hours}`);
   if (shown.jobs !== String(ov.jobs)) fail(`${label}: jobs shown ${shown.jobs}, API ${ov.jobs}`);
   await page.waitForSelector('[data-testid=usage-chart] canvas');
+
+  if (label === 'operator-desktop') {
+    // Live quota thresholds: a shared wallet with a quota of 4 node-hours, then a mapping that
+    // charges ann's 4 node-hours to it; the node publishes the crossings to operators' sockets.
+    await waitFor('the WebSocket hello', () => frames.some((f) => f.includes('"hello"')), 10_000);
+    await api('POST', '/api/v1/wallets', op.access_token, { name: 'e2e-physics' });
+    await api('PUT', '/api/v1/accounting/quotas', op.access_token, { wallet: 'e2e-physics', node_hours: 4, period: 'total' });
+    await api('POST', '/api/v1/accounting/mappings', op.access_token, { group: 'phys', wallet: 'e2e-physics' });
+    await page.waitForSelector('[data-testid=quota-live] li[data-threshold]', { timeout: 20_000 });
+    await page.waitForSelector('tr[data-level=over]');
+  }
   await checkPage(page, `${label}-ops-overview`);
 
   await page.click('a[href="/ops/usage"]');
