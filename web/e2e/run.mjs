@@ -350,6 +350,17 @@ async function operatorJourney(label, viewport, locale) {
   const rows = await page.locator('[data-testid=usage-table] tbody tr').count();
   if (rows !== 2) fail(`${label}: usage by user and day shows ${rows} rows, want 2`);
   await page.click('details summary');
+  if (label === 'operator-desktop') {
+    // An API error is shown from its code in the page's language, never its detail.
+    await page.fill('#ops-f-wallet', 'no-such-wallet');
+    await page.click('details form button[type=submit]');
+    const text = await page.textContent('.error[role=alert]');
+    if (text !== 'No wallet has this id or shared-wallet name.') fail(`${label}: unknown wallet filter shown as ${JSON.stringify(text)}`);
+    await page.fill('#ops-f-wallet', '');
+    await page.click('details form button[type=submit]');
+    await page.waitForSelector('.error[role=alert]', { state: 'detached' });
+    await page.waitForSelector('[data-testid=usage-table] tbody tr');
+  }
   await checkPage(page, `${label}-ops-usage`);
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=usage-csv]')]);
   if (!download.suggestedFilename().startsWith('usage-user-day-')) fail(`${label}: CSV named ${download.suggestedFilename()}`);
