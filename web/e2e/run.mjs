@@ -366,6 +366,11 @@ async function operatorJourney(label, viewport, locale) {
   if (!download.suggestedFilename().startsWith('usage-user-day-')) fail(`${label}: CSV named ${download.suggestedFilename()}`);
   const csv = readFileSync(await download.path(), 'utf8').trim().split('\n');
   if (csv.length !== 3 || !csv.some((l) => l.includes('ann')) || !csv.some((l) => l.includes('bob'))) fail(`${label}: CSV ${JSON.stringify(csv)}`);
+  // The report's choices are in the URL: a reload shows the same report.
+  await page.reload();
+  await page.waitForSelector('[data-testid=usage-table] tbody tr');
+  const kept = [await page.inputValue('#ops-group'), await page.inputValue('#ops-bucket')].join(',');
+  if (kept !== 'user,day') fail(`${label}: after a reload the usage explorer shows ${kept}, want user,day`);
 
   for (const e of consoleErrors) fail(`${label}: console error: ${e}`);
   await context.close();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bucketStarts, chartBucket, csvName, defaultPeriod, fmtHours, hoursOf, keyLabel, overviewQuery, quotaCrossing, quotaLevel, seriesOf, usageQuery, validPeriod } from './query';
+import { periodFromQuery, usageFromQuery, bucketStarts, chartBucket, csvName, defaultPeriod, fmtHours, hoursOf, keyLabel, overviewQuery, quotaCrossing, quotaLevel, seriesOf, usageQuery, validPeriod } from './query';
 
 describe('periods', () => {
   it('defaults to the last 30 UTC days, to exclusive', () => {
@@ -97,4 +97,19 @@ describe('live quota thresholds', () => {
     [{ type: 'quota.threshold', data: { metric: 'points', threshold: 80 }, at }],
     [{ type: 'quota.threshold', data: { metric: 'node_hours' }, at }],
   ])('ignores %o', (ev) => expect(quotaCrossing(ev)).toBeNull());
+});
+
+describe('bookmarks', () => {
+  const now = new Date('2026-03-05T12:00:00Z');
+  it('reads back what usageQuery wrote', () => {
+    const u = { group_by: 'partition' as const, bucket: 'week' as const, from: '2026-01-01', to: '2026-02-01', filters: { cluster: 'hpc', wallet: 'unassigned' } };
+    expect(usageFromQuery(new URLSearchParams(usageQuery(u)), now)).toEqual(u);
+  });
+  it('falls back to defaults on missing or wrong values', () => {
+    expect(usageFromQuery(new URLSearchParams('group_by=nope&bucket=hour&from=2026-02-01&to=2026-01-01'), now)).toEqual({
+      ...defaultPeriod(now), group_by: 'wallet', bucket: '', filters: {},
+    });
+    expect(periodFromQuery(new URLSearchParams(''), now)).toEqual(defaultPeriod(now));
+    expect(periodFromQuery(new URLSearchParams('from=2026-01-01&to=2026-01-08'), now)).toEqual({ from: '2026-01-01', to: '2026-01-08' });
+  });
 });

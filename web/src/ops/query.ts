@@ -174,3 +174,26 @@ export function quotaCrossing(ev: { type: string; wallet_id?: string; data?: unk
     at: String(o.created_at ?? ev.at),
   };
 }
+
+/** periodFromQuery reads ?from=&to= (a bookmark of a report), or the default period when they are not a valid pair. */
+export function periodFromQuery(q: URLSearchParams, now: Date = new Date()): Period {
+  const p = { from: q.get('from') ?? '', to: q.get('to') ?? '' };
+  return validPeriod(p) ? p : defaultPeriod(now);
+}
+
+/** usageFromQuery reads the usage explorer's choices back from its URL (what usageQuery wrote), with defaults. */
+export function usageFromQuery(q: URLSearchParams, now: Date = new Date()): UsageParams {
+  const g = q.get('group_by') as Dimension;
+  const b = (q.get('bucket') ?? '') as Bucket;
+  const filters: Partial<Record<Dimension, string>> = {};
+  for (const d of dimensions) {
+    const v = q.get(d)?.trim();
+    if (v) filters[d] = v;
+  }
+  return {
+    ...periodFromQuery(q, now),
+    group_by: dimensions.includes(g) ? g : 'wallet',
+    bucket: buckets.includes(b) ? b : '',
+    filters,
+  };
+}
