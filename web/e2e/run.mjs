@@ -235,6 +235,10 @@ async function journey(label, viewport, locale) {
   // A reload keeps the session (the refresh cookie), then log out.
   await page.reload();
   await page.waitForSelector('nav a[href="/account"]');
+  // A person who types the operators' address is refused in their language (and loads none of its code).
+  await page.goto(base + '/ops');
+  const refused = await page.textContent('main .error[role=alert]');
+  if (refused !== (locale.startsWith('zh') ? '你沒有權限這麼做。' : 'You may not do this.')) fail(`${label}: /ops shown to a person as ${JSON.stringify(refused)}`);
   await page.click('nav a[href="/account"]');
   await page.waitForSelector('#pw-current');
   await checkPage(page, `${label}-account`);
