@@ -11,6 +11,7 @@ export default defineConfig({
     emptyOutDir: true,
     assetsInlineLimit: 0,
     modulePreload: { polyfill: false },
+    manifest: true, // scripts/budget.mjs follows the people's entry through it
   },
   server: { proxy: { '/api': { target: 'http://127.0.0.1:8080', ws: true } } },
   test: { include: ['src/**/*.test.ts'], environment: 'node' },

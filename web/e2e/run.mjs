@@ -4,11 +4,14 @@
 // interpretation complete live over the WebSocket, and the balance went down — once on a
 // desktop viewport in English, once on a 390 px phone in 繁體中文. On every page: axe-core finds
 // no serious or critical violation, nothing scrolls sideways, no console error (a CSP
-// violation is one). Screenshots go to $DW_E2E_ARTIFACTS (default: a new temp directory).
+// violation is one). Then an operator: the node reads a small sacct file through an ingest
+// source the operator adds and scans through the API; the operator logs in, opens the
+// Operators overview and sees its totals equal to the API's JSON and a chart, and the usage
+// explorer (desktop and 390 px). Screenshots go to $DW_E2E_ARTIFACTS (default: a new temp directory).
 //
 //   node e2e/run.mjs            (after make build; DW_BIN=../bin/dw, CHROMIUM=/usr/bin/chromium)
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -57,12 +60,14 @@ async function waitFor(what, fn, ms = 60_000) {
 // --- the node ---
 const dataDir = mkdtempSync(join(tmpdir(), 'dw-web-e2e-'));
 chmodSync(dataDir, 0o755); // run as root, dw starts PostgreSQL as the postgres user, which must reach var/
+const logsDir = join(dataDir, 'logs'); // the ingest root: beside the data directory, not inside it
+mkdirSync(logsDir);
 const [http, bind, remote] = [await freePort(), await freePort(), await freePort()];
 const base = `http://127.0.0.1:${http}`;
 const log = [];
 const dw = spawn(bin, ['serve', '--demo', '--secure-cookies=false', '--log-format', 'text', '--log-level', 'warn',
   '--data-dir', join(dataDir, 'var'), '--http', `127.0.0.1:${http}`, '--bind', `127.0.0.1:${bind}`, '--remote', `127.0.0.1:${remote}`,
-  '--db-shared-buffers', '64MB', '--job-workers', '4', '--rate-limit-auth', '100/m'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  '--db-shared-buffers', '64MB', '--job-workers', '4', '--rate-limit-auth', '100/m', '--ingest-root', logsDir], { stdio: ['ignore', 'pipe', 'pipe'] });
 dw.stdout.on('data', (d) => log.push(String(d)));
 dw.stderr.on('data', (d) => log.push(String(d)));
 let exited = false;
@@ -112,6 +117,8 @@ async function journey(label, viewport, locale) {
   // "Failed to load resource"; anything else (a CSP violation: "Refused to ...") is a failure.
   page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && consoleErrors.push(m.text()));
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  const opsChunks = [];
+  page.on('request', (r) => r.url().includes('/assets/Operators-') && opsChunks.push(r.url()));
   const frames = [];
   page.on('websocket', (ws) => ws.on('framereceived', (f) => frames.push(String(f.payload))));
 
@@ -147,6 +154,8 @@ async function journey(label, viewport, locale) {
   await page.fill('#reg-password', password);
   await page.click('form button[type=submit]');
   await page.waitForURL('**/draw');
+  // People see no Operators entry, and the section refuses them without loading its code.
+  if (await page.locator('nav a[href="/ops"]').count()) fail(`${label}: a person sees the Operators entry`);
 
   // Points for the new person: an admin deposits 100 through the API.
   const admin = await api('POST', '/api/v1/auth/login', '', { email: 'admin@example.com', password: 'demo-admin-pass' });
@@ -226,6 +235,10 @@ async function journey(label, viewport, locale) {
   // A reload keeps the session (the refresh cookie), then log out.
   await page.reload();
   await page.waitForSelector('nav a[href="/account"]');
+  // A person who types the operators' address is refused in their language (and loads none of its code).
+  await page.goto(base + '/ops');
+  const refused = await page.textContent('main .error[role=alert]');
+  if (refused !== (locale.startsWith('zh') ? '你沒有權限這麼做。' : 'You may not do this.')) fail(`${label}: /ops shown to a person as ${JSON.stringify(refused)}`);
   await page.click('nav a[href="/account"]');
   await page.waitForSelector('#pw-current');
   await checkPage(page, `${label}-account`);
@@ -255,6 +268,115 @@ async function journey(label, viewport, locale) {
   await checkPage(page, `${label}-after-login`);
 
   for (const e of consoleErrors) fail(`${label}: console error: ${e}`);
+  if (opsChunks.length) fail(`${label}: a person's pages loaded the operators' code: ${opsChunks.join(', ')}`);
+  await context.close();
+}
+
+// --- the operators' pages ---
+
+// A day's sacct log two days ago (inside the overview's default period of the last 30 days): a
+// CPU job on 2 nodes for 2 h (4 node-hours) and a GPU job with 2 GPUs for 1.5 h (3 GPU-hours).
+function writeSacct() {
+  const day = new Date(Date.now() - 2 * 86_400_000).toISOString().slice(0, 10);
+  const header = 'JobID|JobIDRaw|User|Group|Account|Partition|QOS|Cluster|State|Submit|Start|End|Elapsed|ElapsedRaw|AllocNodes|AllocCPUS|AllocTRES|NodeList\n';
+  const jobs = [
+    `1|1|ann|phys|p1|cpu|normal|e2e|COMPLETED|${day}T08:00:00|${day}T08:00:00|${day}T10:00:00|02:00:00|7200|2|64|cpu=64,node=2|n[1-2]`,
+    `2|2|bob|bio|p2|gpu|normal|e2e|COMPLETED|${day}T09:00:00|${day}T09:00:00|${day}T10:30:00|01:30:00|5400|1|16|cpu=16,gres/gpu=2,node=1|g1`,
+  ];
+  writeFileSync(join(logsDir, 'sacct-1.txt'), header + jobs.join('\n') + '\n');
+}
+
+async function operatorData() {
+  writeSacct();
+  const op = await api('POST', '/api/v1/auth/login', '', { email: 'operator@example.com', password: 'demo-operator-pass' });
+  const src = await api('POST', '/api/v1/accounting/sources', op.access_token,
+    { name: 'e2e', dir: logsDir, format: 'slurm-sacct', cluster: 'e2e', interval: '1h' });
+  await api('POST', `/api/v1/accounting/sources/${src.id}/scan`, op.access_token);
+  const ov = await waitFor('the scan to store the usage', async () => {
+    const o = await api('GET', '/api/v1/accounting/overview', op.access_token);
+    return o.jobs >= 2 ? o : null;
+  }, 30_000);
+  console.log(`operator: usage stored (${ov.total_node_hours} node-hours, ${ov.total_core_hours} GPU core-hours)`);
+}
+
+const hours = (h, lang) => new Intl.NumberFormat(lang, { maximumFractionDigits: 2 }).format(h ?? 0);
+
+async function operatorJourney(label, viewport, locale) {
+  const lang = locale.startsWith('zh') ? 'zh-TW' : 'en';
+  const context = await browser.newContext({ viewport, locale });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  const consoleErrors = [];
+  page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && consoleErrors.push(m.text()));
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  const frames = [];
+  page.on('websocket', (ws) => ws.on('framereceived', (f) => frames.push(String(f.payload))));
+
+  await page.goto(base + '/login');
+  await page.fill('#login-email', 'operator@example.com');
+  await page.fill('#login-password', 'demo-operator-pass');
+  await page.click('form button[type=submit]');
+  await page.waitForSelector('nav a[href="/ops"]');
+  await page.click('nav a[href="/ops"]');
+  await page.waitForSelector('[data-testid=total-node-hours]');
+  // The period the page shows is the one it asked for: ask the API for the same.
+  const from = await page.inputValue('#ops-from');
+  const to = await page.inputValue('#ops-to');
+  const op = await api('POST', '/api/v1/auth/login', '', { email: 'operator@example.com', password: 'demo-operator-pass' });
+  const ov = await api('GET', `/api/v1/accounting/overview?from=${from}&to=${to}`, op.access_token);
+  const shown = {
+    node: await page.textContent('[data-testid=total-node-hours]'),
+    core: await page.textContent('[data-testid=total-core-hours]'),
+    jobs: await page.textContent('[data-testid=total-jobs]'),
+  };
+  if (!(ov.jobs >= 2) || !(ov.total_node_hours > 0) || !(ov.total_core_hours > 0)) fail(`${label}: the API's overview has no usage: ${JSON.stringify(ov)}`);
+  if (shown.node !== hours(ov.total_node_hours, lang)) fail(`${label}: node-hours shown ${shown.node}, API ${ov.total_node_hours}`);
+  if (shown.core !== hours(ov.total_core_hours, lang)) fail(`${label}: GPU core-hours shown ${shown.core}, API ${ov.total_core_hours}`);
+  if (shown.jobs !== String(ov.jobs)) fail(`${label}: jobs shown ${shown.jobs}, API ${ov.jobs}`);
+  await page.waitForSelector('[data-testid=usage-chart] canvas');
+
+  if (label === 'operator-desktop') {
+    // Live quota thresholds: a shared wallet with a quota of 4 node-hours, then a mapping that
+    // charges ann's 4 node-hours to it; the node publishes the crossings to operators' sockets.
+    await waitFor('the WebSocket hello', () => frames.some((f) => f.includes('"hello"')), 10_000);
+    await api('POST', '/api/v1/wallets', op.access_token, { name: 'e2e-physics' });
+    await api('PUT', '/api/v1/accounting/quotas', op.access_token, { wallet: 'e2e-physics', node_hours: 4, period: 'total' });
+    await api('POST', '/api/v1/accounting/mappings', op.access_token, { group: 'phys', wallet: 'e2e-physics' });
+    await page.waitForSelector('[data-testid=quota-live] li[data-threshold]', { timeout: 20_000 });
+    await page.waitForSelector('tr[data-level=over]');
+  }
+  await checkPage(page, `${label}-ops-overview`);
+
+  await page.click('a[href="/ops/usage"]');
+  await page.selectOption('#ops-group', 'user');
+  await page.selectOption('#ops-bucket', 'day');
+  await page.waitForSelector('[data-testid=usage-table] tbody tr');
+  const rows = await page.locator('[data-testid=usage-table] tbody tr').count();
+  if (rows !== 2) fail(`${label}: usage by user and day shows ${rows} rows, want 2`);
+  await page.click('details summary');
+  if (label === 'operator-desktop') {
+    // An API error is shown from its code in the page's language, never its detail.
+    await page.fill('#ops-f-wallet', 'no-such-wallet');
+    await page.click('details form button[type=submit]');
+    const text = await page.textContent('.error[role=alert]');
+    if (text !== 'No wallet has this id or shared-wallet name.') fail(`${label}: unknown wallet filter shown as ${JSON.stringify(text)}`);
+    await page.fill('#ops-f-wallet', '');
+    await page.click('details form button[type=submit]');
+    await page.waitForSelector('.error[role=alert]', { state: 'detached' });
+    await page.waitForSelector('[data-testid=usage-table] tbody tr');
+  }
+  await checkPage(page, `${label}-ops-usage`);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=usage-csv]')]);
+  if (!download.suggestedFilename().startsWith('usage-user-day-')) fail(`${label}: CSV named ${download.suggestedFilename()}`);
+  const csv = readFileSync(await download.path(), 'utf8').trim().split('\n');
+  if (csv.length !== 3 || !csv.some((l) => l.includes('ann')) || !csv.some((l) => l.includes('bob'))) fail(`${label}: CSV ${JSON.stringify(csv)}`);
+  // The report's choices are in the URL: a reload shows the same report.
+  await page.reload();
+  await page.waitForSelector('[data-testid=usage-table] tbody tr');
+  const kept = [await page.inputValue('#ops-group'), await page.inputValue('#ops-bucket')].join(',');
+  if (kept !== 'user,day') fail(`${label}: after a reload the usage explorer shows ${kept}, want user,day`);
+
+  for (const e of consoleErrors) fail(`${label}: console error: ${e}`);
   await context.close();
 }
 
@@ -269,6 +391,9 @@ try {
   });
   await journey('desktop', { width: 1280, height: 900 }, 'en-US');
   await journey('phone', { width: 390, height: 844 }, 'zh-TW');
+  await operatorData();
+  await operatorJourney('operator-desktop', { width: 1280, height: 900 }, 'en-US');
+  await operatorJourney('operator-phone', { width: 390, height: 844 }, 'zh-TW');
   if (Date.now() > deadline) fail('the end-to-end test took longer than its budget of 170 s');
 } catch (e) {
   fail(String(e?.stack ?? e));

@@ -49,6 +49,7 @@ export interface RequestOptions {
   query?: Record<string, string | number | undefined>;
   idempotencyKey?: string;
   auth?: boolean; // default true: send the access token, refreshing it once when missing or expired
+  text?: boolean; // answer the body as text (a CSV report), not JSON
 }
 
 const authCodes = new Set(['missing_token', 'invalid_token']);
@@ -109,6 +110,7 @@ export class Client {
       throw new ApiError(res.status, p.code, p.body);
     }
     if (res.status === 204) return undefined as T;
+    if (opts.text) return (await res.text()) as T;
     return (await res.json()) as T;
   }
 
