@@ -17,7 +17,8 @@ type WalletDoer interface {
 	Do(ctx context.Context, req *walletpb.Request) (*walletpb.Response, error)
 }
 
-// Charger posts pending usage charges to their wallets. A charge is stored with the usage it
+// Charger posts pending usage charges to their wallets (a charge of negative points, which
+// corrects replaced records, as a credit). A charge is stored with the usage it
 // prices, in the same transaction, so it is never lost; posting it is a spend "up to what is
 // available" with the idempotency key usage-charge:<id>, so posting it twice (two nodes, a
 // crash before the charge was marked) moves the points once. Every node runs one.
@@ -95,10 +96,16 @@ func (c *Charger) post(ctx context.Context, ch persistence.Charge) error {
 		why["node_seconds"], why["gpu_seconds"] = *ch.NodeSeconds, *ch.GPUSeconds
 	}
 	reason, _ := json.Marshal(why)
-	resp, err := c.Wallets.Do(ctx, &walletpb.Request{
+	req := &walletpb.Request{
 		Op: walletpb.Op_OP_SPEND, WalletId: ch.WalletID, Amount: ch.Points, UpToAvailable: true,
 		IdempotencyKey: ch.IdempotencyKey(), ReferenceId: ch.IdempotencyKey(), Reason: truncate(string(reason), 500),
-	})
+	}
+	if ch.Points < 0 {
+		// A refund: replaced records used less than was charged for them. Credited to the
+		// wallet as an adjustment, with the same idempotency key: posted twice, it moves once.
+		req.Op, req.Amount, req.UpToAvailable = walletpb.Op_OP_ADJUST, -ch.Points, false
+	}
+	resp, err := c.Wallets.Do(ctx, req)
 	var charged int64
 	var txID string
 	switch {
@@ -114,7 +121,7 @@ func (c *Charger) post(ctx context.Context, ch persistence.Charge) error {
 	settled, err := c.Store.SettleCharge(ctx, ch.ID, charged, txID, time.Now())
 	if settled && c.Metrics != nil {
 		status := persistence.ChargeCharged
-		if charged < ch.Points {
+		if charged < max(ch.Points, -ch.Points) {
 			status = persistence.ChargeUnpaid
 		}
 		c.Metrics.Charges.WithLabelValues(status).Inc()

@@ -281,7 +281,9 @@ const (
 )
 
 // Charge is an aggregated usage charge: one wallet, the jobs of one stored file (or of one late
-// mapping).
+// mapping). A correcting charge (origin "correction: …") is the difference made by stored
+// records that records of a later file replaced (accounting.Wins): more points when the usage
+// grew, negative points — a refund, credited to the wallet — when it shrank.
 type Charge struct {
 	ID       int64  `json:"id"`
 	WalletID string `json:"wallet_id"`
@@ -328,12 +330,13 @@ func (s *Store) PendingCharges(ctx context.Context, limit int) ([]Charge, error)
 }
 
 // SettleCharge records that a charge was posted: charged points (all of them, or what the
-// wallet could pay) by ledger entry txID. Settling twice (two nodes posted the same charge;
+// wallet could pay; for a refund, a charge of negative points, the points credited) by ledger
+// entry txID. Settling twice (two nodes posted the same charge;
 // the wallet answered both with the same entry) changes nothing.
 // It reports whether this call settled it.
 func (s *Store) SettleCharge(ctx context.Context, id, charged int64, txID string, now time.Time) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE usage_charges SET status = CASE WHEN $2 >= points THEN 'charged' ELSE 'unpaid' END,
-			charged_points = LEAST($2, points), transaction_id = NULLIF($3, '')::uuid, settled_at = $4
+	tag, err := s.pool.Exec(ctx, `UPDATE usage_charges SET status = CASE WHEN $2 >= abs(points) THEN 'charged' ELSE 'unpaid' END,
+			charged_points = LEAST($2, abs(points)), transaction_id = NULLIF($3, '')::uuid, settled_at = $4
 		WHERE id = $1 AND status = 'pending'`, id, charged, txID, now)
 	return tag.RowsAffected() == 1, mapError(err, "charge")
 }
