@@ -100,12 +100,27 @@ func (c *Charger) post(ctx context.Context, ch persistence.Charge) error {
 		Op: walletpb.Op_OP_SPEND, WalletId: ch.WalletID, Amount: ch.Points, UpToAvailable: true,
 		IdempotencyKey: ch.IdempotencyKey(), ReferenceId: ch.IdempotencyKey(), Reason: truncate(string(reason), 500),
 	}
+	var resp *walletpb.Response
+	var err error
 	if ch.Points < 0 {
 		// A refund: replaced records used less than was charged for them. Credited to the
-		// wallet as an adjustment, with the same idempotency key: posted twice, it moves once.
-		req.Op, req.Amount, req.UpToAvailable = walletpb.Op_OP_ADJUST, -ch.Points, false
+		// wallet as an adjustment, with the same idempotency key (posted twice, it moves once),
+		// and never more than the wallet paid for usage: points a wallet could not pay (an
+		// unpaid charge) are not credited back.
+		paid, perr := c.Store.UsagePaid(ctx, ch.WalletID)
+		if perr != nil {
+			return perr
+		}
+		req.Op, req.Amount, req.UpToAvailable = walletpb.Op_OP_ADJUST, min(-ch.Points, paid), false
+		if req.Amount <= 0 {
+			req = nil // nothing was paid: nothing to credit
+		}
 	}
-	resp, err := c.Wallets.Do(ctx, req)
+	if req != nil {
+		resp, err = c.Wallets.Do(ctx, req)
+	} else {
+		resp = &walletpb.Response{Transaction: &walletpb.Transaction{}}
+	}
 	var charged int64
 	var txID string
 	switch {

@@ -290,3 +290,59 @@ func TestSameKeyConcurrentScans(t *testing.T) {
 }
 
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
+
+// TestSameKeyRefundCapped: a refund credits at most what the wallet paid for usage. The first
+// version (2,304 points) finds 100 in the wallet and is paid 100 (unpaid for the rest); the
+// winner (73 points) asks a refund of 2,231, which credits the 100 paid, no more.
+func TestSameKeyRefundCapped(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "slurm-sacct", "alpha", "*")
+	ctx, st := e.ctx, e.store
+	audit := persistence.AuditEntry{IP: "test"}
+	now := time.Now()
+	w, err := st.CreateSharedWallet(ctx, "physics", audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wallets, stop := node.LocalWallets(st, slog.New(slog.DiscardHandler))
+	defer stop()
+	if _, err := wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_DEPOSIT, WalletId: w.ID, Amount: 100, IdempotencyKey: "dep"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddRate(ctx, accounting.Rate{NodeHourMillipoints: 1000, EffectiveFrom: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, audit, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.AddMapping(ctx, accounting.Mapping{Group: "physics", WalletID: w.ID}, audit, now); err != nil {
+		t.Fatal(err)
+	}
+	charger := &actors.Charger{Store: st, Wallets: wallets}
+	e.write("one.txt", []byte(sacctHeader+sameKeyLine(32, 72)))
+	e.run()
+	if _, err := charger.Post(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.write("two.txt", []byte(sacctHeader+sameKeyLine(1, 73)))
+	if rep := e.run(); rep.ReplacedRecords != 1 || rep.Charges != 1 {
+		t.Fatalf("second scan: %+v", rep)
+	}
+	for range 2 { // posted twice: credited once
+		if _, err := charger.Post(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, err := st.Charges(ctx, persistence.ChargeFilter{WalletID: w.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 2 || cs[0].Points != 73-2304 || cs[0].ChargedPoints != 100 || cs[0].Status != persistence.ChargeUnpaid ||
+		cs[1].Points != 2304 || cs[1].ChargedPoints != 100 {
+		t.Errorf("charges %+v", cs)
+	}
+	res, err := wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_GET, WalletId: w.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Wallet.Balance != 100 {
+		t.Errorf("balance %d, want 100 (the 100 paid credited back)", res.Wallet.Balance)
+	}
+}

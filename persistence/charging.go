@@ -341,6 +341,16 @@ func (s *Store) SettleCharge(ctx context.Context, id, charged int64, txID string
 	return tag.RowsAffected() == 1, mapError(err, "charge")
 }
 
+// UsagePaid is what a wallet has paid for usage, net: the points its posted usage charges
+// moved, less the refunds (charges of negative points) credited. A refund credits at most this,
+// so that usage a wallet never paid is never credited back.
+func (s *Store) UsagePaid(ctx context.Context, walletID string) (int64, error) {
+	var paid int64
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(sum(CASE WHEN points > 0 THEN charged_points ELSE -charged_points END), 0)::bigint
+		FROM usage_charges WHERE wallet_id = $1 AND status <> 'pending'`, walletID).Scan(&paid)
+	return paid, mapError(err, "charge")
+}
+
 // ChargeFilter selects charges.
 type ChargeFilter struct {
 	WalletID string
