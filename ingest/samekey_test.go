@@ -346,3 +346,25 @@ func TestSameKeyRefundCapped(t *testing.T) {
 		t.Errorf("balance %d, want 100 (the 100 paid credited back)", res.Wallet.Balance)
 	}
 }
+
+// TestSameKeyPieces: one file read in pieces of one record, the two versions of job 41 in
+// different pieces (stored one after the other), in both orders: the same result as one piece.
+func TestSameKeyPieces(t *testing.T) {
+	defer func(n int) { ingest.ChunkRecords = n }(ingest.ChunkRecords)
+	ingest.ChunkRecords = 1
+	want := int64(72 * 3600)
+	if wideWins(t) {
+		want *= 32
+	}
+	for _, order := range [][2]string{{wide, narrow}, {narrow, wide}} {
+		e := newEnv(t, "slurm-sacct", "alpha", "*")
+		e.write("jobs.txt", []byte(sacctHeader+order[0]+sacctJob7+order[1]))
+		if rep := e.run(); rep.NewRecords != 2 {
+			t.Errorf("report %+v", rep)
+		}
+		if got := storedJob41(e); got != want {
+			t.Errorf("stored %d node-seconds, want %d", got, want)
+		}
+		rollupsMatchRecords(e)
+	}
+}
