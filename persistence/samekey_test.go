@@ -130,3 +130,42 @@ func TestSameKeyConcurrentStores(t *testing.T) {
 		t.Errorf("charges sum to %d points; the stored records are priced %d units (%d points)", points, units, units/accounting.PriceUnitsPerPoint)
 	}
 }
+
+// TestMigrationSameKey: migration 12 keeps existing records (with an empty content hash, which
+// every hash beats) and charges, and lets a charge be negative (a refund) but never zero, with
+// charged_points at most its size either way.
+func TestMigrationSameKey(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	conn, _, migrate := migratedDB(t, 11)
+	const wallet = "00000000-0000-0000-0000-0000000000aa"
+	if _, err := conn.Exec(ctx, `INSERT INTO wallets (id, kind, name) VALUES ($1, 'shared', 'w')`, wallet); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO usage_records (key, cluster, job_id, nodes, elapsed_ms, node_seconds) VALUES ('c|1|x', 'c', '1', 2, 3600000, 7200)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO usage_charges (wallet_id, points, records, status, charged_points) VALUES ($1, 5, 1, 'unpaid', 3)`, wallet); err != nil {
+		t.Fatal(err)
+	}
+	migrate(12)
+	var hash []byte
+	var seconds int64
+	if err := conn.QueryRow(ctx, `SELECT content_hash, node_seconds FROM usage_records WHERE key = 'c|1|x'`).Scan(&hash, &seconds); err != nil {
+		t.Fatal(err)
+	}
+	if len(hash) != 0 || seconds != 7200 {
+		t.Errorf("record after migration: hash %x, %d node-seconds", hash, seconds)
+	}
+	for _, tc := range []struct {
+		points, charged int64
+		ok              bool
+	}{
+		{-4, 0, true}, {-4, 4, true}, {-4, 5, false}, {0, 0, false}, {4, 4, true}, {4, 5, false}, {4, -1, false},
+	} {
+		_, err := conn.Exec(ctx, `INSERT INTO usage_charges (wallet_id, points, records, charged_points) VALUES ($1, $2, 1, $3)`, wallet, tc.points, tc.charged)
+		if (err == nil) != tc.ok {
+			t.Errorf("charge of %d points, %d charged: err %v, want ok %v", tc.points, tc.charged, err, tc.ok)
+		}
+	}
+}
