@@ -238,8 +238,21 @@ func TestSameKeyTwoScansCharges(t *testing.T) {
 						t.Errorf("charge %+v not posted in full", c)
 					}
 				}
-				if winnerSecond && (len(cs) != 2 || cs[0].Points != tc.correction || cs[0].Origin[:11] != "correction:") {
+				if winnerSecond && (len(cs) != 2 || cs[0].Points != tc.correction || cs[0].Origin[:11] != "correction:" ||
+					!strings.HasPrefix(cs[0].CorrectionKey, "usage-correction:")) {
 					t.Errorf("charges %+v; want the correction %d first", cs, tc.correction)
+				}
+				if winnerSecond {
+					// The wallet's ledger shows the correction once, under the key derived from
+					// the replacement; its sign is the correction's.
+					var n, delta int64
+					if err := st.Pool().QueryRow(ctx, `SELECT count(*), COALESCE(sum(balance_delta), 0)::bigint FROM transactions
+						WHERE wallet_id = $1 AND idempotency_key = $2`, w.ID, cs[0].CorrectionKey).Scan(&n, &delta); err != nil {
+						t.Fatal(err)
+					}
+					if n != 1 || delta != -tc.correction {
+						t.Errorf("ledger: %d entries of the correction moving %d; want 1 moving %d", n, delta, -tc.correction)
+					}
 				}
 				if sum != tc.winner/3600 {
 					t.Errorf("charges sum to %d points, want %d (the winner's price)", sum, tc.winner/3600)

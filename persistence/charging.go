@@ -301,20 +301,29 @@ type Charge struct {
 	TransactionID string     `json:"transaction_id,omitempty"`
 	CreatedAt     time.Time  `json:"created_at"`
 	SettledAt     *time.Time `json:"settled_at,omitempty"`
+	// CorrectionKey of a correcting charge is derived from the replacements it corrects
+	// (wallet, record keys, old and new content hashes); "" for a charge of new records.
+	CorrectionKey string `json:"-"`
 }
 
-// IdempotencyKey is the key the charge is posted to its wallet with.
-func (c Charge) IdempotencyKey() string { return "usage-charge:" + strconv.FormatInt(c.ID, 10) }
+// IdempotencyKey is the key the charge is posted to its wallet with: its correction key for a
+// correcting charge, usage-charge:<id> for any other.
+func (c Charge) IdempotencyKey() string {
+	if c.CorrectionKey != "" {
+		return c.CorrectionKey
+	}
+	return "usage-charge:" + strconv.FormatInt(c.ID, 10)
+}
 
 const chargeColumns = `id, wallet_id::text, points, records, node_seconds, gpu_seconds, COALESCE(node_milli_hours, 0),
 	COALESCE(gpu_milli_hours, 0), origin, status, charged_points,
-	COALESCE(transaction_id::text, ''), created_at, settled_at`
+	COALESCE(transaction_id::text, ''), created_at, settled_at, COALESCE(correction_key, '')`
 
 func scanCharge(r pgx.Row) (Charge, error) {
 	var c Charge
 	var nodeMilli, gpuMilli int64
 	err := r.Scan(&c.ID, &c.WalletID, &c.Points, &c.Records, &c.NodeSeconds, &c.GPUSeconds, &nodeMilli, &gpuMilli, &c.Origin,
-		&c.Status, &c.ChargedPoints, &c.TransactionID, &c.CreatedAt, &c.SettledAt)
+		&c.Status, &c.ChargedPoints, &c.TransactionID, &c.CreatedAt, &c.SettledAt, &c.CorrectionKey)
 	c.NodeHours, c.GPUCoreHours = hours(c.NodeSeconds, nodeMilli), hours(c.GPUSeconds, gpuMilli)
 	return c, err
 }

@@ -3,6 +3,8 @@ package persistence
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"sort"
 	"strings"
 	"time"
@@ -475,6 +477,8 @@ func upsertUsage(ctx context.Context, tx pgx.Tx, recs []accounting.Record, rows 
 			replace = append(replace, int32(i))
 			nw := newItem(r, &rows[i], now)
 			nw.correction, old.correction = true, true
+			nw.change = rows[i].key + "\x00" + hex.EncodeToString(v.hash) + "\x00" + hex.EncodeToString(rows[i].hash[:])
+			old.change = nw.change
 			old.counts = old.walletID != nw.walletID
 			items = append(items, nw, old)
 		}
@@ -539,8 +543,9 @@ type usageItem struct {
 	node, gpu, price                         int64
 	walletID, walletKey                      string
 	user, group, account, partition, cluster string
-	correction                               bool // part of a replacement: charged by a correcting charge
-	counts                                   bool // a replaced record counted in its wallet's correcting charge
+	correction                               bool   // part of a replacement: charged by a correcting charge
+	change                                   string // a replacement: record key, old and new content hash
+	counts                                   bool   // a replaced record counted in its wallet's correcting charge
 }
 
 func newItem(r *accounting.Record, u *usageRow, now time.Time) usageItem {
@@ -554,6 +559,23 @@ func newItem(r *accounting.Record, u *usageRow, now time.Time) usageItem {
 	return usageItem{sign: 1, at: at, gpus: r.GPUs, node: r.NodeSeconds(), gpu: r.GPUSeconds(), price: u.price,
 		walletID: u.walletID, walletKey: walletKey(u.walletID, u.mapping != nil),
 		user: r.User, group: r.Group, account: r.Account, partition: r.Partition, cluster: r.Cluster, counts: true}
+}
+
+// correctionKey is the key of a wallet's correcting charge: the SHA-256 of the wallet and the
+// replacements it corrects (record key, old and new content hash), sorted; "" for a charge of
+// new records.
+func correctionKey(wallet string, changes []string) string {
+	if len(changes) == 0 {
+		return ""
+	}
+	sort.Strings(changes)
+	h := sha256.New()
+	h.Write([]byte(wallet))
+	for _, c := range changes {
+		h.Write([]byte{0xff})
+		h.Write([]byte(c))
+	}
+	return "usage-correction:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // rollupSum is a sum of jobs: node-seconds, GPU-seconds and price units, exact.
@@ -589,6 +611,7 @@ type usageSums struct {
 	// charges
 	wallets                      []string
 	corrections                  []bool
+	correctionKeys               []string // "" for a charge of new records
 	points, records, cnode, cgpu []int64
 	users                        [][2]string // cluster, login
 }
@@ -607,6 +630,7 @@ func sumItems(items []usageItem) *usageSums {
 	type charge struct {
 		rollupSum
 		records int64
+		changes []string // of a correcting charge: the replacements it corrects
 	}
 	charges := map[chargeKey]*charge{}
 	spans := map[string]*WalletSpan{}
@@ -647,6 +671,9 @@ func sumItems(items []usageItem) *usageSums {
 			ch.add(sum)
 			if it.counts {
 				ch.records++
+			}
+			if it.change != "" && (len(ch.changes) == 0 || ch.changes[len(ch.changes)-1] != it.change) {
+				ch.changes = append(ch.changes, it.change)
 			}
 			sp := spans[it.walletID]
 			if sp == nil {
@@ -712,6 +739,7 @@ func sumItems(items []usageItem) *usageSums {
 		if p > 0 || (k.correction && p != 0) {
 			a.wallets, a.corrections, a.points, a.records = append(a.wallets, k.wallet), append(a.corrections, k.correction), append(a.points, p), append(a.records, ch.records)
 			a.cnode, a.cgpu = append(a.cnode, ch.node), append(a.cgpu, ch.gpu)
+			a.correctionKeys = append(a.correctionKeys, correctionKey(k.wallet, ch.changes))
 		}
 	}
 	for _, sp := range spans {
@@ -742,10 +770,14 @@ func (a *usageSums) write(ctx context.Context, s *Store, tx pgx.Tx, origin strin
 		return saved, err
 	}
 	if len(a.wallets) > 0 {
-		tag, err := tx.Exec(ctx, `INSERT INTO usage_charges (wallet_id, points, records, node_seconds, gpu_seconds, origin, created_at)
-			SELECT w, p, r, n, g, CASE WHEN c THEN 'correction: ' || $6 ELSE $6 END, $7
-			FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $8::bool[]) AS v (w, p, r, n, g, c)
-			ORDER BY w, c`, a.wallets, a.points, a.records, a.cnode, a.cgpu, origin, now, a.corrections)
+		// A correcting charge carries a key derived from the replacements it corrects (record
+		// key, old and new content hash): the same correction is never stored twice.
+		tag, err := tx.Exec(ctx, `INSERT INTO usage_charges (wallet_id, points, records, node_seconds, gpu_seconds, origin, created_at, correction_key)
+			SELECT w, p, r, n, g, CASE WHEN c THEN 'correction: ' || $6 ELSE $6 END, $7, NULLIF(ck, '')
+			FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $8::bool[], $9::text[]) AS v (w, p, r, n, g, c, ck)
+			ORDER BY w, c
+			ON CONFLICT (correction_key) WHERE correction_key IS NOT NULL DO NOTHING`,
+			a.wallets, a.points, a.records, a.cnode, a.cgpu, origin, now, a.corrections, a.correctionKeys)
 		if err != nil {
 			return saved, err
 		}

@@ -15,3 +15,8 @@ ALTER TABLE usage_charges
     DROP CONSTRAINT usage_charges_check,
     ADD CONSTRAINT usage_charges_points_check CHECK (points <> 0),
     ADD CONSTRAINT usage_charges_charged_check CHECK (charged_points >= 0 AND charged_points <= abs(points));
+
+-- A correcting charge is keyed by the replacements it corrects (SHA-256 of the wallet and each
+-- record's key, old and new content hash): the same correction is stored once.
+ALTER TABLE usage_charges ADD COLUMN correction_key text;
+CREATE UNIQUE INDEX usage_charges_correction ON usage_charges (correction_key) WHERE correction_key IS NOT NULL;
