@@ -106,20 +106,26 @@ func (c *Charger) post(ctx context.Context, ch persistence.Charge) error {
 		// A refund: replaced records used less than was charged for them. Credited to the
 		// wallet as an adjustment, with the same idempotency key (posted twice, it moves once),
 		// and never more than the wallet paid for usage: points a wallet could not pay (an
-		// unpaid charge) are not credited back.
-		paid, perr := c.Store.UsagePaid(ctx, ch.WalletID)
-		if perr != nil {
-			return perr
-		}
-		req.Op, req.Amount, req.UpToAvailable = walletpb.Op_OP_ADJUST, min(-ch.Points, paid), false
-		if req.Amount <= 0 {
-			req = nil // nothing was paid: nothing to credit
+		// unpaid charge) are not credited back. A refund posted before (its settle lost) is
+		// settled with the entry it made, never asked again: the cap may have changed since.
+		if e, gerr := c.Store.EntryByKey(ctx, ch.WalletID, ch.IdempotencyKey()); gerr == nil {
+			req, resp = nil, &walletpb.Response{Transaction: &walletpb.Transaction{Id: e.ID, Amount: e.Amount}}
+		} else if dw.KindOf(gerr) != dw.KindNotFound {
+			return gerr
+		} else {
+			paid, perr := c.Store.UsagePaid(ctx, ch.WalletID)
+			if perr != nil {
+				return perr
+			}
+			req.Op, req.Amount, req.UpToAvailable = walletpb.Op_OP_ADJUST, min(-ch.Points, paid), false
+			if req.Amount <= 0 {
+				// Nothing was paid: nothing to credit.
+				req, resp = nil, &walletpb.Response{Transaction: &walletpb.Transaction{}}
+			}
 		}
 	}
 	if req != nil {
 		resp, err = c.Wallets.Do(ctx, req)
-	} else {
-		resp = &walletpb.Response{Transaction: &walletpb.Transaction{}}
 	}
 	var charged int64
 	var txID string

@@ -381,3 +381,59 @@ func TestSameKeyPieces(t *testing.T) {
 		rollupsMatchRecords(e)
 	}
 }
+
+// TestSameKeyRefundSettleLost: a refund the wallet took but whose charge was never marked
+// settled (a crash between the two) is settled with the entry already made: credited once.
+func TestSameKeyRefundSettleLost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "slurm-sacct", "alpha", "*")
+	ctx, st := e.ctx, e.store
+	audit := persistence.AuditEntry{IP: "test"}
+	now := time.Now()
+	w, err := st.CreateSharedWallet(ctx, "physics", audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wallets, stop := node.LocalWallets(st, slog.New(slog.DiscardHandler))
+	defer stop()
+	if _, err := wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_DEPOSIT, WalletId: w.ID, Amount: 10_000, IdempotencyKey: "dep"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddRate(ctx, accounting.Rate{NodeHourMillipoints: 1000, EffectiveFrom: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, audit, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.AddMapping(ctx, accounting.Mapping{Group: "physics", WalletID: w.ID}, audit, now); err != nil {
+		t.Fatal(err)
+	}
+	charger := &actors.Charger{Store: st, Wallets: wallets}
+	e.write("one.txt", []byte(sacctHeader+sameKeyLine(32, 72)))
+	e.run()
+	if _, err := charger.Post(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.write("two.txt", []byte(sacctHeader+sameKeyLine(1, 73)))
+	e.run()
+	pending, err := st.PendingCharges(ctx, 10)
+	if err != nil || len(pending) != 1 || pending[0].Points != 73-2304 {
+		t.Fatalf("pending %+v, %v", pending, err)
+	}
+	// The first attempt: the wallet credited it, the charge stayed pending.
+	if _, err := wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_ADJUST, WalletId: w.ID, Amount: 2304 - 73,
+		IdempotencyKey: pending[0].IdempotencyKey(), Reason: "first attempt"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := charger.Post(ctx); err != nil || n != 1 {
+		t.Fatalf("posted %d, %v", n, err)
+	}
+	res, err := wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_GET, WalletId: w.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Wallet.Balance != 10_000-73 {
+		t.Errorf("balance %d, want %d (the refund credited once)", res.Wallet.Balance, 10_000-73)
+	}
+	cs, err := st.Charges(ctx, persistence.ChargeFilter{WalletID: w.ID, Status: persistence.ChargeCharged})
+	if err != nil || len(cs) != 2 || cs[0].ChargedPoints != 2304-73 || cs[0].TransactionID == "" {
+		t.Errorf("charges %+v, %v", cs, err)
+	}
+}
