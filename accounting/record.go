@@ -214,8 +214,8 @@ func compareTime(a, b time.Time) int {
 // and times in Unix microseconds (zero time: a marker byte), as PostgreSQL keeps them. Two
 // records with the same hash store the same row.
 func (r Record) ContentHash() [32]byte {
-	b := make([]byte, 0, 256)
-	b = append(b, 1) // encoding version
+	var buf [320]byte       // one stack buffer: no allocation for any ordinary record
+	b := append(buf[:0], 1) // encoding version
 	for _, s := range [...]string{r.Cluster, r.FileCluster, r.JobID, r.User, r.Group, r.Account, r.Partition, r.QOS, r.State, r.ExitCode} {
 		s = storedText(s)
 		b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
