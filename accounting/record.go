@@ -50,8 +50,9 @@ type Record struct {
 }
 
 // Key is the natural key of the job run: cluster + job id + submit time. It is stable across
-// files and formats, so a job seen twice is stored once. A record without a Submit time is
-// keyed by its End time instead (marked "end:" so the two never collide).
+// files and formats, so a job seen twice is stored once (two records of one key that differ:
+// see Wins). A record without a Submit time is keyed by its End time instead (marked "end:" so
+// the two never collide).
 func (r Record) Key() string {
 	// Built in a stack buffer for a single allocation, the string itself.
 	var buf [96]byte
