@@ -11,6 +11,13 @@
 //   - Natural key: cluster + job id + submit time (a job seen in two files is one job). The
 //     cluster is the source's (Options.Cluster) whenever one is given; the cluster the file
 //     prints is kept in Record.FileCluster.
+//   - Same-key rule: when one key arrives with different content (a log that records a job
+//     twice, two files that disagree), one record wins, chosen from the records alone: the
+//     later End, then the later Start, then the greater ContentHash (SHA-256 of a canonical
+//     encoding of the stored fields). Dedupe applies it within a file; the store applies the
+//     same comparison (CompareVersions) against the stored record, so the result is the same
+//     whatever the file split, the scan order or which store commits first. A record that
+//     replaces a stored one has its usage, rollups and charges corrected (see persistence).
 //
 // Usage is kept in exact integers: node-seconds (Record.NodeSeconds) and GPU-seconds
 // (Record.GPUSeconds), summed as they are. Hours are for showing only: MilliHours and

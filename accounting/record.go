@@ -1,10 +1,15 @@
 package accounting
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/bits"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Record is one finished scheduler job (or one run of a requeued job).
@@ -45,8 +50,9 @@ type Record struct {
 }
 
 // Key is the natural key of the job run: cluster + job id + submit time. It is stable across
-// files and formats, so a job seen twice is stored once. A record without a Submit time is
-// keyed by its End time instead (marked "end:" so the two never collide).
+// files and formats, so a job seen twice is stored once (two records of one key that differ:
+// see Wins). A record without a Submit time is keyed by its End time instead (marked "end:" so
+// the two never collide).
 func (r Record) Key() string {
 	// Built in a stack buffer for a single allocation, the string itself.
 	var buf [96]byte
@@ -145,19 +151,95 @@ type LineError struct {
 
 func (e LineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Err) }
 
-// Dedupe keeps one record per Key, the last one seen, in the order keys were first seen. Use it
-// when the same job may appear in several files (a growing sacct dump, jobcomp and sacct).
+// Dedupe keeps one record per Key, the one that wins under the same-key rule (see Wins), in
+// the order keys were first seen. Use it when the same job may appear in several files (a
+// growing sacct dump, jobcomp and sacct) or twice in one: the result does not depend on the
+// order of the records.
 func Dedupe(recs []Record) []Record {
 	idx := make(map[string]int, len(recs))
 	out := make([]Record, 0, len(recs))
 	for _, r := range recs {
 		k := r.Key()
 		if i, ok := idx[k]; ok {
-			out[i] = r
+			if Wins(r, out[i]) {
+				out[i] = r
+			}
 			continue
 		}
 		idx[k] = len(out)
 		out = append(out, r)
 	}
 	return out
+}
+
+// Wins reports whether record a replaces record b, a record of the same Key, under the
+// same-key rule: the later End wins; with equal Ends the later Start; with equal Starts the
+// greater ContentHash (bytes compared in order). An unknown (zero) time is earlier than every
+// known one. The rule depends only on the two records, so whatever order records arrive in —
+// one file, several files, several scans, concurrent stores — the same one is kept. Records
+// with equal hashes store the same content: neither replaces the other.
+func Wins(a, b Record) bool {
+	ha, hb := a.ContentHash(), b.ContentHash()
+	return CompareVersions(a.End, a.Start, ha[:], b.End, b.Start, hb[:]) > 0
+}
+
+// CompareVersions orders two versions of one job by the same-key rule (see Wins), from what
+// is stored of them: +1 when a wins, -1 when b wins, 0 when they are the same content.
+func CompareVersions(aEnd, aStart time.Time, aHash []byte, bEnd, bStart time.Time, bHash []byte) int {
+	if c := compareTime(aEnd, bEnd); c != 0 {
+		return c
+	}
+	if c := compareTime(aStart, bStart); c != 0 {
+		return c
+	}
+	return bytes.Compare(aHash, bHash)
+}
+
+// compareTime orders times with the zero time (unknown) first.
+func compareTime(a, b time.Time) int {
+	switch {
+	case a.IsZero() && b.IsZero():
+		return 0
+	case a.IsZero():
+		return -1
+	case b.IsZero():
+		return 1
+	}
+	return a.Compare(b)
+}
+
+// ContentHash is the SHA-256 of a canonical encoding of what is stored of the record: every
+// field but File and Line (where it was read, which says nothing of the job), NodeList and
+// RunCount (not stored). Texts are taken as stored (invalid UTF-8 and NUL replaced by U+FFFD),
+// each prefixed by its length; integers are 8 bytes big-endian; Elapsed in whole milliseconds
+// and times in Unix microseconds (zero time: a marker byte), as PostgreSQL keeps them. Two
+// records with the same hash store the same row.
+func (r Record) ContentHash() [32]byte {
+	var buf [320]byte       // one stack buffer: no allocation for any ordinary record
+	b := append(buf[:0], 1) // encoding version
+	for _, s := range [...]string{r.Cluster, r.FileCluster, r.JobID, r.User, r.Group, r.Account, r.Partition, r.QOS, r.State, r.ExitCode} {
+		s = storedText(s)
+		b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	for _, v := range [...]int64{int64(r.Nodes), int64(r.CPUs), int64(r.GPUs), r.Elapsed.Milliseconds()} {
+		b = binary.BigEndian.AppendUint64(b, uint64(v))
+	}
+	for _, t := range [...]time.Time{r.Submit, r.Start, r.End} {
+		if t.IsZero() {
+			b = append(b, 0)
+			continue
+		}
+		b = append(b, 1)
+		b = binary.BigEndian.AppendUint64(b, uint64(t.UnixMicro()))
+	}
+	return sha256.Sum256(b)
+}
+
+// storedText is s as PostgreSQL's text stores it: invalid UTF-8 and NUL bytes replaced by U+FFFD.
+func storedText(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }

@@ -17,7 +17,8 @@ type WalletDoer interface {
 	Do(ctx context.Context, req *walletpb.Request) (*walletpb.Response, error)
 }
 
-// Charger posts pending usage charges to their wallets. A charge is stored with the usage it
+// Charger posts pending usage charges to their wallets (a charge of negative points, which
+// corrects replaced records, as a credit). A charge is stored with the usage it
 // prices, in the same transaction, so it is never lost; posting it is a spend "up to what is
 // available" with the idempotency key usage-charge:<id>, so posting it twice (two nodes, a
 // crash before the charge was marked) moves the points once. Every node runs one.
@@ -95,10 +96,37 @@ func (c *Charger) post(ctx context.Context, ch persistence.Charge) error {
 		why["node_seconds"], why["gpu_seconds"] = *ch.NodeSeconds, *ch.GPUSeconds
 	}
 	reason, _ := json.Marshal(why)
-	resp, err := c.Wallets.Do(ctx, &walletpb.Request{
+	req := &walletpb.Request{
 		Op: walletpb.Op_OP_SPEND, WalletId: ch.WalletID, Amount: ch.Points, UpToAvailable: true,
 		IdempotencyKey: ch.IdempotencyKey(), ReferenceId: ch.IdempotencyKey(), Reason: truncate(string(reason), 500),
-	})
+	}
+	var resp *walletpb.Response
+	var err error
+	if ch.Points < 0 {
+		// A refund: replaced records used less than was charged for them. Credited to the
+		// wallet as an adjustment, with the same idempotency key (posted twice, it moves once),
+		// and never more than the wallet paid for usage: points a wallet could not pay (an
+		// unpaid charge) are not credited back. A refund posted before (its settle lost) is
+		// settled with the entry it made, never asked again: the cap may have changed since.
+		if e, gerr := c.Store.EntryByKey(ctx, ch.WalletID, ch.IdempotencyKey()); gerr == nil {
+			req, resp = nil, &walletpb.Response{Transaction: &walletpb.Transaction{Id: e.ID, Amount: e.Amount}}
+		} else if dw.KindOf(gerr) != dw.KindNotFound {
+			return gerr
+		} else {
+			paid, perr := c.Store.UsagePaid(ctx, ch.WalletID)
+			if perr != nil {
+				return perr
+			}
+			req.Op, req.Amount, req.UpToAvailable = walletpb.Op_OP_ADJUST, min(-ch.Points, paid), false
+			if req.Amount <= 0 {
+				// Nothing was paid: nothing to credit.
+				req, resp = nil, &walletpb.Response{Transaction: &walletpb.Transaction{}}
+			}
+		}
+	}
+	if req != nil {
+		resp, err = c.Wallets.Do(ctx, req)
+	}
 	var charged int64
 	var txID string
 	switch {
@@ -114,7 +142,7 @@ func (c *Charger) post(ctx context.Context, ch persistence.Charge) error {
 	settled, err := c.Store.SettleCharge(ctx, ch.ID, charged, txID, time.Now())
 	if settled && c.Metrics != nil {
 		status := persistence.ChargeCharged
-		if charged < ch.Points {
+		if charged < max(ch.Points, -ch.Points) {
 			status = persistence.ChargeUnpaid
 		}
 		c.Metrics.Charges.WithLabelValues(status).Inc()

@@ -84,7 +84,7 @@ func (g *ingestGrain) Receive(ctx actor.Context) {
 			g.d.Log.Debug("ingest scan refused again", "source", g.name(), "err", m.err)
 		case m.err != nil:
 			g.d.Log.Warn("ingest scan failed", "source", g.name(), "err", m.err)
-		case m.ran && (m.report.NewRecords > 0 || m.report.Errors > 0):
+		case m.ran && (m.report.NewRecords > 0 || m.report.ReplacedRecords > 0 || m.report.Errors > 0):
 			g.d.Log.Info("ingest scan", "source", g.name(), "report", m.report.String())
 		}
 		if mt := g.d.Metrics; mt != nil {

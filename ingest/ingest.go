@@ -2,7 +2,8 @@
 // format) into usage records, once: an unchanged file is skipped without being read, a renamed
 // or copied file is recognised by its checksum, a growing file is read from where it stopped,
 // and a job seen in several files is stored once (its natural key is cluster + job id + submit
-// time, accounting.Record.Key). The cluster is always the source's: a cluster name a file
+// time, accounting.Record.Key); when its records differ, the one that wins under the same-key
+// rule (accounting.Wins) is stored, whatever file, scan or store brought it first. The cluster is always the source's: a cluster name a file
 // prints is kept beside it (Record.FileCluster) and a different one counted in
 // Report.ClusterMismatches. Bad lines are counted and stored with their file and line.
 package ingest
@@ -154,8 +155,11 @@ type Report struct {
 	Refused    int    `json:"refused"`     // files leading outside the ingest root (symlinks): not read
 	Records    int    `json:"records"`     // jobs parsed
 	NewRecords int64  `json:"new_records"` // jobs not stored before
-	Errors     int    `json:"errors"`      // bad lines, and files that could not be read
-	Charges    int    `json:"charges"`     // usage charges created (one per wallet per file)
+	// ReplacedRecords counts stored jobs replaced by a record of the same key that wins over
+	// them (accounting.Wins): their usage, rollups and charges were corrected.
+	ReplacedRecords int64 `json:"replaced_records"`
+	Errors          int   `json:"errors"`  // bad lines, and files that could not be read
+	Charges         int   `json:"charges"` // usage charges created (one per wallet per file)
 	// ClusterMismatches counts the jobs parsed whose file names a cluster other than the
 	// source's: they are stored under the source's cluster (the operator's is authoritative),
 	// the file's name kept beside it.
@@ -173,8 +177,12 @@ func (r Report) String() string {
 	if r.ClusterMismatches > 0 {
 		mismatches = fmt.Sprintf(", %d cluster mismatches (jobs whose file names another cluster, stored under the source's)", r.ClusterMismatches)
 	}
-	return fmt.Sprintf("%s: %d files (%d skipped, %d renamed/copied, %d resumed, %d read, %d failed%s), %d records, %d new, %d errors, %d charges%s",
-		r.Source, r.Files, r.Skipped, r.Renamed, r.Resumed, r.Read, r.Failed, refused, r.Records, r.NewRecords, r.Errors, r.Charges, mismatches)
+	replaced := ""
+	if r.ReplacedRecords > 0 {
+		replaced = fmt.Sprintf(", %d replaced (a record of the same job that wins over the stored one; usage and charges corrected)", r.ReplacedRecords)
+	}
+	return fmt.Sprintf("%s: %d files (%d skipped, %d renamed/copied, %d resumed, %d read, %d failed%s), %d records, %d new%s, %d errors, %d charges%s",
+		r.Source, r.Files, r.Skipped, r.Renamed, r.Resumed, r.Read, r.Failed, refused, r.Records, r.NewRecords, replaced, r.Errors, r.Charges, mismatches)
 }
 
 // Run reads the new content of one source's files. now stamps the rows written and decides
@@ -505,6 +513,7 @@ func (r *runner) waitOldest() error {
 		return s.err
 	}
 	r.rep.NewRecords += s.saved.Added
+	r.rep.ReplacedRecords += s.saved.Replaced
 	r.rep.Charges += s.saved.Charges
 	r.rep.QuotaEvents = append(r.rep.QuotaEvents, s.saved.Events...)
 	return nil

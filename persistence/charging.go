@@ -281,7 +281,9 @@ const (
 )
 
 // Charge is an aggregated usage charge: one wallet, the jobs of one stored file (or of one late
-// mapping).
+// mapping). A correcting charge (origin "correction: …") is the difference made by stored
+// records that records of a later file replaced (accounting.Wins): more points when the usage
+// grew, negative points — a refund, credited to the wallet — when it shrank.
 type Charge struct {
 	ID       int64  `json:"id"`
 	WalletID string `json:"wallet_id"`
@@ -299,20 +301,29 @@ type Charge struct {
 	TransactionID string     `json:"transaction_id,omitempty"`
 	CreatedAt     time.Time  `json:"created_at"`
 	SettledAt     *time.Time `json:"settled_at,omitempty"`
+	// CorrectionKey of a correcting charge is derived from the replacements it corrects
+	// (wallet, record keys, old and new content hashes); "" for a charge of new records.
+	CorrectionKey string `json:"-"`
 }
 
-// IdempotencyKey is the key the charge is posted to its wallet with.
-func (c Charge) IdempotencyKey() string { return "usage-charge:" + strconv.FormatInt(c.ID, 10) }
+// IdempotencyKey is the key the charge is posted to its wallet with: its correction key for a
+// correcting charge, usage-charge:<id> for any other.
+func (c Charge) IdempotencyKey() string {
+	if c.CorrectionKey != "" {
+		return c.CorrectionKey
+	}
+	return "usage-charge:" + strconv.FormatInt(c.ID, 10)
+}
 
 const chargeColumns = `id, wallet_id::text, points, records, node_seconds, gpu_seconds, COALESCE(node_milli_hours, 0),
 	COALESCE(gpu_milli_hours, 0), origin, status, charged_points,
-	COALESCE(transaction_id::text, ''), created_at, settled_at`
+	COALESCE(transaction_id::text, ''), created_at, settled_at, COALESCE(correction_key, '')`
 
 func scanCharge(r pgx.Row) (Charge, error) {
 	var c Charge
 	var nodeMilli, gpuMilli int64
 	err := r.Scan(&c.ID, &c.WalletID, &c.Points, &c.Records, &c.NodeSeconds, &c.GPUSeconds, &nodeMilli, &gpuMilli, &c.Origin,
-		&c.Status, &c.ChargedPoints, &c.TransactionID, &c.CreatedAt, &c.SettledAt)
+		&c.Status, &c.ChargedPoints, &c.TransactionID, &c.CreatedAt, &c.SettledAt, &c.CorrectionKey)
 	c.NodeHours, c.GPUCoreHours = hours(c.NodeSeconds, nodeMilli), hours(c.GPUSeconds, gpuMilli)
 	return c, err
 }
@@ -328,14 +339,25 @@ func (s *Store) PendingCharges(ctx context.Context, limit int) ([]Charge, error)
 }
 
 // SettleCharge records that a charge was posted: charged points (all of them, or what the
-// wallet could pay) by ledger entry txID. Settling twice (two nodes posted the same charge;
+// wallet could pay; for a refund, a charge of negative points, the points credited) by ledger
+// entry txID. Settling twice (two nodes posted the same charge;
 // the wallet answered both with the same entry) changes nothing.
 // It reports whether this call settled it.
 func (s *Store) SettleCharge(ctx context.Context, id, charged int64, txID string, now time.Time) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE usage_charges SET status = CASE WHEN $2 >= points THEN 'charged' ELSE 'unpaid' END,
-			charged_points = LEAST($2, points), transaction_id = NULLIF($3, '')::uuid, settled_at = $4
+	tag, err := s.pool.Exec(ctx, `UPDATE usage_charges SET status = CASE WHEN $2 >= abs(points) THEN 'charged' ELSE 'unpaid' END,
+			charged_points = LEAST($2, abs(points)), transaction_id = NULLIF($3, '')::uuid, settled_at = $4
 		WHERE id = $1 AND status = 'pending'`, id, charged, txID, now)
 	return tag.RowsAffected() == 1, mapError(err, "charge")
+}
+
+// UsagePaid is what a wallet has paid for usage, net: the points its posted usage charges
+// moved, less the refunds (charges of negative points) credited. A refund credits at most this,
+// so that usage a wallet never paid is never credited back.
+func (s *Store) UsagePaid(ctx context.Context, walletID string) (int64, error) {
+	var paid int64
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(sum(CASE WHEN points > 0 THEN charged_points ELSE -charged_points END), 0)::bigint
+		FROM usage_charges WHERE wallet_id = $1 AND status <> 'pending'`, walletID).Scan(&paid)
+	return paid, mapError(err, "charge")
 }
 
 // ChargeFilter selects charges.

@@ -86,3 +86,8 @@ func (c *copyBuf) uuid(id *[16]byte) {
 func (c *copyBuf) bytes() []byte {
 	return binary.BigEndian.AppendUint16(c.b, 0xFFFF)
 }
+
+func (c *copyBuf) bytea(b []byte) {
+	c.b = binary.BigEndian.AppendUint32(c.b, uint32(len(b)))
+	c.b = append(c.b, b...)
+}

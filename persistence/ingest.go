@@ -3,6 +3,8 @@ package persistence
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"sort"
 	"strings"
 	"time"
@@ -125,11 +127,14 @@ type FileResult struct {
 
 // Saved says what SaveFile stored.
 type Saved struct {
-	Added   int64        // records not stored before
-	Charges int          // usage charges created (one per wallet)
-	Touched []WalletSpan // wallets that got new usage
-	Events  []QuotaEvent // quota thresholds crossed by it
-	users   [][2]string  // cluster users recorded (known to the store once committed)
+	Added int64 // records not stored before
+	// Replaced counts stored records replaced by one that wins over them (accounting.Wins):
+	// their usage, rollups and charges were corrected.
+	Replaced int64
+	Charges  int          // usage charges created (one per wallet)
+	Touched  []WalletSpan // wallets that got new usage
+	Events   []QuotaEvent // quota thresholds crossed by it
+	users    [][2]string  // cluster users recorded (known to the store once committed)
 }
 
 // WalletSpan is a wallet with new usage whose jobs ended between From and To.
@@ -139,9 +144,12 @@ type WalletSpan struct {
 }
 
 // SaveFile stores a file's new usage records (a job already stored, from this file or any
-// other, is kept as it was), their rollups, one charge per wallet for them, its line errors and
+// other, is kept unless a record of the file wins over it under the same-key rule,
+// accounting.Wins: then it is replaced and its usage corrected), their rollups, one charge per
+// wallet for them (and a correcting charge per wallet for replaced records), its line errors and
 // its processed_files row, all in one transaction: a file is recorded only with everything read
-// from it, and a job is charged exactly when it is first stored.
+// from it, a job is charged exactly when it is first stored, and a replacement is charged (or
+// refunded) the difference exactly when it is made.
 func (s *Store) SaveFile(ctx context.Context, fr FileResult, now time.Time) (Saved, error) {
 	var saved Saved
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -223,18 +231,24 @@ func upsertFile(ctx context.Context, tx pgx.Tx, f ProcessedFile, now time.Time) 
 var usageColumns = []string{"key", "cluster", "job_id", "user_name", "group_name", "account", "partition", "qos", "state",
 	"exit_code", "nodes", "cpus", "gpus", "elapsed_ms", "submit_at", "start_at", "end_at", "node_seconds",
 	"gpu_seconds", "source_id", "file", "line", "ingested_at", "wallet_id", "mapping_id", "charge_units", "charged",
-	"file_cluster"}
+	"file_cluster", "content_hash"}
 
-// insertUsage stores the records whose key is new, with the wallet the mapping rules give them
-// and their price, adds them to the rollups, creates one charge per wallet and records the
-// cluster users seen. It holds the rules lock shared, so a mapping added meanwhile either sees
-// these records (and charges them) or is seen by them.
+// insertUsage stores the records whose key is new and replaces the stored records they win
+// over (the same-key rule, accounting.Wins), with the wallet the mapping rules give them and
+// their price; it adds the new records to the rollups and takes replaced ones out (old out,
+// new in, exactly), creates one charge per wallet for the new records and one correcting
+// charge per wallet for the replacements (negative: a refund), and records the cluster users
+// seen. It holds the rules lock shared, so a mapping added meanwhile either sees these records
+// (and charges them) or is seen by them.
 //
 // The records are copied straight into usage_records (the fast path: no job of the file was
 // stored before); when one was, the copy fails on the unique key, is rolled back to a savepoint,
-// and the records go through a temporary table and INSERT … ON CONFLICT DO NOTHING, which says
-// which keys were new. Rollups, charges and cluster users are then summed here, from the new
-// records only, and written as a few thousand rows at most.
+// and the records (one per key, the winner) go through a temporary table: INSERT … ON CONFLICT
+// DO NOTHING says which keys were new; the stored rows of the others are then locked (FOR
+// UPDATE, a statement after the insert, so it sees a row a concurrent store committed
+// meanwhile) and compared under the rule, and those that lose are replaced in place. Rollups,
+// charges and cluster users are then summed here, from what changed only, and written as a few
+// thousand rows at most.
 func (s *Store) insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin string, recs []accounting.Record, now time.Time) (Saved, error) {
 	var saved Saved
 	rules, rates, err := loadRules(ctx, tx, false)
@@ -253,7 +267,7 @@ func (s *Store) insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin str
 			*f = validText(*f)
 		}
 		u := &rows[i]
-		u.key, u.price = r.Key(), rates.Price(r)
+		u.key, u.price, u.hash = r.Key(), rates.Price(r), r.ContentHash()
 		if m, ok := rules.Resolve(r.Cluster, r.User, r.Account, r.Group); ok {
 			u.mapping = ids.get(m.ID)
 			if m.WalletID != "" {
@@ -261,14 +275,15 @@ func (s *Store) insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin str
 			}
 		}
 	}
-	// encode writes the records as COPY data, with their position as a last column when ord.
-	encode := func(ord bool) []byte {
+	// encode writes the records idx (all when nil) as COPY data, with their position as a last
+	// column when ord.
+	encode := func(idx []int, ord bool) []byte {
 		fields := len(usageColumns)
 		if ord {
 			fields++
 		}
-		c := newCopyBuf(len(recs), 400)
-		for i := range recs {
+		c := newCopyBuf(len(recs), 440)
+		one := func(i int) {
 			r, u := &recs[i], &rows[i]
 			c.row(fields)
 			for _, s := range [...]string{u.key, r.Cluster, r.JobID, r.User, r.Group, r.Account, r.Partition, r.QOS, r.State, r.ExitCode} {
@@ -292,27 +307,39 @@ func (s *Store) insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin str
 			c.int8(u.price)
 			c.boolean(u.wallet != nil)
 			c.text(r.FileCluster)
+			c.bytea(u.hash[:])
 			if ord {
 				c.int4(i)
+			}
+		}
+		if idx == nil {
+			for i := range recs {
+				one(i)
+			}
+		} else {
+			for _, i := range idx {
+				one(i)
 			}
 		}
 		return c.bytes()
 	}
 
 	// Sum the records as if all were new while PostgreSQL stores them; almost always they are.
-	fresh := make([]bool, len(recs))
-	for i := range fresh {
-		fresh[i] = true
-	}
 	optimistic := make(chan *usageSums, 1)
-	go func() { optimistic <- sumNew(recs, rows, fresh, now) }()
+	go func() {
+		items := make([]usageItem, len(recs))
+		for i := range recs {
+			items[i] = newItem(&recs[i], &rows[i], now)
+		}
+		optimistic <- sumItems(items)
+	}()
 	sums := func() *usageSums { return <-optimistic }
 	sp, err := tx.Begin(ctx) // a savepoint
 	if err != nil {
 		sums()
 		return saved, err
 	}
-	_, err = sp.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(encode(false)),
+	_, err = sp.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(encode(nil, false)),
 		`COPY usage_records (`+strings.Join(usageColumns, ", ")+`) FROM STDIN (FORMAT binary)`)
 	switch {
 	case err == nil:
@@ -322,17 +349,15 @@ func (s *Store) insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin str
 		}
 		return sums().write(ctx, s, tx, origin, now)
 	case isUniqueViolation(err, ""):
-		sums() // some were stored before: sum again, the new ones only
+		sums() // some were stored before, or a key is repeated: sum again, what changed only
 		if err := sp.Rollback(ctx); err != nil {
 			return saved, err
 		}
-		for i := range fresh {
-			fresh[i] = false
-		}
-		if err := insertNew(ctx, tx, rows, encode(true), fresh); err != nil {
+		items, err := upsertUsage(ctx, tx, recs, rows, encode, now)
+		if err != nil {
 			return saved, err
 		}
-		return sumNew(recs, rows, fresh, now).write(ctx, s, tx, origin, now)
+		return sumItems(items).write(ctx, s, tx, origin, now)
 	default:
 		sums()
 		_ = sp.Rollback(ctx)
@@ -344,6 +369,7 @@ func (s *Store) insertUsage(ctx context.Context, tx pgx.Tx, sourceID, origin str
 type usageRow struct {
 	key             string
 	price           int64 // price units (accounting.PriceUnitsPerPoint)
+	hash            [32]byte
 	walletID        string
 	wallet, mapping *[16]byte // nil: none
 }
@@ -363,43 +389,193 @@ func (c uuidCache) get(id string) *[16]byte {
 	return v
 }
 
-// insertNew stores the records whose key is new through a temporary table and marks them in
-// fresh. A key repeated within the records keeps its first row.
-func insertNew(ctx context.Context, tx pgx.Tx, rows []usageRow, data []byte, fresh []bool) error {
+// upsertUsage stores, of each key among the records, the one that wins (accounting.Wins):
+// inserted when the key is new, in place of the stored record when it wins over it, not at all
+// when the stored one wins or is the same. It returns what changed as items to sum: +1 for a
+// record stored, -1 for the record it replaced (its stored values, read under a row lock).
+func upsertUsage(ctx context.Context, tx pgx.Tx, recs []accounting.Record, rows []usageRow, encode func([]int, bool) []byte, now time.Time) ([]usageItem, error) {
+	// One per key: the winner among the records.
+	best := make(map[string]int, len(recs))
+	var cand []int
+	for i := range recs {
+		j, ok := best[rows[i].key]
+		if !ok {
+			best[rows[i].key] = len(cand)
+			cand = append(cand, i)
+			continue
+		}
+		if wins(&recs[i], &rows[i], &recs[cand[j]], &rows[cand[j]]) {
+			cand[j] = i
+		}
+	}
+	sort.Ints(cand)
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS usage_import
 		(LIKE usage_records INCLUDING DEFAULTS, ord int) ON COMMIT DELETE ROWS`); err != nil {
-		return err
+		return nil, err
 	}
 	list := strings.Join(usageColumns, ", ")
-	if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), `COPY usage_import (`+list+`, ord) FROM STDIN (FORMAT binary)`); err != nil {
-		return err
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(encode(cand, true)), `COPY usage_import (`+list+`, ord) FROM STDIN (FORMAT binary)`); err != nil {
+		return nil, err
 	}
-	q, err := tx.Query(ctx, `INSERT INTO usage_records (`+list+`) SELECT `+list+` FROM usage_import ORDER BY ord
-		ON CONFLICT (key) DO NOTHING RETURNING key`)
+	added, err := collectKeys(tx.Query(ctx, `INSERT INTO usage_records (`+list+`) SELECT `+list+` FROM usage_import ORDER BY key
+		ON CONFLICT (key) DO NOTHING RETURNING key`))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	added := map[string]bool{}
-	for q.Next() {
-		var k string
-		if err := q.Scan(&k); err != nil {
-			q.Close()
-			return err
-		}
-		added[k] = true
-	}
-	q.Close()
-	if err := q.Err(); err != nil {
-		return err
-	}
-	for i := range rows {
+	var items []usageItem
+	var stored []string
+	for _, i := range cand {
 		if added[rows[i].key] {
-			fresh[i] = true
-			delete(added, rows[i].key) // a repeated key counts once
+			items = append(items, newItem(&recs[i], &rows[i], now))
+		} else {
+			stored = append(stored, rows[i].key)
+		}
+	}
+	if len(stored) > 0 {
+		// Locked in key order, as every writer does, and read by a statement that begins after
+		// the insert: a row a concurrent store committed meanwhile is seen, and stays as read.
+		q, err := tx.Query(ctx, `SELECT key, end_at, start_at, content_hash, COALESCE(end_at, start_at, ingested_at),
+				gpus, node_seconds, gpu_seconds, charge_units, COALESCE(wallet_id::text, ''), mapping_id IS NOT NULL,
+				user_name, group_name, account, partition, cluster
+			FROM usage_records WHERE key = ANY($1) ORDER BY key FOR UPDATE`, stored)
+		if err != nil {
+			return nil, err
+		}
+		olds := map[string]usageItem{}
+		type version struct {
+			end, start *time.Time
+			hash       []byte
+		}
+		vers := map[string]version{}
+		for q.Next() {
+			var it usageItem
+			var v version
+			var key string
+			var mapped bool
+			if err := q.Scan(&key, &v.end, &v.start, &v.hash, &it.at, &it.gpus, &it.node, &it.gpu, &it.price, &it.walletID, &mapped,
+				&it.user, &it.group, &it.account, &it.partition, &it.cluster); err != nil {
+				q.Close()
+				return nil, err
+			}
+			it.sign, it.walletKey = -1, walletKey(it.walletID, mapped)
+			olds[key], vers[key] = it, v
+		}
+		q.Close()
+		if err := q.Err(); err != nil {
+			return nil, err
+		}
+		var replace []int32
+		for _, i := range cand {
+			old, ok := olds[rows[i].key]
+			if !ok {
+				continue
+			}
+			v, r := vers[rows[i].key], &recs[i]
+			if accounting.CompareVersions(r.End, r.Start, rows[i].hash[:], timeOrZero(v.end), timeOrZero(v.start), v.hash) <= 0 {
+				continue // the stored record wins, or is the same
+			}
+			replace = append(replace, int32(i))
+			nw := newItem(r, &rows[i], now)
+			nw.correction, old.correction = true, true
+			nw.change = rows[i].key + "\x00" + hex.EncodeToString(v.hash) + "\x00" + hex.EncodeToString(rows[i].hash[:])
+			old.change = nw.change
+			old.counts = old.walletID != nw.walletID
+			items = append(items, nw, old)
+		}
+		if len(replace) > 0 {
+			set := make([]string, 0, len(usageColumns))
+			for _, c := range usageColumns[1:] {
+				set = append(set, c+" = i."+c)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE usage_records u SET `+strings.Join(set, ", ")+`
+				FROM usage_import i WHERE u.key = i.key AND i.ord = ANY($1::int[])`, replace); err != nil {
+				return nil, err
+			}
 		}
 	}
 	_, err = tx.Exec(ctx, `TRUNCATE usage_import`)
-	return err
+	return items, err
+}
+
+// wins reports whether record a wins over record b (the same key) under accounting.Wins, with
+// their hashes computed once.
+func wins(a *accounting.Record, ar *usageRow, b *accounting.Record, br *usageRow) bool {
+	return accounting.CompareVersions(a.End, a.Start, ar.hash[:], b.End, b.Start, br.hash[:]) > 0
+}
+
+func timeOrZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+// collectKeys reads a column of keys into a set.
+func collectKeys(q pgx.Rows, err error) (map[string]bool, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer q.Close()
+	out := map[string]bool{}
+	for q.Next() {
+		var k string
+		if err := q.Scan(&k); err != nil {
+			return nil, err
+		}
+		out[k] = true
+	}
+	return out, q.Err()
+}
+
+// walletKey is a record's key in the wallet dimension (see walletKeySQL).
+func walletKey(walletID string, mapped bool) string {
+	if walletID == "" && mapped {
+		return "excluded"
+	}
+	return walletID
+}
+
+// usageItem is one record's part in the sums: +1 for a record stored, -1 for one replaced.
+type usageItem struct {
+	sign                                     int64
+	at                                       time.Time // the job's end (or start, or when it was stored)
+	gpus                                     int
+	node, gpu, price                         int64
+	walletID, walletKey                      string
+	user, group, account, partition, cluster string
+	correction                               bool   // part of a replacement: charged by a correcting charge
+	change                                   string // a replacement: record key, old and new content hash
+	counts                                   bool   // a replaced record counted in its wallet's correcting charge
+}
+
+func newItem(r *accounting.Record, u *usageRow, now time.Time) usageItem {
+	at := r.End
+	if at.IsZero() {
+		at = r.Start
+	}
+	if at.IsZero() {
+		at = now
+	}
+	return usageItem{sign: 1, at: at, gpus: r.GPUs, node: r.NodeSeconds(), gpu: r.GPUSeconds(), price: u.price,
+		walletID: u.walletID, walletKey: walletKey(u.walletID, u.mapping != nil),
+		user: r.User, group: r.Group, account: r.Account, partition: r.Partition, cluster: r.Cluster, counts: true}
+}
+
+// correctionKey is the key of a wallet's correcting charge: the SHA-256 of the wallet and the
+// replacements it corrects (record key, old and new content hash), sorted; "" for a charge of
+// new records.
+func correctionKey(wallet string, changes []string) string {
+	if len(changes) == 0 {
+		return ""
+	}
+	sort.Strings(changes)
+	h := sha256.New()
+	h.Write([]byte(wallet))
+	for _, c := range changes {
+		h.Write([]byte{0xff})
+		h.Write([]byte(c))
+	}
+	return "usage-correction:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // rollupSum is a sum of jobs: node-seconds, GPU-seconds and price units, exact.
@@ -413,7 +589,7 @@ func (a *rollupSum) add(b rollupSum) {
 	a.price += b.price
 }
 
-// rollupDims are the dimensions of usage_rollups, in the order sumNew keys them.
+// rollupDims are the dimensions of usage_rollups, in the order sumItems keys them.
 var rollupDims = [...]string{"all", "wallet", "user", "group", "account", "partition", "cluster"}
 
 // dayKey is a dimension's value on one UTC day (days since 1970-01-01).
@@ -422,60 +598,61 @@ type dayKey struct {
 	day int32
 }
 
-// usageSums is what a file's new records add: rollup rows, one charge per wallet, cluster
-// users. Summing is plain Go, done while PostgreSQL stores the records.
+// usageSums is what a file's stored records change: rollup rows, one charge per wallet (and
+// one correcting charge per wallet for replaced records), cluster users. Summing is plain Go,
+// done while PostgreSQL stores the records.
 type usageSums struct {
-	added   int64
-	touched []WalletSpan
+	added, replaced int64
+	touched         []WalletSpan
 	// rollup rows
 	dims, grains, keys              []string
 	buckets                         []time.Time
 	jobs, gpuJobs, node, gpu, price []int64
 	// charges
 	wallets                      []string
+	corrections                  []bool
+	correctionKeys               []string // "" for a charge of new records
 	points, records, cnode, cgpu []int64
 	users                        [][2]string // cluster, login
 }
 
-// sumNew sums the new records (fresh[i]).
-func sumNew(recs []accounting.Record, rows []usageRow, fresh []bool, now time.Time) *usageSums {
+// sumItems sums what changed: each item adds (sign +1) or takes out (sign -1) one record.
+func sumItems(items []usageItem) *usageSums {
 	a := &usageSums{}
 	var days [len(rollupDims)]map[dayKey]*rollupSum
 	for d := range days {
 		days[d] = map[dayKey]*rollupSum{}
 	}
+	type chargeKey struct {
+		wallet     string
+		correction bool
+	}
 	type charge struct {
 		rollupSum
-		from, to time.Time
+		records int64
+		changes []string // of a correcting charge: the replacements it corrects
 	}
-	charges := map[string]*charge{}
+	charges := map[chargeKey]*charge{}
+	spans := map[string]*WalletSpan{}
 	users := map[[2]string]bool{}
-	for i := range recs {
-		if !fresh[i] {
-			continue
+	for i := range items {
+		it := &items[i]
+		switch {
+		case it.sign > 0 && !it.correction:
+			a.added++
+		case it.sign > 0:
+			a.replaced++
 		}
-		a.added++
-		r, u := &recs[i], &rows[i]
-		at := r.End
-		if at.IsZero() {
-			at = r.Start
+		sum := rollupSum{jobs: it.sign, node: it.sign * it.node, gpu: it.sign * it.gpu, price: it.sign * it.price}
+		if it.gpus > 0 {
+			sum.gpuJobs = it.sign
 		}
-		if at.IsZero() {
-			at = now
-		}
-		sum := rollupSum{jobs: 1, node: r.NodeSeconds(), gpu: r.GPUSeconds(), price: u.price}
-		if r.GPUs > 0 {
-			sum.gpuJobs = 1
-		}
-		wallet := u.walletID
-		if wallet == "" && u.mapping != nil {
-			wallet = "excluded"
-		}
+		at := it.at
 		day := int32(at.Unix() / 86400)
 		if at.Unix() < 0 && at.Unix()%86400 != 0 {
 			day-- // floor, for times before 1970
 		}
-		for d, key := range [...]string{"", wallet, r.User, r.Group, r.Account, r.Partition, r.Cluster} {
+		for d, key := range [...]string{"", it.walletKey, it.user, it.group, it.account, it.partition, it.cluster} {
 			k := dayKey{key, day}
 			if t := days[d][k]; t != nil {
 				t.add(sum)
@@ -484,22 +661,34 @@ func sumNew(recs []accounting.Record, rows []usageRow, fresh []bool, now time.Ti
 				days[d][k] = &v
 			}
 		}
-		if u.walletID != "" {
-			ch := charges[u.walletID]
+		if it.walletID != "" {
+			ck := chargeKey{it.walletID, it.correction}
+			ch := charges[ck]
 			if ch == nil {
-				ch = &charge{from: at, to: at}
-				charges[u.walletID] = ch
+				ch = &charge{}
+				charges[ck] = ch
 			}
 			ch.add(sum)
-			if at.Before(ch.from) {
-				ch.from = at
+			if it.counts {
+				ch.records++
 			}
-			if at.After(ch.to) {
-				ch.to = at
+			if it.change != "" && (len(ch.changes) == 0 || ch.changes[len(ch.changes)-1] != it.change) {
+				ch.changes = append(ch.changes, it.change)
+			}
+			sp := spans[it.walletID]
+			if sp == nil {
+				spans[it.walletID] = &WalletSpan{WalletID: it.walletID, From: at, To: at}
+			} else {
+				if at.Before(sp.From) {
+					sp.From = at
+				}
+				if at.After(sp.To) {
+					sp.To = at
+				}
 			}
 		}
-		if r.User != "" {
-			users[[2]string{r.Cluster, r.User}] = true
+		if it.sign > 0 && it.user != "" {
+			users[[2]string{it.cluster, it.user}] = true
 		}
 	}
 	emit := func(dim, grain string, bucket time.Time, key string, s *rollupSum) {
@@ -538,12 +727,23 @@ func sumNew(recs []accounting.Record, rows []usageRow, fresh []bool, now time.Ti
 			emit(rollupDims[d], "y", k.month, k.key, s)
 		}
 	}
-	for w, ch := range charges {
-		a.touched = append(a.touched, WalletSpan{WalletID: w, From: ch.from, To: ch.to})
-		if p := accounting.Points(ch.price); p > 0 { // rounded once per charge
-			a.wallets, a.points, a.records = append(a.wallets, w), append(a.points, p), append(a.records, ch.jobs)
-			a.cnode, a.cgpu = append(a.cnode, ch.node), append(a.cgpu, ch.gpu)
+	for k, ch := range charges {
+		// A charge rounds its sum once, half up; a correcting charge rounds its difference
+		// once, half away from zero (a refund is the mirror of a charge).
+		var p int64
+		if ch.price >= 0 {
+			p = accounting.Points(ch.price)
+		} else {
+			p = -accounting.Points(-ch.price)
 		}
+		if p > 0 || (k.correction && p != 0) {
+			a.wallets, a.corrections, a.points, a.records = append(a.wallets, k.wallet), append(a.corrections, k.correction), append(a.points, p), append(a.records, ch.records)
+			a.cnode, a.cgpu = append(a.cnode, ch.node), append(a.cgpu, ch.gpu)
+			a.correctionKeys = append(a.correctionKeys, correctionKey(k.wallet, ch.changes))
+		}
+	}
+	for _, sp := range spans {
+		a.touched = append(a.touched, *sp)
 	}
 	sort.Slice(a.touched, func(i, j int) bool { return a.touched[i].WalletID < a.touched[j].WalletID })
 	for u := range users {
@@ -555,8 +755,8 @@ func sumNew(recs []accounting.Record, rows []usageRow, fresh []bool, now time.Ti
 // write adds the sums to the rollups, creates the charges and records the cluster users this
 // store has not seen yet.
 func (a *usageSums) write(ctx context.Context, s *Store, tx pgx.Tx, origin string, now time.Time) (Saved, error) {
-	saved := Saved{Added: a.added, Touched: a.touched}
-	if a.added == 0 {
+	saved := Saved{Added: a.added, Replaced: a.replaced, Touched: a.touched}
+	if a.added == 0 && a.replaced == 0 {
 		return saved, nil
 	}
 	// In key order, so that concurrent writers lock rollup rows in one order and never deadlock.
@@ -570,9 +770,14 @@ func (a *usageSums) write(ctx context.Context, s *Store, tx pgx.Tx, origin strin
 		return saved, err
 	}
 	if len(a.wallets) > 0 {
-		tag, err := tx.Exec(ctx, `INSERT INTO usage_charges (wallet_id, points, records, node_seconds, gpu_seconds, origin, created_at)
-			SELECT w, p, r, n, g, $6, $7 FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS v (w, p, r, n, g)
-			ORDER BY w`, a.wallets, a.points, a.records, a.cnode, a.cgpu, origin, now)
+		// A correcting charge carries a key derived from the replacements it corrects (record
+		// key, old and new content hash): the same correction is never stored twice.
+		tag, err := tx.Exec(ctx, `INSERT INTO usage_charges (wallet_id, points, records, node_seconds, gpu_seconds, origin, created_at, correction_key)
+			SELECT w, p, r, n, g, CASE WHEN c THEN 'correction: ' || $6 ELSE $6 END, $7, NULLIF(ck, '')
+			FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $8::bool[], $9::text[]) AS v (w, p, r, n, g, c, ck)
+			ORDER BY w, c
+			ON CONFLICT (correction_key) WHERE correction_key IS NOT NULL DO NOTHING`,
+			a.wallets, a.points, a.records, a.cnode, a.cgpu, origin, now, a.corrections, a.correctionKeys)
 		if err != nil {
 			return saved, err
 		}
