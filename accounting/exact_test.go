@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/divinewhispers/dw/accounting"
+	"github.com/divinewhispers/dw/internal/realacct"
 )
 
 // xdmodColumns are the columns of XDMoD's reference sacct logs (printed without a header).
@@ -23,7 +24,7 @@ var xdmodColumns = strings.Split("JobID,JobIDRaw,Cluster,Partition,QOS,Account,G
 // remove: each job rounded to a milli-hour before summing, as usage was stored before.
 func TestExactSecondsRealLog(t *testing.T) {
 	t.Parallel()
-	dir := realAcct(t, "sacct-xdmod")
+	dir := realacct.Dir(t, "sacct-xdmod")
 	elapsedRE := regexp.MustCompile(`^(?:(\d+)-)?(\d+):(\d\d):(\d\d)$`)
 	gpuRE := regexp.MustCompile(`(?:^|,)gres/gpu=(\d+)`)
 	for _, file := range []string{"phillips.log.gz", "pozidriv.log.gz"} {

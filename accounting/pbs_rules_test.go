@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/divinewhispers/dw/accounting"
+	"github.com/divinewhispers/dw/internal/realacct"
 )
 
 // TestPBSRules holds the rules ParsePBS documents for wall time, GPUs and a grep file-name
@@ -78,41 +79,12 @@ func TestPBSRules(t *testing.T) {
 	}
 }
 
-// realAcct is the directory of real scheduler logs shared with the project (never copied into
-// the repository); tests that read it skip when it is absent.
-func realAcct(t *testing.T, sub string) string {
-	t.Helper()
-	if d := os.Getenv("DW_REALACCT"); d != "" {
-		return filepath.Join(d, sub)
-	}
-	// shared/realacct beside the repository, or beside a directory above it (a worktree).
-	dir, err := filepath.Abs(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if p := filepath.Join(dir, "shared", "realacct", sub); isDir(p) {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skipf("real accounting logs not found: no shared/realacct/%s above the test's directory (set DW_REALACCT to the realacct directory)", sub)
-		}
-		dir = parent
-	}
-}
-
-func isDir(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.IsDir()
-}
-
 // TestPBSRealLogs parses the real Torque/PBS logs and compares every job's GPUs and wall time
 // with a count made here independently: regular expressions over the raw lines, the rules
 // written out again in their simplest form.
 func TestPBSRealLogs(t *testing.T) {
 	t.Parallel()
-	dir := realAcct(t, "pbs")
+	dir := realacct.Dir(t, "pbs")
 	files, err := filepath.Glob(filepath.Join(dir, "*.log"))
 	if err != nil || len(files) == 0 {
 		t.Skipf("no PBS logs in %s", dir)

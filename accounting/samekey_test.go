@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/divinewhispers/dw/accounting"
+	"github.com/divinewhispers/dw/internal/realacct"
 )
 
 // xdmodPair is XDMoD's case, written anew here: one job key (cluster, job id, submit) printed
@@ -90,7 +91,7 @@ func TestSameKeyRule(t *testing.T) {
 // recorded twice (24940336.b0: the later End wins).
 func TestSameKeyRealLogs(t *testing.T) {
 	t.Parallel()
-	unit := realAcct(t, "sacct-xdmod-unit")
+	unit := realacct.Dir(t, "sacct-xdmod-unit")
 	var xdmod []accounting.Record
 	for _, name := range []string{"accounting-logs.log", "utf8-multibyte-chars.log"} {
 		recs := parseFile(t, filepath.Join(unit, name), accounting.FormatSacct, accounting.Options{Cluster: "ub", Columns: xdmodColumns, Final: true})
@@ -110,7 +111,7 @@ func TestSameKeyRealLogs(t *testing.T) {
 	t.Logf("XDMoD's 4103947: the record with %d nodes wins (equal times, greater content hash)", a[0].Nodes)
 
 	var torque []accounting.Record
-	for _, r := range parseFile(t, filepath.Join(realAcct(t, "pbs"), "apel-test_pbs-lines.log"), accounting.FormatPBS, accounting.Options{Cluster: "b", Final: true}) {
+	for _, r := range parseFile(t, filepath.Join(realacct.Dir(t, "pbs"), "apel-test_pbs-lines.log"), accounting.FormatPBS, accounting.Options{Cluster: "b", Final: true}) {
 		if r.JobID == "24940336.b0" {
 			torque = append(torque, r)
 		}

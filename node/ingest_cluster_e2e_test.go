@@ -11,36 +11,13 @@ import (
 	"testing"
 
 	"github.com/divinewhispers/dw/internal/pgtest"
+	"github.com/divinewhispers/dw/internal/realacct"
 	"github.com/divinewhispers/dw/persistence"
 )
 
 // xdmodColumns are the fields XDMoD asks sacct for, in order: its reference logs have no header.
 const xdmodColumns = "JobID,JobIDRaw,Cluster,Partition,QOS,Account,Group,GID,User,UID,Submit,Eligible,Start,End,Elapsed," +
 	"ExitCode,State,NNodes,NCPUS,ReqCPUS,ReqMem,ReqTRES,AllocTRES,Timelimit,NodeList,JobName"
-
-// realAcctDir finds shared/realacct/sub above the test's directory (the shared copies of real
-// scheduler logs, never copied into the repository), or skips.
-func realAcctDir(t *testing.T, sub string) string {
-	t.Helper()
-	if d := os.Getenv("DW_REALACCT"); d != "" {
-		return filepath.Join(d, sub)
-	}
-	dir, err := filepath.Abs(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "realacct", sub)
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skipf("real accounting logs not found: no shared/realacct/%s above the test's directory (set DW_REALACCT to the realacct directory)", sub)
-		}
-		dir = parent
-	}
-}
 
 // TestSourceClusterIsAuthoritative reads XDMoD's reference sacct log (whose Cluster column
 // says phillips) through a source configured as cluster hpcx, with the real binary: every job
@@ -49,7 +26,7 @@ func realAcctDir(t *testing.T, sub string) string {
 // amount counted here independently from the file. A second run stores and charges nothing.
 func TestSourceClusterIsAuthoritative(t *testing.T) {
 	t.Parallel()
-	dir := realAcctDir(t, "sacct-xdmod")
+	dir := realacct.Dir(t, "sacct-xdmod")
 	const file = "phillips.log.gz"
 
 	// The independent count: every line is a finished job of group taifl or another; a CPU

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/divinewhispers/dw/accounting"
 	"github.com/divinewhispers/dw/internal/pgtest"
+	"github.com/divinewhispers/dw/internal/realacct"
 )
 
 // rollupInsertBefore10 is how rollups were summed from records before migration 10 (in
@@ -295,22 +295,7 @@ func TestExactUsageOneSecondJobs(t *testing.T) {
 // elapsed times, summed here in SQL independently of the Go arithmetic.
 func TestExactUsageRealLog(t *testing.T) {
 	t.Parallel()
-	dir := os.Getenv("DW_REALACCT")
-	if dir == "" {
-		d, err := filepath.Abs(".")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for dir == "" {
-			if p := filepath.Join(d, "shared", "realacct"); isDirectory(p) {
-				dir = p
-			} else if parent := filepath.Dir(d); parent != d {
-				d = parent
-			} else {
-				t.Skip("real accounting logs not found: no shared/realacct above the test's directory (set DW_REALACCT to the realacct directory)")
-			}
-		}
-	}
+	dir := realacct.Dir(t, "")
 	ctx := t.Context()
 	s, err := Open(ctx, pgtest.NewDB(t), 4)
 	if err != nil {
@@ -372,9 +357,4 @@ func TestExactUsageRealLog(t *testing.T) {
 			ov.TotalNodeSecs, ov.TotalNodeHours, ov.TotalGPUSecs, err, node, accounting.FormatHours(node), gpu)
 	}
 	t.Logf("%d jobs: %s node-hours, %s GPU core-hours, exact", jobs, accounting.FormatHours(node), accounting.FormatHours(gpu))
-}
-
-func isDirectory(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.IsDir()
 }
