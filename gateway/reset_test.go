@@ -1,3 +1,10 @@
+//go:build !race
+
+// These tests start nodes of their own beside TestGateway's: several protoactor nodes in one
+// process race inside protoactor-go and grpc under -race (remote.Start sets grpc's global
+// logger while other nodes' gRPC goroutines log; see gateway_test.go and
+// cluster/multinode_norace_test.go), so they run in `make test`'s pass without -race.
+
 package gateway_test
 
 import (
