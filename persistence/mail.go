@@ -65,7 +65,8 @@ func (s *Store) ExpireMail(ctx context.Context) error {
 // ClaimMail leases up to limit due mails for lease and counts the attempt: rows another node
 // holds (locked, or leased and the lease not run out) are skipped, so every node may claim at
 // once and each mail goes to one. Queued mails past their expiry become expired first (their
-// body erased). Errors: internal, unavailable.
+// body erased), and one that expires between the two statements is not claimed (the next
+// call expires it). Errors: internal, unavailable.
 func (s *Store) ClaimMail(ctx context.Context, limit int, lease time.Duration) ([]OutboxMail, error) {
 	if err := s.ExpireMail(ctx); err != nil {
 		return nil, err
@@ -73,6 +74,7 @@ func (s *Store) ClaimMail(ctx context.Context, limit int, lease time.Duration) (
 	rows, err := s.pool.Query(ctx, `UPDATE mail_outbox m SET locked_until = now() + $2::interval, attempts = m.attempts + 1
 		FROM (SELECT id FROM mail_outbox
 		      WHERE status = 'queued' AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now())
+		        AND (expires_at IS NULL OR expires_at >= now())
 		      ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
 		WHERE m.id = due.id
 		RETURNING m.id::text, m.kind, m.recipient, m.lang, m.subject, m.body, m.status, m.attempts, m.next_attempt_at,
