@@ -173,24 +173,7 @@ func TestSameKeyTwoScansCharges(t *testing.T) {
 			for _, winnerSecond := range []bool{true, false} {
 				e := newEnv(t, "slurm-sacct", "alpha", "*")
 				ctx, st := e.ctx, e.store
-				audit := persistence.AuditEntry{IP: "test"}
-				now := time.Now()
-				w, err := st.CreateSharedWallet(ctx, "physics", audit)
-				if err != nil {
-					t.Fatal(err)
-				}
-				wallets, stop := node.LocalWallets(st, slog.New(slog.DiscardHandler))
-				defer stop()
-				if _, err := wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_DEPOSIT, WalletId: w.ID, Amount: 10_000, IdempotencyKey: "dep"}); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := st.AddRate(ctx, accounting.Rate{NodeHourMillipoints: 1000, EffectiveFrom: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, audit, now); err != nil {
-					t.Fatal(err)
-				}
-				if _, _, err := st.AddMapping(ctx, accounting.Mapping{Group: "physics", WalletID: w.ID}, audit, now); err != nil {
-					t.Fatal(err)
-				}
-				charger := &actors.Charger{Store: st, Wallets: wallets}
+				w, wallets, charger := physicsWallet(t, e, 10_000)
 				one, two := tc.first, tc.second
 				if !winnerSecond {
 					one, two = two, one
@@ -311,24 +294,7 @@ func TestSameKeyRefundCapped(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "slurm-sacct", "alpha", "*")
 	ctx, st := e.ctx, e.store
-	audit := persistence.AuditEntry{IP: "test"}
-	now := time.Now()
-	w, err := st.CreateSharedWallet(ctx, "physics", audit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wallets, stop := node.LocalWallets(st, slog.New(slog.DiscardHandler))
-	defer stop()
-	if _, err := wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_DEPOSIT, WalletId: w.ID, Amount: 100, IdempotencyKey: "dep"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.AddRate(ctx, accounting.Rate{NodeHourMillipoints: 1000, EffectiveFrom: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, audit, now); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := st.AddMapping(ctx, accounting.Mapping{Group: "physics", WalletID: w.ID}, audit, now); err != nil {
-		t.Fatal(err)
-	}
-	charger := &actors.Charger{Store: st, Wallets: wallets}
+	w, wallets, charger := physicsWallet(t, e, 100)
 	e.write("one.txt", []byte(sacctHeader+sameKeyLine(32, 72)))
 	e.run()
 	if _, err := charger.Post(ctx); err != nil {
@@ -388,24 +354,7 @@ func TestSameKeyRefundSettleLost(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "slurm-sacct", "alpha", "*")
 	ctx, st := e.ctx, e.store
-	audit := persistence.AuditEntry{IP: "test"}
-	now := time.Now()
-	w, err := st.CreateSharedWallet(ctx, "physics", audit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wallets, stop := node.LocalWallets(st, slog.New(slog.DiscardHandler))
-	defer stop()
-	if _, err := wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_DEPOSIT, WalletId: w.ID, Amount: 10_000, IdempotencyKey: "dep"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.AddRate(ctx, accounting.Rate{NodeHourMillipoints: 1000, EffectiveFrom: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, audit, now); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := st.AddMapping(ctx, accounting.Mapping{Group: "physics", WalletID: w.ID}, audit, now); err != nil {
-		t.Fatal(err)
-	}
-	charger := &actors.Charger{Store: st, Wallets: wallets}
+	w, wallets, charger := physicsWallet(t, e, 10_000)
 	e.write("one.txt", []byte(sacctHeader+sameKeyLine(32, 72)))
 	e.run()
 	if _, err := charger.Post(ctx); err != nil {
@@ -436,4 +385,29 @@ func TestSameKeyRefundSettleLost(t *testing.T) {
 	if err != nil || len(cs) != 2 || cs[0].ChargedPoints != 2304-73 || cs[0].TransactionID == "" {
 		t.Errorf("charges %+v, %v", cs, err)
 	}
+}
+
+// physicsWallet gives e a shared wallet "physics" holding deposit points, a rate of 1 point per
+// node-hour, a mapping of group physics to it, and a charger posting to it through local grains.
+func physicsWallet(t *testing.T, e *env, deposit int64) (persistence.WalletRef, *actors.Wallets, *actors.Charger) {
+	t.Helper()
+	ctx, st := e.ctx, e.store
+	audit := persistence.AuditEntry{IP: "test"}
+	now := time.Now()
+	w, err := st.CreateSharedWallet(ctx, "physics", audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wallets, stop := node.LocalWallets(st, slog.New(slog.DiscardHandler))
+	t.Cleanup(stop)
+	if _, err := wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_DEPOSIT, WalletId: w.ID, Amount: deposit, IdempotencyKey: "dep"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddRate(ctx, accounting.Rate{NodeHourMillipoints: 1000, EffectiveFrom: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, audit, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.AddMapping(ctx, accounting.Mapping{Group: "physics", WalletID: w.ID}, audit, now); err != nil {
+		t.Fatal(err)
+	}
+	return w, wallets, &actors.Charger{Store: st, Wallets: wallets}
 }

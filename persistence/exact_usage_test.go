@@ -210,19 +210,7 @@ func TestExactUsageOneSecondJobs(t *testing.T) {
 	}
 	defer s.Close()
 	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
-	const wallet, source = "00000000-0000-0000-0000-0000000000aa", "00000000-0000-0000-0000-0000000000bb"
-	if _, err := s.pool.Exec(ctx, `INSERT INTO wallets (id, kind, name) VALUES ($1, 'shared', 'w')`, wallet); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO ingest_sources (id, name, dir, format, cluster) VALUES ($1, 's', '/tmp', 'slurm-sacct', 'c')`, source); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.AddRate(ctx, accounting.Rate{Cluster: "c", NodeHourMillipoints: 2000, EffectiveFrom: now.AddDate(-1, 0, 0)}, AuditEntry{}, now); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := s.AddMapping(ctx, accounting.Mapping{Account: "a", WalletID: wallet}, AuditEntry{}, now); err != nil {
-		t.Fatal(err)
-	}
+	wallet, source := chargedSource(t, s, now, 2000)
 	if _, err := s.SetQuota(ctx, Quota{WalletID: wallet, Period: accounting.PeriodMonth, NodeMilliHours: 250}, AuditEntry{}, now); err != nil {
 		t.Fatal(err)
 	}

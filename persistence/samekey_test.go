@@ -26,19 +26,7 @@ func TestSameKeyConcurrentStores(t *testing.T) {
 	}
 	defer s.Close()
 	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
-	const wallet, source = "00000000-0000-0000-0000-0000000000aa", "00000000-0000-0000-0000-0000000000bb"
-	if _, err := s.pool.Exec(ctx, `INSERT INTO wallets (id, kind, name) VALUES ($1, 'shared', 'w')`, wallet); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO ingest_sources (id, name, dir, format, cluster) VALUES ($1, 's', '/tmp', 'slurm-sacct', 'c')`, source); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.AddRate(ctx, accounting.Rate{Cluster: "c", NodeHourMillipoints: 1000, EffectiveFrom: now.AddDate(-1, 0, 0)}, AuditEntry{}, now); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := s.AddMapping(ctx, accounting.Mapping{Account: "a", WalletID: wallet}, AuditEntry{}, now); err != nil {
-		t.Fatal(err)
-	}
+	_, source := chargedSource(t, s, now, 1000)
 	const writers, jobs = 8, 40
 	start := now.Add(-100 * time.Hour)
 	version := func(job, v, nodes int) accounting.Record {
@@ -168,4 +156,25 @@ func TestMigrationSameKey(t *testing.T) {
 			t.Errorf("charge of %d points, %d charged: err %v, want ok %v", tc.points, tc.charged, err, tc.ok)
 		}
 	}
+}
+
+// chargedSource gives s a shared wallet, a source of cluster c, a rate on c of millipoints per
+// node-hour from a year before now, and a mapping of account a to the wallet.
+func chargedSource(t *testing.T, s *Store, now time.Time, millipoints int64) (wallet, source string) {
+	t.Helper()
+	ctx := t.Context()
+	wallet, source = "00000000-0000-0000-0000-0000000000aa", "00000000-0000-0000-0000-0000000000bb"
+	if _, err := s.pool.Exec(ctx, `INSERT INTO wallets (id, kind, name) VALUES ($1, 'shared', 'w')`, wallet); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO ingest_sources (id, name, dir, format, cluster) VALUES ($1, 's', '/tmp', 'slurm-sacct', 'c')`, source); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddRate(ctx, accounting.Rate{Cluster: "c", NodeHourMillipoints: millipoints, EffectiveFrom: now.AddDate(-1, 0, 0)}, AuditEntry{}, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AddMapping(ctx, accounting.Mapping{Account: "a", WalletID: wallet}, AuditEntry{}, now); err != nil {
+		t.Fatal(err)
+	}
+	return wallet, source
 }
