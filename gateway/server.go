@@ -114,8 +114,10 @@ var (
 	}
 )
 
+// Each domain's file may add its own rows (and routeQueries and schemas entries) in an init of
+// its own with apiRoutes = append(apiRoutes, ...): the table is the union, in file order.
 func init() {
-	apiRoutes = []route{
+	apiRoutes = append(apiRoutes, []route{
 		{method: "POST", path: "/api/v1/auth/register", class: ratelimit.ClassAuth, summary: "Create an account (role user) with its personal wallet", body: "RegisterRequest", status: 201, result: "User", handler: (*Server).register},
 		{method: "POST", path: "/api/v1/auth/login", class: ratelimit.ClassAuth, summary: "Exchange email and password for tokens", body: "LoginRequest", status: 200, result: "Tokens", handler: (*Server).login},
 		{method: "POST", path: "/api/v1/auth/refresh", class: ratelimit.ClassAuth, summary: "Rotate a refresh token (body or cookie) for a new pair", body: "RefreshRequest", bodyOptional: true, status: 200, result: "Tokens", handler: (*Server).refresh},
@@ -182,7 +184,7 @@ func init() {
 		{method: "GET", path: "/api/v1/jobs/:id/result", roles: signedIn, summary: "A completed job's interpretation", status: 200, result: "JobResult", handler: (*Server).jobResult},
 		{method: "GET", path: "/api/v1/jobs/:id/events", roles: signedIn, summary: "A job's live events as Server-Sent Events", status: 200, handler: (*Server).jobEvents},
 		{method: "GET", path: "/api/v1/ws", class: ratelimit.ClassWS, roles: signedIn, summary: "WebSocket of the caller's job and wallet events (token: Authorization header or ?access_token=)", status: 101, websocket: true},
-	}
+	}...)
 }
 
 // New builds the gateway.
