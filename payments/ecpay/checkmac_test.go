@@ -8,6 +8,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/divinewhispers/dw/payments"
 )
 
 // form builds url.Values from name, value pairs.
@@ -74,6 +77,15 @@ func TestCheckMacValueVectors(t *testing.T) {
 			"TradeNo", "2005162108564884"),
 		key: "5294y06JbISpM5x9", iv: "v77hoKGq4kWxNNIS", hash: sha256.New,
 		want: "1FE882456C87E84D69CD9386B886E70BAD482513D0742D828AE724AEEA4AACFA",
+	}, {
+		// A notification ECPay's stage itself posted to a ReturnURL (merchant 3002607, a card
+		// payment of 2025-10-14), published in "[教學] ecpay 綠界如何編碼 CheckMacValue",
+		// https://www.tshopping.com.tw/thread-265081-1-1.html: ECPay's own signature, over
+		// lower-case names with underscores (auth_code, red_de_amt) sorted case-insensitively.
+		name:   "ecpay stage notification, merchant 3002607",
+		fields: stageNotification(),
+		key:    "pwFHCqoQZGmho4w6", iv: "EkRm7iFT261dpevs", hash: sha256.New,
+		want: "EE759D314B59ACB73C8B9129620F90964D78C3EDE06B2661C63BB984AC41AC3E",
 	}, {
 		// ECPay's MD5 worked example (電子發票 附錄 / 檢查碼機制, https://developers.ecpay.com.tw/?p=38242):
 		// the same encoding, underscores in names, '-' and ':' in values, an empty RtnMsg.
@@ -155,4 +167,37 @@ func sdkEncode(s string) string {
 		enc = strings.ReplaceAll(enc, r[0], r[1])
 	}
 	return enc
+}
+
+// stageNotification is the notification of the tshopping.com.tw vector, as ECPay posted it
+// (its RtnMsg is 交易成功; the page shows its UTF-8 bytes read as Latin-1).
+func stageNotification() url.Values {
+	return form("AlipayID", "", "AlipayTradeNo", "", "amount", "80800", "ATMAccBank", "", "ATMAccNo", "",
+		"auth_code", "777777", "card4no", "2222", "card6no", "431195", "CustomField1", "", "CustomField2", "",
+		"CustomField3", "", "CustomField4", "", "eci", "0", "ExecTimes", "", "Frequency", "", "gwsr", "13955622",
+		"MerchantID", "3002607", "MerchantTradeNo", "2025101423404152", "PayFrom", "", "PaymentDate", "2025/10/14 23:35:34",
+		"PaymentNo", "", "PaymentType", "Credit_CreditCard", "PaymentTypeChargeFee", "1981", "PeriodAmount", "",
+		"PeriodType", "", "process_date", "2025/10/14 23:35:34", "red_dan", "0", "red_de_amt", "0", "red_ok_amt", "0",
+		"red_yet", "0", "RtnCode", "1", "RtnMsg", "交易成功", "SimulatePaid", "0", "staed", "0", "stage", "0", "stast", "0",
+		"StoreID", "", "TenpayTradeNo", "", "TotalSuccessAmount", "", "TotalSuccessTimes", "", "TradeAmt", "80800",
+		"TradeDate", "2025/10/14 23:35:01", "TradeNo", "2510142335016248", "WebATMAccBank", "", "WebATMAccNo", "",
+		"WebATMBankName", "", "CheckMacValue", "EE759D314B59ACB73C8B9129620F90964D78C3EDE06B2661C63BB984AC41AC3E")
+}
+
+// TestParseStageNotification reads the notification ECPay's stage signed.
+func TestParseStageNotification(t *testing.T) {
+	t.Parallel()
+	p, err := New(Config{MerchantID: "3002607", HashKey: "pwFHCqoQZGmho4w6", HashIV: "EkRm7iFT261dpevs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := p.ParseNotification(t.Context(), nil, []byte(stageNotification().Encode()), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := payments.Notification{EventID: "2510142335016248:1", ProviderRef: "2025101423404152",
+		Outcome: payments.OutcomePaid, Amount: payments.Money{Currency: "TWD", Minor: 80800}}
+	if n != want {
+		t.Fatalf("got  %+v\nwant %+v", n, want)
+	}
 }
