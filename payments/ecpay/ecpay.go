@@ -273,6 +273,7 @@ func (p *Provider) Lookup(ctx context.Context, paymentID, providerRef string) (p
 // capture have theirs captured at 20:15 Taiwan time, so a same-day refund before then is
 // refused (provider_refused, ECPay's message in the detail) and can be retried afterwards.
 // ATM, CVS and barcode payments cannot be refunded through the API at all.
+// DoAction takes no reason: req.Reason stays in our records only.
 //
 // Errors: as Lookup's; invalid (provider_refused) when the amount is not TWD or exceeds the
 // payment, the payment is not a paid card payment, or DoAction answers RtnCode ≠ 1.
