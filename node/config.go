@@ -100,6 +100,12 @@ type Config struct {
 	// (tests only; 0 = 30 s) is the wait before a failed mail's second attempt.
 	SMTPRootCAs *x509.CertPool
 	MailBackoff time.Duration
+
+	// ECPay (綠界) payments (payments/ecpay): no merchant id = no ECPay provider.
+	ECPayMerchantID string
+	ECPayHashKey    string // never logged
+	ECPayHashIV     string // never logged
+	ECPayBase       string // "" = https://payment.ecpay.com.tw; the stage: https://payment-stage.ecpay.com.tw
 }
 
 // Defaults returns the configuration of a one-node cluster on this machine.

@@ -86,6 +86,10 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.str(&cfg.SMTPFrom, "smtp-from", "sender address of outgoing mail, e.g. \"Divine Whispers <no-reply@dw.example.com>\"")
 	f.str(&cfg.SMTPUser, "smtp-user", "SMTP user name (a password goes in clear only over TLS or to localhost); empty: no authentication")
 	f.secret(&cfg.SMTPPassword, "smtp-password", "SMTP password of --smtp-user")
+	f.str(&cfg.ECPayMerchantID, "ecpay-merchant-id", "ECPay (綠界) merchant id (MerchantID); empty: no ECPay payments")
+	f.secret(&cfg.ECPayHashKey, "ecpay-hash-key", "ECPay HashKey of --ecpay-merchant-id (signs CheckMacValue)")
+	f.secret(&cfg.ECPayHashIV, "ecpay-hash-iv", "ECPay HashIV of --ecpay-merchant-id (signs CheckMacValue)")
+	f.str(&cfg.ECPayBase, "ecpay-base", "ECPay payment host (default https://payment.ecpay.com.tw; ECPay's test environment: https://payment-stage.ecpay.com.tw)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
 			return err
