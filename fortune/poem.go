@@ -22,6 +22,15 @@ var Topics = []Topic{
 	{"lost", "失物"},
 }
 
+// TopicSlugs lists the slugs of Topics, in order.
+func TopicSlugs() []string {
+	out := make([]string, len(Topics))
+	for i, t := range Topics {
+		out[i] = t.Slug
+	}
+	return out
+}
+
 // Levels are the fortune levels in order from best to worst.
 var Levels = []string{"上上", "上吉", "上", "中吉", "中", "中平", "下", "下下"}
 

@@ -56,6 +56,14 @@ func testRefusedJobHoldsNothing(t *testing.T, tn *testNode) {
 	if len(jobs.Items) != 0 {
 		t.Errorf("refused jobs exist: %+v", jobs.Items)
 	}
+	// The history's search and topic filter refuse what they cannot mean.
+	for name, q := range map[string]string{
+		"unknown topic":   "topic=lottery",
+		"search too long": "q=" + strings.Repeat("字", 101),
+	} {
+		wantProblem(t, name, tn.do("GET", "/api/v1/jobs?"+q, u.Access, nil), 400, "invalid_query")
+	}
+	decodeInto(t, tn.do("GET", "/api/v1/jobs?topic=career&q=%E6%8F%9B%E5%B7%A5%E4%BD%9C", u.Access, nil), 200, &jobs)
 }
 
 // activeWalletGrains reads dw_active_grains{kind="wallet"} from the node's /metrics.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -266,6 +268,9 @@ type JobPage struct {
 	NextCursor string            `json:"next_cursor,omitempty"`
 }
 
+// maxJobQuery bounds a history search (GET /api/v1/jobs?q=), in characters.
+const maxJobQuery = 100
+
 func (s *Server) listJobs(c *fiber.Ctx) error {
 	f := persistence.JobFilter{UserID: claimsOf(c).UserID}
 	var err error
@@ -274,6 +279,12 @@ func (s *Server) listJobs(c *fiber.Ctx) error {
 	}
 	if f.Type, err = oneOf(c, "type", job.TypeInterpretation); err != nil {
 		return err
+	}
+	if f.Topic, err = oneOf(c, "topic", fortune.TopicSlugs()...); err != nil {
+		return err
+	}
+	if f.Query = strings.TrimSpace(c.Query("q")); utf8.RuneCountInString(f.Query) > maxJobQuery {
+		return dw.Coded(dw.KindInvalid, "invalid_query", "q must be at most %d characters", maxJobQuery)
 	}
 	if f.Page, err = pageParams(c); err != nil {
 		return err

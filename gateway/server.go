@@ -99,7 +99,7 @@ var (
 		"/api/v1/admin/users":              {"q", "role", "status", "sort", "page", "page_size"},
 		"/api/v1/admin/audit-logs":         {"actor_id", "action", "target_id", "from", "to", "page_size", "cursor"},
 		"/api/v1/draws":                    {"set", "from", "to", "sort", "page_size", "cursor"},
-		"/api/v1/jobs":                     {"status", "type", "from", "to", "sort", "page_size", "cursor"},
+		"/api/v1/jobs":                     {"status", "type", "topic", "q", "from", "to", "sort", "page_size", "cursor"},
 		"/api/v1/ws":                       {"access_token"},
 
 		"/api/v1/accounting/errors":       {"source", "limit"},
@@ -178,7 +178,7 @@ func init() {
 		{method: "GET", path: "/api/v1/draws/:id", roles: signedIn, summary: "One of the caller's draws, with its poem", status: 200, result: "Draw", handler: (*Server).getDraw},
 		{method: "DELETE", path: "/api/v1/draws/:id", roles: signedIn, summary: "Remove a draw from the caller's history", status: 204, handler: (*Server).deleteDraw},
 		{method: "POST", path: "/api/v1/jobs", class: ratelimit.ClassJobs, roles: signedIn, summary: "Submit a paid interpretation job (points held first; 402 insufficient_funds)", body: "JobRequest", status: 202, result: "JobAccepted", handler: (*Server).createJob, idempotent: true},
-		{method: "GET", path: "/api/v1/jobs", roles: signedIn, summary: "The caller's jobs", status: 200, result: "JobPage", handler: (*Server).listJobs},
+		{method: "GET", path: "/api/v1/jobs", roles: signedIn, summary: "The caller's jobs, newest first unless sort=created_at; filters: status, type, topic, q (words in the question or context, without case, at most 100 characters), from, to", status: 200, result: "JobPage", handler: (*Server).listJobs},
 		{method: "GET", path: "/api/v1/jobs/:id", roles: signedIn, summary: "A job", status: 200, result: "Job", handler: (*Server).getJob},
 		{method: "DELETE", path: "/api/v1/jobs/:id", class: ratelimit.ClassJobs, roles: signedIn, summary: "Cancel a job that has not finished (its hold is released)", status: 200, result: "Job", handler: (*Server).cancelJob},
 		{method: "GET", path: "/api/v1/jobs/:id/result", roles: signedIn, summary: "A completed job's interpretation", status: 200, result: "JobResult", handler: (*Server).jobResult},

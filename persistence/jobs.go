@@ -115,13 +115,19 @@ type JobFilter struct {
 	UserID string
 	Status string
 	Type   string
+	Topic  string // a topic slug; "" = any
+	// Query finds jobs whose question or context holds it, without case ("" = every job); the
+	// caller bounds its length.
+	Query string
 	Page
 }
 
 // ListJobs returns one page of a user's jobs and the next cursor. Errors: invalid (bad_cursor), internal.
 func (s *Store) ListJobs(ctx context.Context, f JobFilter) ([]Job, string, error) {
 	return listByCreated(ctx, s, `SELECT `+jobColumns+` FROM jobs WHERE user_id = $1 AND ($2 = '' OR status = $2)
-		AND ($3 = '' OR type = $3)`, []any{f.UserID, f.Status, f.Type}, f.Page, "jobs",
+		AND ($3 = '' OR type = $3) AND ($4 = '' OR params->>'topic' = $4)
+		AND ($5 = '' OR strpos(lower(coalesce(params->>'question', '') || ' ' || coalesce(params->>'context', '')), lower($5)) > 0)`,
+		[]any{f.UserID, f.Status, f.Type, f.Topic, f.Query}, f.Page, "jobs",
 		func(r pgx.CollectableRow) (Job, error) { return scanJob(r) },
 		func(j Job) Cursor { return Cursor{At: j.CreatedAt, ID: j.ID} })
 }

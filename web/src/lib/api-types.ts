@@ -1728,12 +1728,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's jobs */
+        /** The caller's jobs, newest first unless sort=created_at; filters: status, type, topic, q (words in the question or context, without case, at most 100 characters), from, to */
         get: {
             parameters: {
                 query?: {
                     status?: string;
                     type?: string;
+                    topic?: string;
+                    q?: string;
                     from?: string;
                     to?: string;
                     sort?: string;
