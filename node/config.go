@@ -100,6 +100,11 @@ type Config struct {
 	// (tests only; 0 = 30 s) is the wait before a failed mail's second attempt.
 	SMTPRootCAs *x509.CertPool
 	MailBackoff time.Duration
+
+	// Stripe (payments/stripe): no secret key, no Stripe provider.
+	StripeSecretKey     string // sk_…; never logged
+	StripeWebhookSecret string // whsec_… of the webhook endpoint; never logged
+	StripeAPIBase       string // "" = https://api.stripe.com
 }
 
 // Defaults returns the configuration of a one-node cluster on this machine.

@@ -86,6 +86,9 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.str(&cfg.SMTPFrom, "smtp-from", "sender address of outgoing mail, e.g. \"Divine Whispers <no-reply@dw.example.com>\"")
 	f.str(&cfg.SMTPUser, "smtp-user", "SMTP user name (a password goes in clear only over TLS or to localhost); empty: no authentication")
 	f.secret(&cfg.SMTPPassword, "smtp-password", "SMTP password of --smtp-user")
+	f.secret(&cfg.StripeSecretKey, "stripe-secret-key", "Stripe API secret key (sk_…); empty: no Stripe payments")
+	f.secret(&cfg.StripeWebhookSecret, "stripe-webhook-secret", "signing secret (whsec_…) of the Stripe webhook endpoint <public-url>/api/v1/payments/webhooks/stripe")
+	f.str(&cfg.StripeAPIBase, "stripe-api-base", "Stripe API base URL (default: https://api.stripe.com; e.g. stripe-mock's for tests)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
 			return err
