@@ -338,7 +338,8 @@ func (p *Provider) Acknowledge() payments.Ack {
 // is not found.
 //
 // Errors: not_found when providerRef is empty, unknown to Stripe, or a session of another
-// payment; unavailable (provider_unavailable); invalid (provider_refused).
+// payment; unavailable (provider_unavailable); invalid (provider_refused), or
+// (invalid_amount) when the session's amount is not a whole number of our units.
 func (p *Provider) Lookup(ctx context.Context, paymentID, providerRef string) (payments.Status, error) {
 	if providerRef == "" {
 		return payments.Status{}, dw.Errorf(dw.KindNotFound, "stripe knows payment %s by its checkout session only, and it has none", paymentID)

@@ -3,10 +3,13 @@ package stripe_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,6 +192,14 @@ func TestCheckoutCarriesThePayment(t *testing.T) {
 	}
 	if s.AmountTotal != 15000 {
 		t.Errorf("amount_total = %d, want 15000 (150 TWD)", s.AmountTotal)
+	}
+	res, err := http.Get(co.RedirectURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %d, want the hosted page", co.RedirectURL, res.StatusCode)
 	}
 
 	t.Run("a retry gets the same session", func(t *testing.T) {
@@ -622,4 +633,89 @@ func TestProviderDown(t *testing.T) {
 		_, err := b.provider.Checkout(ctx, checkoutRequest("0193a6e4-7b7c-7def-8a00-0000000004a3"))
 		wantCode(t, err, dw.KindUnavailable, "provider_unavailable")
 	})
+}
+
+// TestDeliveries posts the server's webhook deliveries, good and bad, to a receiver that
+// answers as the gateway will: the provider's Ack, or 400 for a refused notification.
+func TestDeliveries(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var mu sync.Mutex
+	var got []payments.Notification
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		n, err := b.provider.ParseNotification(r.Context(), r.Header, body, time.Now())
+		if err != nil {
+			http.Error(w, dw.CodeOf(err), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got = append(got, n)
+		mu.Unlock()
+		ack := b.provider.Acknowledge()
+		w.Header().Set("Content-Type", ack.ContentType)
+		w.WriteHeader(ack.Status)
+		_, _ = w.Write(ack.Body)
+	}))
+	t.Cleanup(receiver.Close)
+	ctx := t.Context()
+
+	const id = "0193a6e4-7b7c-7def-8a00-0000000005a1"
+	ev, err := b.server.Pay(b.checkout(t, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := b.server.Sign(ev, time.Now())
+	changeAmount := func(o map[string]any) { o["amount_total"] = 100 }
+	tests := []struct {
+		name       string
+		send       func() (int, error)
+		wantStatus int
+	}{
+		{"delivered", func() (int, error) { return b.server.Deliver(ctx, receiver.URL, ev) }, http.StatusOK},
+		{"duplicated (Stripe's retry, signed afresh)", func() (int, error) { return b.server.Deliver(ctx, receiver.URL, ev) }, http.StatusOK},
+		{"replayed (the same bytes, within the tolerance)", func() (int, error) {
+			if status, _, err := b.server.Post(ctx, receiver.URL, first); err != nil || status != http.StatusOK {
+				return status, err
+			}
+			status, _, err := b.server.Post(ctx, receiver.URL, first)
+			return status, err
+		}, http.StatusOK},
+		{"replayed after the tolerance", func() (int, error) {
+			status, _, err := b.server.Post(ctx, receiver.URL, b.server.Stale(ev, 10*time.Minute))
+			return status, err
+		}, http.StatusBadRequest},
+		{"forged", func() (int, error) {
+			status, _, err := b.server.Post(ctx, receiver.URL, b.server.Forged(ev))
+			return status, err
+		}, http.StatusBadRequest},
+		{"unsigned", func() (int, error) {
+			status, _, err := b.server.Post(ctx, receiver.URL, b.server.Unsigned(ev))
+			return status, err
+		}, http.StatusBadRequest},
+		{"tampered", func() (int, error) {
+			status, _, err := b.server.Post(ctx, receiver.URL, b.server.Tampered(ev, changeAmount))
+			return status, err
+		}, http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		status, err := tt.send()
+		if err != nil || status != tt.wantStatus {
+			t.Errorf("%s: status %d, %v; want %d", tt.name, status, err, tt.wantStatus)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 4 {
+		t.Fatalf("%d notifications accepted, want 4 (one delivery, one duplicate, two replays)", len(got))
+	}
+	for _, n := range got {
+		if n.EventID != ev.ID || n.PaymentID != id || n.Outcome != payments.OutcomePaid || n.Amount != small.Price {
+			t.Fatalf("notification %+v; want event %s paying %+v for %s (deduplicating is the service's work)", n, ev.ID, small.Price, id)
+		}
+	}
 }

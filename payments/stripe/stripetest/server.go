@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"maps"
 	"net/http"
@@ -345,6 +346,10 @@ func (s *Server) Deliver(ctx context.Context, url string, e Event) (int, error) 
 
 // serve is the API.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if id, ok := strings.CutPrefix(r.URL.Path, "/pay/"); ok && r.Method == http.MethodGet {
+		s.page(w, id)
+		return
+	}
 	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer sk_") {
 		writeError(w, http.StatusUnauthorized, "invalid_request_error", "", "", "Invalid API Key provided.")
 		return
@@ -383,6 +388,27 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	maps.Copy(w.Header(), rec.Header())
 	w.WriteHeader(rec.Code)
 	_, _ = w.Write(rec.Body.Bytes())
+}
+
+// page is the hosted checkout page a session's url leads to: a browser sent there by the
+// system lands on a page naming the session (tests pay with Pay, not through the page).
+func (s *Server) page(w http.ResponseWriter, id string) {
+	s.mu.Lock()
+	ss, ok := s.sessions[id]
+	var status string
+	var amount int64
+	var currency string
+	if ok {
+		status, amount, currency = ss.Status, ss.AmountTotal, ss.Currency
+	}
+	s.mu.Unlock()
+	if !ok {
+		http.Error(w, "no such checkout session", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprintf(w, "<!doctype html><title>stripetest checkout</title><h1>Checkout session %s</h1><p>%s: %d %s</p>\n",
+		html.EscapeString(id), html.EscapeString(status), amount, html.EscapeString(currency))
 }
 
 // route answers one request (s.mu held).
