@@ -60,12 +60,23 @@ func installMock() (string, error) {
 	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() {
 		return bin, nil
 	}
+	// Installed into a fresh directory beside the final one, then renamed into place: test
+	// processes installing at once never run half a file (go install may copy, not rename).
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".stripe-mock-install-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
 	cmd := exec.Command(goBin, "install", mockModule+"@"+MockVersion)
-	// GOBIN: a directory of this version's own. go install moves the finished binary into
-	// place, so concurrent test processes installing at once do not see half a file.
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOWORK=off")
+	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOWORK=off")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go install %s@%s: %w\n%s", mockModule, MockVersion, err, out)
+	}
+	if err := os.Rename(filepath.Join(tmp, "stripe-mock"), bin); err != nil {
+		return "", err
 	}
 	return bin, nil
 }
