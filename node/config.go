@@ -106,6 +106,11 @@ type Config struct {
 	ECPayHashKey    string // never logged
 	ECPayHashIV     string // never logged
 	ECPayBase       string // "" = https://payment.ecpay.com.tw; the stage: https://payment-stage.ecpay.com.tw
+
+	// Stripe (payments/stripe): no secret key, no Stripe provider.
+	StripeSecretKey     string // sk_…; never logged
+	StripeWebhookSecret string // whsec_… of the webhook endpoint; never logged
+	StripeAPIBase       string // "" = https://api.stripe.com
 }
 
 // Defaults returns the configuration of a one-node cluster on this machine.

@@ -90,6 +90,9 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.secret(&cfg.ECPayHashKey, "ecpay-hash-key", "ECPay HashKey of --ecpay-merchant-id (signs CheckMacValue)")
 	f.secret(&cfg.ECPayHashIV, "ecpay-hash-iv", "ECPay HashIV of --ecpay-merchant-id (signs CheckMacValue)")
 	f.str(&cfg.ECPayBase, "ecpay-base", "ECPay payment host (default https://payment.ecpay.com.tw; ECPay's test environment: https://payment-stage.ecpay.com.tw)")
+	f.secret(&cfg.StripeSecretKey, "stripe-secret-key", "Stripe API secret key (sk_…); empty: no Stripe payments")
+	f.secret(&cfg.StripeWebhookSecret, "stripe-webhook-secret", "signing secret (whsec_…) of the Stripe webhook endpoint <public-url>/api/v1/payments/webhooks/stripe")
+	f.str(&cfg.StripeAPIBase, "stripe-api-base", "Stripe API base URL (default: https://api.stripe.com; e.g. stripe-mock's for tests)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
 			return err
