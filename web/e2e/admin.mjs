@@ -82,7 +82,7 @@ async function operatorPages(env, label, viewport, locale) {
 
   // Ingest sources: the list, then an add the API refuses on two fields.
   await go(page, '/ops/sources');
-  await page.waitForSelector('[data-testid=sources-table] tbody tr');
+  await page.waitForSelector('[data-testid=sources-list] li');
   const dir = join(env.logsDir, label);
   mkdirSync(dir);
   const day = new Date(Date.now() - 3 * 86_400_000).toISOString().slice(0, 10);
@@ -167,6 +167,7 @@ async function adminPages(env, label, viewport, locale) {
   await page.click('form[role=search] button');
   await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=users-list] li[data-email]')].every((li) => li.dataset.email.startsWith('desktop-')));
   const person = page.locator('[data-testid=users-list] li[data-email]').first();
+  const linkEmail = await person.getAttribute('data-email');
   await person.locator('[data-testid=suspend]').click();
   await person.locator('.ok[role=status]').waitFor();
   await person.locator('button.secondary', { hasText: zh ? '恢復' : 'Reactivate' }).click();
@@ -192,6 +193,18 @@ async function adminPages(env, label, viewport, locale) {
   await page.waitForSelector('[data-testid=ledger] tbody tr:has-text("e2e correction")');
   if (keys.length !== 2 || !keys.every(Boolean) || keys[0] === keys[1]) fail(`${label}: Idempotency-Keys sent ${JSON.stringify(keys)}`);
   await checkPage(page, `${label}-wallet`);
+
+  // Cluster users: link the login read from this journey's source to the person, by email.
+  await go(page, '/ops/accounting/mappings');
+  await go(page, '/ops/accounting/cluster-users');
+  await page.fill('#cu-cluster', label);
+  await page.click('form[role=search] button');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=cluster-users] li strong').length === 1);
+  const cu = page.locator('[data-testid=cluster-users] li').first();
+  await cu.locator('input').fill(linkEmail);
+  await cu.locator('button[type=submit]').click();
+  await page.waitForSelector(`[data-testid=cluster-users] li:has-text("${linkEmail}")`);
+  await checkPage(page, `${label}-cluster-users-linked`);
 
   // The audit log: filtered by action, then paged by its cursors.
   await go(page, '/ops/audit');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ApiError } from '../lib/api';
 import {
   auditQuery, chargesFirstUnpaid, CursorPages, fieldErrors, fileTotals, linesOf, pageCount, parseAmount, parsePoemSet,
-  scanSettled, sourceFields, sourcePatch, type Charge, type ProcessedFile,
+  scanSettled, shortId, sourceFields, sourcePatch, type Charge, type ProcessedFile,
 } from './admin';
 import { opsMessages, otranslate } from './messages';
 
@@ -102,7 +102,7 @@ describe('auditQuery', () => {
 
 describe('charges', () => {
   it('lists unpaid first, then pending, then charged, newest first in each', () => {
-    const c = (id: number, status: string, created_at: string): Charge => ({ id, status, created_at });
+    const c = (id: number, status: Charge['status'], created_at: string): Charge => ({ id, status, created_at });
     const out = chargesFirstUnpaid([c(1, 'charged', '2026-01-03'), c(2, 'unpaid', '2026-01-01'), c(3, 'pending', '2026-01-02'), c(4, 'unpaid', '2026-01-02')]);
     expect(out.map((x) => x.id)).toEqual([4, 2, 3, 1]);
   });
@@ -118,6 +118,14 @@ describe('poem set files', () => {
   });
   it('splits lines', () => {
     expect(linesOf(' a \n\n b\n')).toEqual(['a', 'b']);
+  });
+});
+
+describe('shortId', () => {
+  it('shows the random end of a UUIDv7, not its shared time prefix', () => {
+    expect(shortId('01a24346-dcac-78ed-b6fd-fc4a5b66ed9e')).toBe('…5b66ed9e');
+    expect(shortId('short')).toBe('short');
+    expect(shortId(undefined)).toBe('');
   });
 });
 

@@ -177,5 +177,5 @@ export function linesOf(text: string): string[] {
   return text.split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
-/** shortId shows the start of a UUID. */
-export const shortId = (id?: string) => (id ?? '').slice(0, 8);
+/** shortId shows the end of a UUID: ids are UUIDv7, whose start is a timestamp shared by ids made in the same minute. */
+export const shortId = (id?: string) => (id && id.length > 12 ? '…' + id.slice(-8) : (id ?? ''));
