@@ -114,7 +114,7 @@ async function operatorPages(env, label, viewport, locale) {
   await page.waitForSelector('[data-testid=source-files] tbody tr');
   await page.waitForSelector('[data-testid=source-errors] li');
   const status = await page.textContent('[data-testid=scan-status]');
-  if (!status.includes(zh ? '1 筆紀錄' : '1 records')) fail(`${label}: the scan watch says ${JSON.stringify(status)}`);
+  if (!status.includes(zh ? '1 筆紀錄' : 'records: 1')) fail(`${label}: the scan watch says ${JSON.stringify(status)}`);
   // Change the interval; a bad time zone is marked.
   await page.fill('#se-tz', 'Mars/Olympus');
   await page.click('[data-testid=source-edit] button[type=submit]');
@@ -133,7 +133,9 @@ async function operatorPages(env, label, viewport, locale) {
   await page.waitForSelector('[data-testid=quota-events] li');
   await checkPage(page, `${label}-quotas`);
   await go(page, '/ops/accounting/charges');
-  await page.waitForSelector('[data-testid=charges] tbody tr');
+  await page.waitForSelector('[data-testid=charges] li');
+  // The shared wallet has no points: the scan's charge is unpaid, listed first.
+  if ((await page.getAttribute('[data-testid=charges] li', 'data-status')) !== 'unpaid') fail(`${label}: the first charge listed is not unpaid`);
   await checkPage(page, `${label}-charges`);
   await go(page, '/ops/accounting/cluster-users');
   await page.waitForSelector('[data-testid=cluster-users] li strong');

@@ -48,8 +48,8 @@ describe('the scan watch', () => {
     expect(fileTotals([])).toEqual({ files: 0, lines: 0, records: 0, errors: 0, latest: '' });
   });
   it('is over when a file was written after the request and the next poll saw no change', () => {
-    const since = '2026-01-01T00:00:02Z';
     const before = fileTotals([file('2026-01-01T00:00:01Z')]);
+    const since = before.latest;
     const after = fileTotals([file('2026-01-01T00:00:03Z', 5)]);
     expect(scanSettled(null, before, since, 0)).toBe(false);
     expect(scanSettled(before, after, since, 0)).toBe(false); // still changing

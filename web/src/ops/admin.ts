@@ -78,19 +78,20 @@ export function fileTotals(files: ProcessedFile[]): { files: number; lines: numb
 }
 
 /**
- * scanSettled says whether a scan asked at `since` is over, from two polls of the source's
- * files: a file was written after the request and nothing changed between the polls, or the
- * directory had nothing new (no change for `quietPolls` polls after the request).
+ * scanSettled says whether a scan is over, from two polls of the source's files: a file was
+ * written after `before` (the latest write the page saw before asking: the node's clock, not
+ * the browser's) and nothing changed between the polls; or nothing new was written at all
+ * (no change for `quietPolls` polls in a row).
  */
 export function scanSettled(
   prev: ReturnType<typeof fileTotals> | null,
   cur: ReturnType<typeof fileTotals>,
-  since: string,
+  before: string,
   unchangedPolls: number,
   quietPolls = 5,
 ): boolean {
   const same = prev !== null && JSON.stringify(prev) === JSON.stringify(cur);
-  if (cur.latest >= since && same) return true;
+  if (cur.latest > before && same) return true;
   return same && unchangedPolls >= quietPolls;
 }
 
