@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import axe from 'axe-core';
+import { adminJourneys } from './admin.mjs';
 
 const here = new URL('.', import.meta.url).pathname;
 const bin = resolve(process.env.DW_BIN ?? join(here, '../../bin/dw'));
@@ -394,6 +395,7 @@ try {
   await operatorData();
   await operatorJourney('operator-desktop', { width: 1280, height: 900 }, 'en-US');
   await operatorJourney('operator-phone', { width: 390, height: 844 }, 'zh-TW');
+  await adminJourneys({ browser, base, logsDir, fail, checkPage });
   if (Date.now() > deadline) fail('the end-to-end test took longer than its budget of 170 s');
 } catch (e) {
   fail(String(e?.stack ?? e));

@@ -2,6 +2,7 @@
 // pages never load them). Errors still come from the app's table by their API code.
 import { derived } from 'svelte/store';
 import { lang, translate, type Lang } from '../lib/i18n';
+import { adminEn, adminZh } from './adminMessages';
 
 const en = {
   'ops.title': 'Operators',
@@ -62,6 +63,7 @@ const en = {
   'ops.csv': 'Download CSV',
   'ops.rows': '{n} rows',
   'ops.bucketCol': 'Bucket',
+  ...adminEn,
 };
 
 const zh: Record<keyof typeof en, string> = {
@@ -123,6 +125,7 @@ const zh: Record<keyof typeof en, string> = {
   'ops.csv': '下載 CSV',
   'ops.rows': '共 {n} 列',
   'ops.bucketCol': '區間',
+  ...adminZh,
 };
 
 export type OpsKey = keyof typeof en;

@@ -1,0 +1,260 @@
+// End-to-end test of the operators' and admins' management pages, run by run.mjs after the
+// operators' journeys (so the node already has an ingest source, usage, a shared wallet with a
+// quota, a mapping and its charges). An operator: adds an ingest source (first with a bad
+// interval and a directory outside the ingest roots: the fields the API names are marked and
+// explained in the page's language), scans it and watches the scan to its files and line
+// errors, changes its interval; the accounting tables (mappings with an exclusion added, rates
+// added and deleted, quotas and their events, charges, cluster users); and sees no admins'
+// pages. An admin: users (search, suspend and reactivate a person, change a role, the
+// last_admin refusal in the page's language), the person's wallet (deposit and adjust, each
+// with its own Idempotency-Key, the ledger), the audit log (filter, cursor pages), poem sets
+// (import a whole set from a file, edit a poem and see the change on the people's poem view).
+// Desktop in English, then a 390 px phone in 繁體中文. axe-core, no sideways scroll and a
+// screenshot on every page (checkPage).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export async function adminJourneys(env) {
+  await operatorPages(env, 'admin-desktop', { width: 1280, height: 900 }, 'en-US');
+  await adminPages(env, 'admin-desktop', { width: 1280, height: 900 }, 'en-US');
+  await operatorPages(env, 'admin-phone', { width: 390, height: 844 }, 'zh-TW');
+  await adminPages(env, 'admin-phone', { width: 390, height: 844 }, 'zh-TW');
+}
+
+async function open(env, viewport, locale, email, password) {
+  const context = await env.browser.newContext({ viewport, locale });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  const errors = [];
+  page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && errors.push(m.text()));
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('dialog', (d) => d.accept());
+  await page.goto(env.base + '/login');
+  await page.fill('#login-email', email);
+  await page.fill('#login-password', password);
+  await page.click('form button[type=submit]');
+  await page.waitForSelector('nav a[href="/ops"]');
+  await page.click('nav a[href="/ops"]');
+  await page.waitForSelector('nav.subnav');
+  return { context, page, errors };
+}
+
+async function go(page, href) {
+  await page.click(`nav.subnav a[href="${href}"], nav.tabs a[href="${href}"]`);
+}
+
+async function operatorPages(env, label, viewport, locale) {
+  const { fail, checkPage } = env;
+  const zh = locale.startsWith('zh');
+  const { context, page, errors } = await open(env, viewport, locale, 'operator@example.com', 'demo-operator-pass');
+  // An operator sees the operators' pages, not the admins'.
+  for (const href of ['/ops/users', '/ops/wallets', '/ops/audit']) {
+    if (await page.locator(`nav.subnav a[href="${href}"]`).count()) fail(`${label}: an operator sees the admins' page ${href}`);
+  }
+
+  // Accounting before the source's scan: a rule charging the new cluster's group chem to the
+  // shared wallet, an exclusion, and a rate for the cluster (another one added and deleted), so
+  // the scan makes a charge.
+  await go(page, '/ops/accounting/mappings');
+  await page.waitForSelector('[data-testid=mappings] li');
+  await page.fill('#m-cluster', label);
+  await page.fill('#m-group', 'chem');
+  await page.fill('#m-wallet', 'e2e-physics');
+  await page.click('form.card button[type=submit]');
+  await page.waitForSelector('form.card .ok[role=status]');
+  await page.fill('#m-group', 'nobody-' + label);
+  await page.check('form.card input[type=checkbox]');
+  await page.click('form.card button[type=submit]');
+  await page.waitForSelector(`[data-testid=mappings] li:has-text("nobody-${label}")`);
+  await checkPage(page, `${label}-mappings`);
+  await go(page, '/ops/accounting/rates');
+  for (const cluster of [label, label + '-gone']) {
+    await page.fill('#r-cluster', cluster);
+    await page.fill('#r-node', '1.5');
+    await page.fill('#r-from', new Date(Date.now() - 10 * 86_400_000).toISOString().slice(0, 10)); // before the job
+    await page.click('form.card button[type=submit]');
+    await page.waitForSelector(`[data-testid=rates] tbody tr:has-text("${cluster}")`);
+  }
+  await checkPage(page, `${label}-rates`);
+  const rates = await page.locator('[data-testid=rates] tbody tr').count();
+  await page.click(`[data-testid=rates] tbody tr:has-text("${label}-gone") button`);
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid=rates] tbody tr').length === n - 1, rates);
+
+  // Ingest sources: the list, then an add the API refuses on two fields.
+  await go(page, '/ops/sources');
+  await page.waitForSelector('[data-testid=sources-list] li');
+  const dir = join(env.logsDir, label);
+  mkdirSync(dir);
+  const day = new Date(Date.now() - 3 * 86_400_000).toISOString().slice(0, 10);
+  writeFileSync(join(dir, 'sacct-1.txt'),
+    'JobID|JobIDRaw|User|Group|Account|Partition|QOS|Cluster|State|Submit|Start|End|Elapsed|ElapsedRaw|AllocNodes|AllocCPUS|AllocTRES|NodeList\n' +
+    `11|11|cat|chem|p3|cpu|normal|${label}|COMPLETED|${day}T08:00:00|${day}T08:00:00|${day}T09:00:00|01:00:00|3600|1|32|cpu=32,node=1|n3\n` +
+    'this line is not a job\n');
+  await page.fill('#src-name', label);
+  await page.fill('#src-cluster', label);
+  await page.fill('#src-dir', '/etc');
+  await page.fill('#src-interval', 'often');
+  await page.click('[data-testid=source-add] button[type=submit]');
+  const fields = await page.textContent('[data-testid=field-errors]');
+  const want = zh ? ['目錄', '掃描間隔'] : ['Directory', 'Scan interval'];
+  if (!want.every((w) => fields.includes(w))) fail(`${label}: the refused source's fields shown as ${JSON.stringify(fields)}`);
+  if ((await page.getAttribute('#src-interval', 'aria-invalid')) !== 'true') fail(`${label}: the bad interval is not marked invalid`);
+  const said = await page.textContent('[data-testid=source-add] .error[role=alert]');
+  const wantSaid = zh ? '這個目錄不在節點的匯入根目錄之內。' : 'This directory is outside the node’s ingest roots.';
+  if (said !== wantSaid) fail(`${label}: the refusal shown as ${JSON.stringify(said)}`);
+  await checkPage(page, `${label}-source-add-refused`);
+  await page.fill('#src-dir', dir);
+  await page.fill('#src-interval', '1h');
+  await page.click('[data-testid=source-add] button[type=submit]');
+  await page.waitForURL('**/ops/sources/*');
+
+  // Scan now and watch it: its file and its line error appear.
+  await page.click('[data-testid=scan-now]');
+  await page.waitForSelector('[data-testid=scan-status][data-state=done]', { timeout: 30_000 });
+  await page.waitForSelector('[data-testid=source-files] tbody tr');
+  await page.waitForSelector('[data-testid=source-errors] li');
+  const status = await page.textContent('[data-testid=scan-status]');
+  if (!status.includes(zh ? '1 筆紀錄' : 'records: 1')) fail(`${label}: the scan watch says ${JSON.stringify(status)}`);
+  // Change the interval; a bad time zone is marked.
+  await page.fill('#se-tz', 'Mars/Olympus');
+  await page.click('[data-testid=source-edit] button[type=submit]');
+  await page.waitForSelector('[data-testid=source-edit] [data-testid=field-errors]');
+  await page.fill('#se-tz', 'UTC');
+  await page.fill('#se-interval', '2m');
+  await page.click('[data-testid=source-edit] button[type=submit]');
+  await page.waitForSelector('[data-testid=source-edit] .ok');
+  if ((await page.inputValue('#se-interval')) !== '2m0s') fail(`${label}: the interval after the change reads ${await page.inputValue('#se-interval')}`);
+  await checkPage(page, `${label}-source`);
+
+  // Quotas and their events, charges (the scan's, unpaid first), cluster users.
+  await page.click('nav.subnav a[href="/ops/accounting/mappings"]');
+  await go(page, '/ops/accounting/quotas');
+  await page.waitForSelector('[data-testid=quotas] tbody tr');
+  await page.waitForSelector('[data-testid=quota-events] li');
+  await checkPage(page, `${label}-quotas`);
+  await go(page, '/ops/accounting/charges');
+  await page.waitForSelector('[data-testid=charges] li');
+  // The shared wallet has no points: the scan's charge is unpaid, listed first.
+  if ((await page.getAttribute('[data-testid=charges] li', 'data-status')) !== 'unpaid') fail(`${label}: the first charge listed is not unpaid`);
+  await checkPage(page, `${label}-charges`);
+  await go(page, '/ops/accounting/cluster-users');
+  await page.waitForSelector('[data-testid=cluster-users] li strong');
+  if (await page.locator('[data-testid=cluster-users] form').count()) fail(`${label}: an operator is offered the admins' link form`);
+  await checkPage(page, `${label}-cluster-users`);
+
+  for (const e of errors) fail(`${label} (operator): console error: ${e}`);
+  await context.close();
+}
+
+async function adminPages(env, label, viewport, locale) {
+  const { fail, checkPage } = env;
+  const zh = locale.startsWith('zh');
+  const { context, page, errors } = await open(env, viewport, locale, 'admin@example.com', 'demo-admin-pass');
+  const keys = [];
+  page.on('request', (r) => r.method() === 'POST' && r.url().includes('/api/v1/wallets/') && keys.push(r.headers()['idempotency-key']));
+
+  // Users: the last admin cannot be suspended (in the page's language).
+  await go(page, '/ops/users');
+  await page.waitForSelector('[data-testid=users-list] li[data-email]');
+  await page.fill('#u-q', 'admin@example.com');
+  await page.click('form[role=search] button');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=users-list] li[data-email]').length === 1);
+  await page.click('[data-testid=users-list] li [data-testid=suspend]');
+  const refusal = await page.textContent('[data-testid=users-list] .error[role=alert]');
+  const wantRefusal = zh ? '這是最後一位管理員：請先讓另一個人成為管理員。' : 'This is the last active admin: make another person admin first.';
+  if (refusal !== wantRefusal) fail(`${label}: last_admin shown as ${JSON.stringify(refusal)}`);
+  await checkPage(page, `${label}-users-last-admin`);
+  // A person from the people's journeys: suspend, reactivate, make operator and user again.
+  await page.fill('#u-q', 'desktop-');
+  await page.click('form[role=search] button');
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=users-list] li[data-email]')].every((li) => li.dataset.email.startsWith('desktop-')));
+  const person = page.locator('[data-testid=users-list] li[data-email]').first();
+  const linkEmail = await person.getAttribute('data-email');
+  await person.locator('[data-testid=suspend]').click();
+  await person.locator('.ok[role=status]').waitFor();
+  await person.locator('button.secondary', { hasText: zh ? '恢復' : 'Reactivate' }).click();
+  await person.locator('[data-testid=suspend]').waitFor();
+  await person.locator('select').selectOption('operator');
+  await person.locator('.ok[role=status]').waitFor();
+  await person.locator('select').selectOption('user');
+  await page.selectOption('#u-sort', 'email');
+  await checkPage(page, `${label}-users`);
+
+  // Their wallet: deposit, then adjust with a reason; each submission its own Idempotency-Key.
+  await person.locator('a.button').click();
+  await page.waitForSelector('[data-testid=w-balance]');
+  const before = Number(await page.textContent('[data-testid=w-balance]'));
+  await page.fill('#w-amount', '25');
+  await page.click('[data-testid=wallet-move] button[type=submit]');
+  await page.waitForFunction((b) => Number(document.querySelector('[data-testid=w-balance]')?.textContent) === b + 25, before);
+  await page.check('input[value=adjust]');
+  await page.fill('#w-amount', '-5');
+  await page.fill('#w-reason', 'e2e correction');
+  await page.click('[data-testid=wallet-move] button[type=submit]');
+  await page.waitForFunction((b) => Number(document.querySelector('[data-testid=w-balance]')?.textContent) === b + 20, before);
+  await page.waitForSelector('[data-testid=ledger] tbody tr:has-text("e2e correction")');
+  if (keys.length !== 2 || !keys.every(Boolean) || keys[0] === keys[1]) fail(`${label}: Idempotency-Keys sent ${JSON.stringify(keys)}`);
+  await checkPage(page, `${label}-wallet`);
+
+  // Cluster users: link the login read from this journey's source to the person, by email.
+  await go(page, '/ops/accounting/mappings');
+  await go(page, '/ops/accounting/cluster-users');
+  await page.fill('#cu-cluster', label);
+  await page.click('form[role=search] button');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=cluster-users] li strong').length === 1);
+  const cu = page.locator('[data-testid=cluster-users] li').first();
+  await cu.locator('input').fill(linkEmail);
+  await cu.locator('button[type=submit]').click();
+  await page.waitForSelector(`[data-testid=cluster-users] li:has-text("${linkEmail}")`);
+  await checkPage(page, `${label}-cluster-users-linked`);
+
+  // The audit log: filtered by action, then paged by its cursors.
+  await go(page, '/ops/audit');
+  await page.waitForSelector('[data-testid=audit] li');
+  const next = page.locator('nav.pager button').nth(1);
+  if (await next.isEnabled()) {
+    const first = await page.textContent('[data-testid=audit] li');
+    await next.click();
+    await page.waitForFunction((f) => document.querySelector('[data-testid=audit] li')?.textContent !== f, first);
+    await page.locator('nav.pager button').nth(0).click();
+    await page.waitForFunction((f) => document.querySelector('[data-testid=audit] li')?.textContent === f, first);
+  } else fail(`${label}: the audit log has a single page`);
+  await page.fill('#a-action', 'user.update');
+  await page.click('form.card button[type=submit]');
+  await page.waitForFunction(() => {
+    const li = [...document.querySelectorAll('[data-testid=audit] li')];
+    return li.length > 0 && li.every((l) => l.dataset.action === 'user.update');
+  });
+  await checkPage(page, `${label}-audit`);
+
+  // Poem sets: import a whole set from a file (the bundled set under another slug), then edit a
+  // poem and see the change where people read it.
+  await go(page, '/ops/poems');
+  await page.waitForSelector('[data-testid=poem-sets] li a');
+  const href = await page.getAttribute('[data-testid=poem-sets] li a', 'href');
+  const slug = decodeURIComponent(href.split('/').pop());
+  const set = await (await fetch(`${env.base}/api/v1/poem-sets/${encodeURIComponent(slug)}/poems`)).json();
+  const copy = { ...set, slug: `${set.slug}-${label}`, name: `${set.name} (${label})` };
+  delete copy.updated_at;
+  delete copy.bundled;
+  await page.setInputFiles('#ps-file', { name: 'set.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(copy)) });
+  await page.click('form.card button[type=submit]');
+  await page.waitForSelector('form.card .ok[role=status]');
+  await page.waitForSelector(`[data-testid=poem-sets] a[href="/ops/poems/${copy.slug}"]`);
+  await checkPage(page, `${label}-poem-sets`);
+  await page.click(`[data-testid=poem-sets] a[href="/ops/poems/${copy.slug}"]`);
+  await page.fill('#pe-number', '7');
+  await page.click('form.row button[type=submit]');
+  const marker = label === 'admin-phone' ? '測試改過的第一句' : 'A first line changed by the e2e test';
+  await page.fill('#pe-line-0', marker);
+  await page.click('[data-testid=poem-edit] button[type=submit]');
+  await page.waitForSelector('[data-testid=poem-edit] .ok[role=status]');
+  await checkPage(page, `${label}-poem-edit`);
+  await page.goto(`${env.base}/ask?set=${encodeURIComponent(copy.slug)}&number=7`);
+  await page.waitForSelector('.poem');
+  const poemText = await page.textContent('.poem');
+  if (!poemText.includes(marker)) fail(`${label}: the people's poem view does not show the edited line: ${poemText.slice(0, 200)}`);
+
+  for (const e of errors) fail(`${label} (admin): console error: ${e}`);
+  await context.close();
+}
