@@ -66,6 +66,7 @@ func TestWebAppServing(t *testing.T) {
 		{"/", "200", "text/html", "no-cache", "/assets/index-abc123.js"},
 		{"/draw", "200", "text/html", "no-cache", "/assets/index-abc123.js"},
 		{"/jobs/0190-abc", "200", "text/html", "no-cache", "/assets/index-abc123.js"},
+		{"/reset-password?token=AbC-_123", "200", "text/html", "no-cache", "/assets/index-abc123.js"}, // the reset mail's link
 		{"/index.html", "200", "text/html", "no-cache", "/assets/index-abc123.js"},
 		{"/assets/index-abc123.js", "200", "text/javascript", "public, max-age=31536000, immutable", `console.log("app")`},
 		{"/assets/index-abc123.css", "200", "text/css", "public, max-age=31536000, immutable", "body{}"},
