@@ -385,6 +385,60 @@ async function resetJourney(label, viewport, locale) {
   await context.close();
 }
 
+// --- installable, and the app shell offline ---
+
+// offlineJourney: the manifest and its icons are served, Chromium finds the app installable;
+// after one visit the service worker controls the page, and with the network off the app's
+// pages still open (the shell from the precache); no API answer was ever cached.
+async function offlineJourney(label, viewport, locale) {
+  const { context, page, consoleErrors } = await newPage(viewport, locale);
+  await page.goto(base + '/');
+  await page.waitForSelector('#already-set option', { state: 'attached' });
+  const manifest = await page.evaluate(async () => {
+    const href = document.querySelector('link[rel=manifest]')?.getAttribute('href');
+    const res = await fetch(href);
+    return { href, type: res.headers.get('content-type'), body: await res.json() };
+  });
+  if (manifest.href !== '/manifest.webmanifest' || !manifest.type?.startsWith('application/manifest+json')) fail(`${label}: manifest ${JSON.stringify(manifest)}`);
+  if (!manifest.body.name?.includes('靈籤') || !manifest.body.name?.includes('Divine Whispers')) fail(`${label}: manifest name ${manifest.body.name}`);
+  for (const icon of manifest.body.icons ?? []) {
+    const res = await fetch(base + icon.src);
+    if (!res.ok || res.headers.get('content-type') !== 'image/png') fail(`${label}: icon ${icon.src}: ${res.status} ${res.headers.get('content-type')}`);
+  }
+  await waitFor('the service worker to control the page', () => page.evaluate(() => !!navigator.serviceWorker.controller), 20_000);
+  const cdp = await context.newCDPSession(page);
+  // Chromium's own reading of the manifest, and its installability check (a test browser's
+  // context is incognito, which it reports as such: not the app's fault).
+  const parsed = await cdp.send('Page.getAppManifest');
+  if (parsed.errors?.length || !parsed.url?.endsWith('/manifest.webmanifest')) fail(`${label}: manifest errors: ${JSON.stringify(parsed.errors)} at ${parsed.url}`);
+  const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+  const blocking = installabilityErrors.filter((e) => e.errorId !== 'in-incognito');
+  if (blocking.length) fail(`${label}: not installable: ${JSON.stringify(blocking)}`);
+
+  await context.setOffline(true);
+  for (const path of ['/', '/login', '/reset-password']) {
+    await page.goto(base + path);
+    await page.waitForSelector('main h1');
+  }
+  const brand = await page.textContent('header .brand');
+  if (!brand) fail(`${label}: no app shell offline`);
+  const apiOffline = await page.evaluate(() => fetch('/api/v1/poem-sets').then((r) => 'answered ' + r.status, () => 'failed'));
+  if (apiOffline !== 'failed') fail(`${label}: an API request offline was ${apiOffline} (from a cache?)`);
+  await checkPage(page, `${label}-offline-shell`);
+  const cached = await page.evaluate(async () => {
+    const urls = [];
+    for (const name of await caches.keys()) for (const r of await (await caches.open(name)).keys()) urls.push(r.url);
+    return urls;
+  });
+  if (!cached.some((u) => u.endsWith('/index.html') || u.includes('/index.html?'))) fail(`${label}: index.html not precached: ${cached}`);
+  if (cached.some((u) => u.includes('/api/'))) fail(`${label}: API answers cached: ${cached.filter((u) => u.includes('/api/'))}`);
+  if (cached.some((u) => u.includes('/assets/Operators-'))) fail(`${label}: the operators' code was precached for a person`);
+  await context.setOffline(false);
+  // "Failed to load resource" is allowed; the service worker's own failures offline are not errors of the page
+  for (const e of consoleErrors) fail(`${label}: console error: ${e}`);
+  await context.close();
+}
+
 // --- the operators' pages ---
 
 // A day's sacct log two days ago (inside the overview's default period of the last 30 days): a
@@ -502,7 +556,7 @@ try {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
   });
-  // DW_E2E_ONLY=reset,ops (a comma list of people, reset, ops) runs only those parts, while working on them.
+  // DW_E2E_ONLY=reset,ops (a comma list of people, reset, offline, ops) runs only those parts, while working on them.
   const only = (process.env.DW_E2E_ONLY ?? '').split(',').filter(Boolean);
   const run = (part) => only.length === 0 || only.includes(part);
   if (run('people')) {
@@ -513,6 +567,7 @@ try {
     await resetJourney('reset-desktop', { width: 1280, height: 900 }, 'en-US');
     await resetJourney('reset-phone', { width: 390, height: 844 }, 'zh-TW');
   }
+  if (run('offline')) await offlineJourney('offline-phone', { width: 390, height: 844 }, 'zh-TW');
   if (run('ops')) {
     await operatorData();
     await operatorJourney('operator-desktop', { width: 1280, height: 900 }, 'en-US');
