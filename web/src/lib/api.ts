@@ -55,6 +55,14 @@ export interface RequestOptions {
 }
 
 const authCodes = new Set(['missing_token', 'invalid_token']);
+// A 401 about what was sent (a wrong current password when changing it or deleting the
+// account), not about the session: shown, without signing the person out.
+const refusalCodes = new Set(['invalid_credentials']);
+
+/** routeMissing tells whether the node lacks the route itself (an older node): 404 route_not_found or 405. */
+export function routeMissing(err: unknown): boolean {
+  return err instanceof ApiError && (err.code === 'route_not_found' || err.code === 'method_not_allowed' || err.status === 405);
+}
 
 export class Client {
   private token: string | null = null;
@@ -100,6 +108,7 @@ export class Client {
     let res = await this.send(method, path, opts, auth);
     if (auth && res.status === 401) {
       const p = await problemOf(res);
+      if (refusalCodes.has(p.code)) throw new ApiError(res.status, p.code, p.body);
       if (!authCodes.has(p.code) || !(await this.refresh())) {
         this.signedOut();
         throw new ApiError(res.status, p.code, p.body);
@@ -108,7 +117,7 @@ export class Client {
     }
     if (!res.ok) {
       const p = await problemOf(res);
-      if (res.status === 401 && auth) this.signedOut();
+      if (res.status === 401 && auth && !refusalCodes.has(p.code)) this.signedOut();
       throw new ApiError(res.status, p.code, p.body);
     }
     if (res.status === 204) return undefined as T;
