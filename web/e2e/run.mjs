@@ -459,6 +459,134 @@ async function accountJourney(label, viewport, locale) {
   await context.close();
 }
 
+// --- buying points ---
+
+// buyJourney: the Wallet page offers the packages (GET /api/v1/payments/packages) and the
+// providers; buying with the sandbox provider hands the browser over to the checkout's
+// redirect_url; back at /wallet?payment=<id> the page waits for the confirmation, then shows the
+// new balance live. Built beside the payments API: where this node lacks it (404/405) the page
+// must say so in the person's language, and the steps that need it are reported SKIPPED; where
+// the sandbox's own page cannot be driven (no pay button found), its completion is SKIPPED.
+async function buyJourney(label, viewport, locale) {
+  const zh = locale.startsWith('zh');
+  // No service worker here: page.route (the contract check below) sees only the page's own requests.
+  const { context, page, consoleErrors } = await newPage(viewport, locale, { serviceWorkers: 'block' });
+  const { email, password } = await registerByApi(label);
+  const probe = await api('POST', '/api/v1/auth/login', '', { email, password });
+  const packagesStatus = (await fetch(base + '/api/v1/payments/packages', { headers: { Authorization: 'Bearer ' + probe.access_token } })).status;
+
+  await page.goto(base + '/login');
+  await page.fill('#login-email', email);
+  await page.fill('#login-password', password);
+  await page.click('form button[type=submit]');
+  await page.waitForURL('**/draw');
+  await page.click('nav a[href="/wallet"]');
+  await page.waitForSelector('[data-testid=balance]');
+  if (packagesStatus === 404 || packagesStatus === 405) {
+    const text = await page.textContent('[data-testid=buy-unavailable]');
+    if (text !== (zh ? '這台伺服器還不能購買點數。' : 'Buying points is not available on this server yet.')) fail(`${label}: a missing payments API shown as ${JSON.stringify(text)}`);
+    await checkPage(page, `${label}-wallet-buy`);
+    console.log(`SKIPPED ${label}: buying points (GET /api/v1/payments/packages answers ${packagesStatus} on this node: the payments API is built in another branch); the page's message for it checked`);
+    await buyContractCheck(page, label, email);
+  } else {
+    await page.waitForSelector('[data-testid=buy] input[name=package]');
+    await page.check('[data-testid=buy] input[name=provider][value=sandbox]');
+    await checkPage(page, `${label}-wallet-buy`);
+    const before = Number(await page.textContent('[data-testid=balance]'));
+    const [res] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/api/v1/payments/checkout')),
+      page.click('[data-testid=buy] button[type=submit]'),
+    ]);
+    const started = await res.json();
+    if (res.status() !== 201 || !started.payment?.id) fail(`${label}: checkout answered ${res.status()} ${JSON.stringify(started)}`);
+    await page.waitForURL((u) => u.href.startsWith(new URL(started.redirect_url, base).href.split('?')[0]), { timeout: 20_000 });
+    // The sandbox's own page: pay, if a pay button can be found.
+    const pay = page.locator('button, input[type=submit]').filter({ hasText: /pay|付款/i }).first();
+    let paid = false;
+    if (await pay.count().catch(() => 0)) {
+      await pay.click();
+      paid = true;
+    } else {
+      console.log(`SKIPPED ${label}: completing the sandbox payment (no pay button on ${page.url()})`);
+      await page.goto(base + '/wallet?payment=' + encodeURIComponent(started.payment.id));
+    }
+    await page.waitForURL('**/wallet?payment=*');
+    await page.waitForSelector('[data-testid=payment-status] [role=status], [data-testid=payment-status] [role=alert]');
+    if (paid) {
+      await page.waitForSelector('[data-testid=payment-status][data-status=succeeded]', { timeout: 30_000 });
+      await page.waitForFunction((n) => Number(document.querySelector('[data-testid=balance]')?.textContent) === n, before + started.payment.points);
+      await page.waitForSelector('[data-testid=payments] tr[data-status=succeeded]');
+    }
+    await checkPage(page, `${label}-wallet-payment`);
+  }
+  for (const e of consoleErrors) fail(`${label}: console error: ${e}`);
+  await context.close();
+}
+
+// buyContractCheck: while this node has no payments API, the page's side of its contract is
+// exercised in the browser against answers of that contract given by the test (page.route),
+// clearly not the real API: the ECPay form is posted with its fields under their own names,
+// the sandbox's GET hand-over comes back to /wallet?payment=<id>, the page waits, and when the
+// payment turns succeeded (the test credits the real wallet through an admin's deposit, so the
+// node's WebSocket announces the balance) the new balance shows live. Replaced by the real
+// flow above as soon as the node has the API.
+async function buyContractCheck(page, label, email) {
+  const payment = { id: 'pay-e2e-1', status: 'pending', provider: 'sandbox', package: 'small', points: 100, currency: 'TWD', price: 150, created_at: new Date().toISOString() };
+  let credited = false;
+  const keys = [];
+  const json = (route, status, body) => route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) });
+  await page.route('**/api/v1/payments/packages', (r) => json(r, 200, {
+    items: [{ id: 'small', points: 100, currency: 'TWD', price: 150, price_minor: 150 }, { id: 'large', points: 1200, currency: 'TWD', price: 1500, price_minor: 1500 }],
+    providers: ['sandbox', 'stripe', 'ecpay'],
+  }));
+  await page.route('**/api/v1/payments/checkout', (r) => {
+    keys.push(r.request().headers()['idempotency-key']);
+    const body = r.request().postDataJSON();
+    if (body.provider === 'ecpay') {
+      return json(r, 201, { payment: { ...payment, id: 'pay-e2e-ecpay', provider: 'ecpay' }, redirect_url: base + '/e2e-ecpay/AioCheckOut/V5', method: 'POST',
+        fields: { MerchantID: '3002607', MerchantTradeNo: 'DWE2E1', TotalAmount: '150', ChoosePayment: 'ALL', CheckMacValue: 'ABC123' } });
+    }
+    return json(r, 201, { payment, redirect_url: '/wallet?payment=' + payment.id, method: 'GET' });
+  });
+  await page.route(`**/api/v1/payments/${payment.id}`, (r) => json(r, 200, { ...payment, status: credited ? 'succeeded' : 'pending' }));
+  await page.route(/\/api\/v1\/payments(\?.*)?$/, (r) => json(r, 200, { items: [{ ...payment, status: credited ? 'succeeded' : 'pending' }] }));
+  let posted = null;
+  await page.route('**/e2e-ecpay/AioCheckOut/V5', (r) => {
+    posted = { method: r.request().method(), body: r.request().postData() };
+    return r.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>ECPay</title><p>ECPay</p>' });
+  });
+
+  await page.reload();
+  await page.waitForSelector('[data-testid=buy] input[name=package]');
+  await page.check('[data-testid=buy] input[name=provider][value=ecpay]');
+  await page.check('[data-testid=buy] input[name=package][value=large]');
+  await checkPage(page, `${label}-wallet-buy-packages`);
+  await page.click('[data-testid=buy] button[type=submit]');
+  await waitFor('the ECPay form to be posted', () => posted, 10_000);
+  const form = new URLSearchParams(posted.body);
+  if (posted.method !== 'POST' || form.get('MerchantTradeNo') !== 'DWE2E1' || form.get('CheckMacValue') !== 'ABC123' || form.get('TotalAmount') !== '150') fail(`${label}: the ECPay form was sent as ${JSON.stringify(posted)}`);
+
+  await page.goto(base + '/wallet');
+  await page.waitForSelector('[data-testid=buy] input[name=package]');
+  const before = Number(await page.textContent('[data-testid=balance]'));
+  await page.check('[data-testid=buy] input[name=provider][value=sandbox]');
+  await page.click('[data-testid=buy] button[type=submit]');
+  await page.waitForURL('**/wallet?payment=' + payment.id);
+  await page.waitForSelector('[data-testid=payment-status][data-status=pending]');
+  await checkPage(page, `${label}-wallet-payment-pending`);
+  if (keys.length !== 2 || !keys.every(Boolean) || keys[0] === keys[1]) fail(`${label}: checkout Idempotency-Keys ${JSON.stringify(keys)}`);
+  // The provider confirms: the node credits the wallet (here an admin's real deposit) and says so on the WebSocket.
+  const admin = await api('POST', '/api/v1/auth/login', '', { email: 'admin@example.com', password: 'demo-admin-pass' });
+  const users = await api('GET', '/api/v1/admin/users?q=' + encodeURIComponent(email), admin.access_token);
+  credited = true;
+  await api('POST', `/api/v1/wallets/${users.items[0].wallet_id}/deposits`, admin.access_token, { amount: payment.points }, { 'Idempotency-Key': 'e2e-buy-' + label });
+  await page.waitForSelector('[data-testid=payment-status][data-status=succeeded]', { timeout: 10_000 });
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid=balance]')?.textContent) === n, before + payment.points);
+  await page.waitForSelector('[data-testid=payments] tr[data-status=succeeded]');
+  await checkPage(page, `${label}-wallet-payment-succeeded`);
+  await page.unrouteAll({ behavior: 'ignoreErrors' });
+}
+
 // --- installable, and the app shell offline ---
 
 // offlineJourney: the manifest and its icons are served, Chromium finds the app installable;
@@ -630,7 +758,7 @@ try {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
   });
-  // DW_E2E_ONLY=reset,ops (a comma list of people, reset, account, offline, ops) runs only those parts, while working on them.
+  // DW_E2E_ONLY=reset,ops (a comma list of people, reset, account, buy, offline, ops) runs only those parts, while working on them.
   const only = (process.env.DW_E2E_ONLY ?? '').split(',').filter(Boolean);
   const run = (part) => only.length === 0 || only.includes(part);
   if (run('people')) {
@@ -644,6 +772,10 @@ try {
   if (run('account')) {
     await accountJourney('account-desktop', { width: 1280, height: 900 }, 'en-US');
     await accountJourney('account-phone', { width: 390, height: 844 }, 'zh-TW');
+  }
+  if (run('buy')) {
+    await buyJourney('buy-desktop', { width: 1280, height: 900 }, 'en-US');
+    await buyJourney('buy-phone', { width: 390, height: 844 }, 'zh-TW');
   }
   if (run('offline')) await offlineJourney('offline-phone', { width: 390, height: 844 }, 'zh-TW');
   if (run('ops')) {

@@ -221,6 +221,7 @@ const en = {
   'error.provider_unavailable': 'The payment provider cannot be reached right now; try again in a moment.',
   'error.provider_refused': 'The payment provider refused this payment; try another way of paying.',
   'error.payment_not_found': 'This payment was not found.',
+  'error.invalid_checkout': 'The payment could not be started (an unexpected answer); please try again.',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -444,6 +445,7 @@ const zh: Record<MessageKey, string> = {
   'error.provider_unavailable': '目前無法連上金流服務，請稍後再試。',
   'error.provider_refused': '金流服務拒絕了這筆付款，請改用其他付款方式。',
   'error.payment_not_found': '找不到這筆付款。',
+  'error.invalid_checkout': '無法開始付款（非預期的回應），請再試一次。',
 };
 
 export const messages: Record<Lang, Record<MessageKey, string>> = { en, 'zh-TW': zh };
