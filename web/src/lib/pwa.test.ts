@@ -90,5 +90,5 @@ describe('the web app manifest', () => {
     for (const { file, size, kind } of icons) {
       expect(readFileSync(publicDir + 'icons/' + file).equals(render(size, kind)), file).toBe(true);
     }
-  });
+  }, 60_000); // drawing the icons takes a second or two, more on a busy machine
 });
