@@ -7,7 +7,10 @@
 // violation is one). Then an operator: the node reads a small sacct file through an ingest
 // source the operator adds and scans through the API; the operator logs in, opens the
 // Operators overview and sees its totals equal to the API's JSON and a chart, and the usage
-// explorer (desktop and 390 px). Screenshots go to $DW_E2E_ARTIFACTS (default: a new temp directory).
+// explorer (desktop and 390 px). The pages of issue 12: forgot and reset password (the mail
+// received by an SMTP server of the test's own), profile and account deletion, buying points
+// (each SKIPPED where the node lacks its API), and the app shell offline after one visit.
+// Screenshots go to $DW_E2E_ARTIFACTS (default: a new temp directory).
 //
 //   node e2e/run.mjs            (after make build; DW_BIN=../bin/dw, CHROMIUM=/usr/bin/chromium)
 import { spawn } from 'node:child_process';
