@@ -20,6 +20,9 @@ const (
 	cacheFresh  = "no-cache"
 )
 
+// The web app manifest's own media type (the system's table may lack it).
+func init() { _ = mime.AddExtensionType(".webmanifest", "application/manifest+json") }
+
 // webFile is one file of the web app, read once, with its gzip form when that is smaller.
 type webFile struct {
 	data, gz     []byte

@@ -56,6 +56,8 @@ func TestWebAppServing(t *testing.T) {
 		"assets/index-abc123.js":    {Data: []byte(`console.log("app")`)},
 		"assets/index-abc123.css":   {Data: []byte(`body{}`)},
 		"favicon.svg":               {Data: []byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`)},
+		"manifest.webmanifest":      {Data: []byte(`{"name":"靈籤 Divine Whispers"}`)},
+		"sw.js":                     {Data: []byte(`self.addEventListener("fetch",()=>{})`)},
 		"assets/poem-cloud-9f8e.js": {Data: []byte(`export{}`)},
 		"assets/big-77aa.js":        {Data: []byte(strings.Repeat("export const poem = '籤詩';\n", 200))},
 	}
@@ -66,10 +68,13 @@ func TestWebAppServing(t *testing.T) {
 		{"/", "200", "text/html", "no-cache", "/assets/index-abc123.js"},
 		{"/draw", "200", "text/html", "no-cache", "/assets/index-abc123.js"},
 		{"/jobs/0190-abc", "200", "text/html", "no-cache", "/assets/index-abc123.js"},
+		{"/reset-password?token=AbC-_123", "200", "text/html", "no-cache", "/assets/index-abc123.js"}, // the reset mail's link
 		{"/index.html", "200", "text/html", "no-cache", "/assets/index-abc123.js"},
 		{"/assets/index-abc123.js", "200", "text/javascript", "public, max-age=31536000, immutable", `console.log("app")`},
 		{"/assets/index-abc123.css", "200", "text/css", "public, max-age=31536000, immutable", "body{}"},
 		{"/favicon.svg", "200", "image/svg+xml", "no-cache", "<svg"},
+		{"/manifest.webmanifest", "200", "application/manifest+json", "no-cache", "Divine Whispers"},
+		{"/sw.js", "200", "text/javascript", "no-cache", "fetch"}, // revalidated: a new build's worker is found at once
 		{"/assets/gone-123.js", "404", "application/problem+json", "", "route_not_found"},
 		{"/robots.txt", "404", "application/problem+json", "", "route_not_found"},
 		{"/api/v1/nothing", "404", "application/problem+json", "no-store", "route_not_found"},

@@ -7,7 +7,10 @@
 // violation is one). Then an operator: the node reads a small sacct file through an ingest
 // source the operator adds and scans through the API; the operator logs in, opens the
 // Operators overview and sees its totals equal to the API's JSON and a chart, and the usage
-// explorer (desktop and 390 px). Screenshots go to $DW_E2E_ARTIFACTS (default: a new temp directory).
+// explorer (desktop and 390 px). The pages of issue 12: forgot and reset password (the mail
+// received by an SMTP server of the test's own), profile and account deletion, buying points
+// (each SKIPPED where the node lacks its API), and the app shell offline after one visit.
+// Screenshots go to $DW_E2E_ARTIFACTS (default: a new temp directory).
 //
 //   node e2e/run.mjs            (after make build; DW_BIN=../bin/dw, CHROMIUM=/usr/bin/chromium)
 import { spawn } from 'node:child_process';
@@ -18,13 +21,15 @@ import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import axe from 'axe-core';
 import { adminJourneys } from './admin.mjs';
+import { SMTPServer } from 'smtp-server';
+import { simpleParser } from 'mailparser';
 
 const here = new URL('.', import.meta.url).pathname;
 const bin = resolve(process.env.DW_BIN ?? join(here, '../../bin/dw'));
 const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const artifacts = process.env.DW_E2E_ARTIFACTS ?? mkdtempSync(join(tmpdir(), 'dw-web-e2e-artifacts-'));
 mkdirSync(artifacts, { recursive: true });
-const deadline = Date.now() + 170_000;
+const deadline = Date.now() + 360_000; // people, issue 12 (reset, account, buy, offline), operators and admins, on a busy 2-core machine
 const failures = [];
 
 function fail(msg) {
@@ -58,6 +63,24 @@ async function waitFor(what, fn, ms = 60_000) {
   }
 }
 
+// --- a real SMTP server: the node's outbox sends the reset mails here ---
+// (The link could also be read from the database, but `dw mail outbox` by design never shows a
+// mail's body, which holds a live reset token; a real SMTP receiver tests the mail as sent.)
+const mails = [];
+const smtp = new SMTPServer({
+  authOptional: true,
+  disabledCommands: ['STARTTLS', 'AUTH'],
+  logger: false,
+  onData(stream, session, cb) {
+    simpleParser(stream).then((m) => {
+      mails.push({ to: m.to?.text ?? '', subject: m.subject ?? '', text: m.text ?? '', lang: m.headers.get('content-language') });
+      cb();
+    }, cb);
+  },
+});
+const smtpPort = await freePort();
+await new Promise((res) => smtp.listen(smtpPort, '127.0.0.1', res));
+
 // --- the node ---
 const dataDir = mkdtempSync(join(tmpdir(), 'dw-web-e2e-'));
 chmodSync(dataDir, 0o755); // run as root, dw starts PostgreSQL as the postgres user, which must reach var/
@@ -68,7 +91,9 @@ const base = `http://127.0.0.1:${http}`;
 const log = [];
 const dw = spawn(bin, ['serve', '--demo', '--secure-cookies=false', '--log-format', 'text', '--log-level', 'warn',
   '--data-dir', join(dataDir, 'var'), '--http', `127.0.0.1:${http}`, '--bind', `127.0.0.1:${bind}`, '--remote', `127.0.0.1:${remote}`,
-  '--db-shared-buffers', '64MB', '--job-workers', '4', '--rate-limit-auth', '100/m', '--ingest-root', logsDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  '--db-shared-buffers', '64MB', '--job-workers', '4', '--rate-limit-auth', '100/m', '--ingest-root', logsDir,
+  '--register-free', '40', // the journeys make about ten accounts from this one address within the hour
+  '--smtp-addr', `127.0.0.1:${smtpPort}`, '--smtp-from', 'dw-e2e@example.com', '--public-url', `http://127.0.0.1:${http}`], { stdio: ['ignore', 'pipe', 'pipe'] });
 dw.stdout.on('data', (d) => log.push(String(d)));
 dw.stderr.on('data', (d) => log.push(String(d)));
 let exited = false;
@@ -77,6 +102,7 @@ dw.on('exit', () => (exited = true));
 let browser;
 async function cleanup() {
   await browser?.close().catch(() => {});
+  await new Promise((res) => smtp.close(res));
   if (!exited) {
     dw.kill('SIGTERM');
     await waitFor('dw to stop', () => exited, 30_000).catch(() => dw.kill('SIGKILL'));
@@ -273,6 +299,353 @@ async function journey(label, viewport, locale) {
   await context.close();
 }
 
+// --- forgot and reset password ---
+
+// newPage opens a context and a page that records console errors (the API's refusals the test
+// causes on purpose log "Failed to load resource", which is allowed).
+async function newPage(viewport, locale, extra = {}) {
+  const context = await browser.newContext({ viewport, locale, ...extra });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  const consoleErrors = [];
+  page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && consoleErrors.push(m.text()));
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  return { context, page, consoleErrors };
+}
+
+async function registerByApi(label) {
+  const email = `${label}-${Date.now()}@example.com`;
+  const password = 'the first passphrase of ' + label;
+  await api('POST', '/api/v1/auth/register', '', { email, password });
+  return { email, password };
+}
+
+// resetJourney: a person who forgot the password asks for a link on the page (on the desktop
+// three times, so the node asks the third for its proof of work, which the page solves), the
+// mail arrives at the test's SMTP server in the page's language, its link opens the reset page
+// (the token leaves the address bar), a weak password is refused from its code, a good one is
+// set, the old session is dead, the new password logs in, and the link does not work twice.
+async function resetJourney(label, viewport, locale) {
+  const zh = locale.startsWith('zh');
+  const { context, page, consoleErrors } = await newPage(viewport, locale);
+  const { email, password } = await registerByApi(label);
+  const old = await api('POST', '/api/v1/auth/login', '', { email, password });
+
+  await page.goto(base + '/login');
+  await page.click('a[href="/forgot-password"]');
+  await page.waitForSelector('#forgot-email');
+  await checkPage(page, `${label}-forgot`);
+  const requests = label === 'reset-desktop' ? 3 : 1;
+  let captchas = 0;
+  page.on('response', async (r) => {
+    if (r.url().endsWith('/password/reset-request') && r.status() === 403) captchas += (await r.json()).code === 'captcha_required' ? 1 : 0;
+  });
+  for (let i = 0; i < requests; i++) {
+    if (i > 0) await page.goto(base + '/forgot-password');
+    await page.fill('#forgot-email', email);
+    await page.click('form button[type=submit]');
+    await page.waitForSelector('.ok[role=status]', { timeout: 60_000 });
+  }
+  if (requests === 3 && captchas === 0) fail(`${label}: no captcha was asked at the third reset request for one email`);
+  await checkPage(page, `${label}-forgot-sent`);
+
+  const mail = await waitFor(`the reset mail to ${email}`, () => mails.filter((m) => m.to.includes(email)).length >= requests && mails.filter((m) => m.to.includes(email)).at(-1), 30_000);
+  if (zh !== /密碼重設/.test(mail.subject)) fail(`${label}: the mail's subject ${JSON.stringify(mail.subject)} is not in ${locale}`);
+  const link = mail.text.match(/https?:\/\/\S+\/reset-password\?token=\S+/)?.[0];
+  if (!link?.startsWith(base + '/reset-password?token=')) fail(`${label}: no reset link to ${base} in the mail: ${JSON.stringify(mail.text)}`);
+
+  await page.goto(link);
+  await page.waitForSelector('#reset-password');
+  if (page.url().includes('token=')) fail(`${label}: the token stays in the address bar: ${page.url()}`);
+  await page.fill('#reset-password', 'password');
+  await page.click('form button[type=submit]');
+  const weak = await page.textContent('.error[role=alert]');
+  if (!weak?.includes(zh ? '太容易被猜到' : 'too easy to guess')) fail(`${label}: weak password on reset shown as ${JSON.stringify(weak)}`);
+  await checkPage(page, `${label}-reset`);
+  const fresh = 'a brand new passphrase for ' + label;
+  await page.fill('#reset-password', fresh);
+  await page.click('form button[type=submit]');
+  await page.waitForSelector('.ok[role=status]');
+  await checkPage(page, `${label}-reset-done`);
+
+  // Every old session ended: the old refresh token is refused.
+  const refreshed = await fetch(base + '/api/v1/auth/refresh', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refresh_token: old.refresh_token }) });
+  if (refreshed.ok) fail(`${label}: the session from before the reset still refreshes`);
+
+  await page.click('main a[href="/login"]');
+  await page.fill('#login-email', email);
+  await page.fill('#login-password', fresh);
+  await page.click('form button[type=submit]');
+  await page.waitForURL('**/draw');
+
+  // The link works once.
+  await page.goto(link);
+  await page.fill('#reset-password', 'yet another long passphrase');
+  await page.click('form button[type=submit]');
+  const spent = await page.textContent('.error[role=alert]');
+  if (!spent?.includes(zh ? '連結已失效' : 'no longer valid')) fail(`${label}: a spent link shown as ${JSON.stringify(spent)}`);
+  await page.waitForSelector('main a[href="/forgot-password"]');
+
+  for (const e of consoleErrors) fail(`${label}: console error: ${e}`);
+  await context.close();
+}
+
+// --- profile and account deletion ---
+
+// status asks the API and returns the status only (to learn whether a route exists in this build).
+async function status(method, path, token, body) {
+  const res = await fetch(base + path, { method, headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + token }, body: JSON.stringify(body) });
+  await res.text();
+  return res.status;
+}
+
+// accountJourney: the Account page's profile (display name, language, which switches the page)
+// and deleting the account (a confirmation, a wrong password refused from its code, then gone:
+// the login is refused). The API routes (PATCH and DELETE /api/v1/me) are built beside these
+// pages; where this node lacks them (404/405) the page must say so in the person's language,
+// and the steps that need them are reported SKIPPED.
+async function accountJourney(label, viewport, locale) {
+  const zh = locale.startsWith('zh');
+  const { context, page, consoleErrors } = await newPage(viewport, locale);
+  const { email, password } = await registerByApi(label);
+  const probe = await api('POST', '/api/v1/auth/login', '', { email, password });
+  const patchStatus = await status('PATCH', '/api/v1/me', probe.access_token, {});
+  const deleteStatus = await status('DELETE', '/api/v1/me', probe.access_token, { password: 'not the password' });
+  const hasPatch = patchStatus !== 404 && patchStatus !== 405;
+  const hasDelete = deleteStatus !== 404 && deleteStatus !== 405;
+
+  await page.goto(base + '/login');
+  await page.fill('#login-email', email);
+  await page.fill('#login-password', password);
+  await page.click('form button[type=submit]');
+  await page.waitForURL('**/draw');
+  await page.click('nav a[href="/account"]');
+  await page.waitForSelector('#profile-name');
+  await page.fill('#profile-name', zh ? '小明' : 'Ming');
+  const other = zh ? 'en' : 'zh-TW';
+  await page.selectOption('#profile-lang', other);
+  await page.click('[data-testid=profile] button[type=submit]');
+  if (hasPatch) {
+    await page.waitForSelector('[data-testid=profile] .ok[role=status]');
+    if ((await page.getAttribute('html', 'lang')) !== other) fail(`${label}: saving the profile's language did not switch the page to ${other}`);
+    const m = await api('GET', '/api/v1/me', probe.access_token);
+    if (m.display_name !== (zh ? '小明' : 'Ming') || m.language !== other) fail(`${label}: the profile stored is ${JSON.stringify(m)}`);
+  } else {
+    const text = await page.textContent('[data-testid=profile] .error[role=alert]');
+    if (text !== (zh ? '這台伺服器還不能編輯個人資料。' : 'Editing the profile is not available on this server yet.')) fail(`${label}: a missing profile route shown as ${JSON.stringify(text)}`);
+    console.log(`SKIPPED ${label}: saving the profile (PATCH /api/v1/me answers ${patchStatus} on this node: the route is built in another branch); the page's message for it checked`);
+  }
+  await checkPage(page, `${label}-account-profile`);
+
+  await page.click('.danger button');
+  await page.waitForSelector('#delete-password');
+  if (!(await page.isDisabled('[data-testid=delete-account] button[type=submit]'))) fail(`${label}: deleting is possible before confirming`);
+  await page.check('#delete-understood');
+  await page.fill('#delete-password', 'not the password');
+  await checkPage(page, `${label}-account-delete`);
+  await page.click('[data-testid=delete-account] button[type=submit]');
+  if (hasDelete) {
+    const text = await page.textContent('[data-testid=delete-account] .error[role=alert]');
+    if (!text || text.includes('wrong_password') || text.includes('invalid_credentials')) fail(`${label}: a wrong password on deletion shown as ${JSON.stringify(text)}`);
+    if (!(await page.locator('nav a[href="/account"]').count())) fail(`${label}: a wrong password on deletion signed the person out`);
+    await page.fill('#delete-password', password);
+    await page.click('[data-testid=delete-account] button[type=submit]');
+    await page.waitForURL('**/goodbye');
+    await page.waitForSelector('nav a[href="/login"]');
+    await checkPage(page, `${label}-goodbye`);
+    const res = await fetch(base + '/api/v1/auth/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
+    if (res.ok) fail(`${label}: a deleted account still logs in`);
+  } else {
+    const text = await page.textContent('[data-testid=delete-account] .error[role=alert]');
+    if (text !== (zh ? '這台伺服器還不能刪除帳號。' : 'Deleting an account is not available on this server yet.')) fail(`${label}: a missing delete route shown as ${JSON.stringify(text)}`);
+    console.log(`SKIPPED ${label}: deleting the account (DELETE /api/v1/me answers ${deleteStatus} on this node: the route is built in another branch); the page's message for it checked`);
+  }
+  for (const e of consoleErrors) fail(`${label}: console error: ${e}`);
+  await context.close();
+}
+
+// --- buying points ---
+
+// buyJourney: the Wallet page offers the packages (GET /api/v1/payments/packages) and the
+// providers; buying with the sandbox provider hands the browser over to the checkout's
+// redirect_url; back at /wallet?payment=<id> the page waits for the confirmation, then shows the
+// new balance live. Built beside the payments API: where this node lacks it (404/405) the page
+// must say so in the person's language, and the steps that need it are reported SKIPPED; where
+// the sandbox's own page cannot be driven (no pay button found), its completion is SKIPPED.
+async function buyJourney(label, viewport, locale) {
+  const zh = locale.startsWith('zh');
+  // No service worker here: page.route (the contract check below) sees only the page's own requests.
+  const { context, page, consoleErrors } = await newPage(viewport, locale, { serviceWorkers: 'block' });
+  const { email, password } = await registerByApi(label);
+  const probe = await api('POST', '/api/v1/auth/login', '', { email, password });
+  const packagesStatus = (await fetch(base + '/api/v1/payments/packages', { headers: { Authorization: 'Bearer ' + probe.access_token } })).status;
+
+  await page.goto(base + '/login');
+  await page.fill('#login-email', email);
+  await page.fill('#login-password', password);
+  await page.click('form button[type=submit]');
+  await page.waitForURL('**/draw');
+  await page.click('nav a[href="/wallet"]');
+  await page.waitForSelector('[data-testid=balance]');
+  if (packagesStatus === 404 || packagesStatus === 405) {
+    const text = await page.textContent('[data-testid=buy-unavailable]');
+    if (text !== (zh ? '這台伺服器還不能購買點數。' : 'Buying points is not available on this server yet.')) fail(`${label}: a missing payments API shown as ${JSON.stringify(text)}`);
+    await checkPage(page, `${label}-wallet-buy`);
+    console.log(`SKIPPED ${label}: buying points (GET /api/v1/payments/packages answers ${packagesStatus} on this node: the payments API is built in another branch); the page's message for it checked`);
+    await buyContractCheck(page, label, email);
+  } else {
+    await page.waitForSelector('[data-testid=buy] input[name=package]');
+    await page.check('[data-testid=buy] input[name=provider][value=sandbox]');
+    await checkPage(page, `${label}-wallet-buy`);
+    const before = Number(await page.textContent('[data-testid=balance]'));
+    const [res] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/api/v1/payments/checkout')),
+      page.click('[data-testid=buy] button[type=submit]'),
+    ]);
+    const started = await res.json();
+    if (res.status() !== 201 || !started.payment?.id) fail(`${label}: checkout answered ${res.status()} ${JSON.stringify(started)}`);
+    await page.waitForURL((u) => u.href.startsWith(new URL(started.redirect_url, base).href.split('?')[0]), { timeout: 20_000 });
+    // The sandbox's own page: pay, if a pay button can be found.
+    const pay = page.locator('button, input[type=submit]').filter({ hasText: /pay|付款/i }).first();
+    let paid = false;
+    if (await pay.count().catch(() => 0)) {
+      await pay.click();
+      paid = true;
+    } else {
+      console.log(`SKIPPED ${label}: completing the sandbox payment (no pay button on ${page.url()})`);
+      await page.goto(base + '/wallet?payment=' + encodeURIComponent(started.payment.id));
+    }
+    await page.waitForURL('**/wallet?payment=*');
+    await page.waitForSelector('[data-testid=payment-status] [role=status], [data-testid=payment-status] [role=alert]');
+    if (paid) {
+      await page.waitForSelector('[data-testid=payment-status][data-status=succeeded]', { timeout: 30_000 });
+      await page.waitForFunction((n) => Number(document.querySelector('[data-testid=balance]')?.textContent) === n, before + started.payment.points);
+      await page.waitForSelector('[data-testid=payments] tr[data-status=succeeded]');
+    }
+    await checkPage(page, `${label}-wallet-payment`);
+  }
+  for (const e of consoleErrors) fail(`${label}: console error: ${e}`);
+  await context.close();
+}
+
+// buyContractCheck: while this node has no payments API, the page's side of its contract is
+// exercised in the browser against answers of that contract given by the test (page.route),
+// clearly not the real API: the ECPay form is posted with its fields under their own names,
+// the sandbox's GET hand-over comes back to /wallet?payment=<id>, the page waits, and when the
+// payment turns succeeded (the test credits the real wallet through an admin's deposit, so the
+// node's WebSocket announces the balance) the new balance shows live. Replaced by the real
+// flow above as soon as the node has the API.
+async function buyContractCheck(page, label, email) {
+  const payment = { id: 'pay-e2e-1', status: 'pending', provider: 'sandbox', package: 'small', points: 100, currency: 'TWD', price: 150, created_at: new Date().toISOString() };
+  let credited = false;
+  const keys = [];
+  const json = (route, status, body) => route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) });
+  await page.route('**/api/v1/payments/packages', (r) => json(r, 200, {
+    items: [{ id: 'small', points: 100, currency: 'TWD', price: 150, price_minor: 150 }, { id: 'large', points: 1200, currency: 'TWD', price: 1500, price_minor: 1500 }],
+    providers: ['sandbox', 'stripe', 'ecpay'],
+  }));
+  await page.route('**/api/v1/payments/checkout', (r) => {
+    keys.push(r.request().headers()['idempotency-key']);
+    const body = r.request().postDataJSON();
+    if (body.provider === 'ecpay') {
+      return json(r, 201, { payment: { ...payment, id: 'pay-e2e-ecpay', provider: 'ecpay' }, redirect_url: base + '/e2e-ecpay/AioCheckOut/V5', method: 'POST',
+        fields: { MerchantID: '3002607', MerchantTradeNo: 'DWE2E1', TotalAmount: '150', ChoosePayment: 'ALL', CheckMacValue: 'ABC123' } });
+    }
+    return json(r, 201, { payment, redirect_url: '/wallet?payment=' + payment.id, method: 'GET' });
+  });
+  await page.route(`**/api/v1/payments/${payment.id}`, (r) => json(r, 200, { ...payment, status: credited ? 'succeeded' : 'pending' }));
+  await page.route(/\/api\/v1\/payments(\?.*)?$/, (r) => json(r, 200, { items: [{ ...payment, status: credited ? 'succeeded' : 'pending' }] }));
+  let posted = null;
+  await page.route('**/e2e-ecpay/AioCheckOut/V5', (r) => {
+    posted = { method: r.request().method(), body: r.request().postData() };
+    return r.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>ECPay</title><p>ECPay</p>' });
+  });
+
+  await page.reload();
+  await page.waitForSelector('[data-testid=buy] input[name=package]');
+  await page.check('[data-testid=buy] input[name=provider][value=ecpay]');
+  await page.check('[data-testid=buy] input[name=package][value=large]');
+  await checkPage(page, `${label}-wallet-buy-packages`);
+  await page.click('[data-testid=buy] button[type=submit]');
+  await waitFor('the ECPay form to be posted', () => posted, 10_000);
+  const form = new URLSearchParams(posted.body);
+  if (posted.method !== 'POST' || form.get('MerchantTradeNo') !== 'DWE2E1' || form.get('CheckMacValue') !== 'ABC123' || form.get('TotalAmount') !== '150') fail(`${label}: the ECPay form was sent as ${JSON.stringify(posted)}`);
+
+  await page.goto(base + '/wallet');
+  await page.waitForSelector('[data-testid=buy] input[name=package]');
+  const before = Number(await page.textContent('[data-testid=balance]'));
+  await page.check('[data-testid=buy] input[name=provider][value=sandbox]');
+  await page.click('[data-testid=buy] button[type=submit]');
+  await page.waitForURL('**/wallet?payment=' + payment.id);
+  await page.waitForSelector('[data-testid=payment-status][data-status=pending]');
+  await checkPage(page, `${label}-wallet-payment-pending`);
+  if (keys.length !== 2 || !keys.every(Boolean) || keys[0] === keys[1]) fail(`${label}: checkout Idempotency-Keys ${JSON.stringify(keys)}`);
+  // The provider confirms: the node credits the wallet (here an admin's real deposit) and says so on the WebSocket.
+  const admin = await api('POST', '/api/v1/auth/login', '', { email: 'admin@example.com', password: 'demo-admin-pass' });
+  const users = await api('GET', '/api/v1/admin/users?q=' + encodeURIComponent(email), admin.access_token);
+  credited = true;
+  await api('POST', `/api/v1/wallets/${users.items[0].wallet_id}/deposits`, admin.access_token, { amount: payment.points }, { 'Idempotency-Key': 'e2e-buy-' + label });
+  await page.waitForSelector('[data-testid=payment-status][data-status=succeeded]', { timeout: 10_000 });
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid=balance]')?.textContent) === n, before + payment.points);
+  await page.waitForSelector('[data-testid=payments] tr[data-status=succeeded]');
+  await checkPage(page, `${label}-wallet-payment-succeeded`);
+  await page.unrouteAll({ behavior: 'ignoreErrors' });
+}
+
+// --- installable, and the app shell offline ---
+
+// offlineJourney: the manifest and its icons are served, Chromium finds the app installable;
+// after one visit the service worker controls the page, and with the network off the app's
+// pages still open (the shell from the precache); no API answer was ever cached.
+async function offlineJourney(label, viewport, locale) {
+  const { context, page, consoleErrors } = await newPage(viewport, locale);
+  await page.goto(base + '/');
+  await page.waitForSelector('#already-set option', { state: 'attached' });
+  const manifest = await page.evaluate(async () => {
+    const href = document.querySelector('link[rel=manifest]')?.getAttribute('href');
+    const res = await fetch(href);
+    return { href, type: res.headers.get('content-type'), body: await res.json() };
+  });
+  if (manifest.href !== '/manifest.webmanifest' || !manifest.type?.startsWith('application/manifest+json')) fail(`${label}: manifest ${JSON.stringify(manifest)}`);
+  if (!manifest.body.name?.includes('靈籤') || !manifest.body.name?.includes('Divine Whispers')) fail(`${label}: manifest name ${manifest.body.name}`);
+  for (const icon of manifest.body.icons ?? []) {
+    const res = await fetch(base + icon.src);
+    if (!res.ok || res.headers.get('content-type') !== 'image/png') fail(`${label}: icon ${icon.src}: ${res.status} ${res.headers.get('content-type')}`);
+  }
+  await waitFor('the service worker to control the page', () => page.evaluate(() => !!navigator.serviceWorker.controller), 20_000);
+  const cdp = await context.newCDPSession(page);
+  // Chromium's own reading of the manifest, and its installability check (a test browser's
+  // context is incognito, which it reports as such: not the app's fault).
+  const parsed = await cdp.send('Page.getAppManifest');
+  if (parsed.errors?.length || !parsed.url?.endsWith('/manifest.webmanifest')) fail(`${label}: manifest errors: ${JSON.stringify(parsed.errors)} at ${parsed.url}`);
+  const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+  const blocking = installabilityErrors.filter((e) => e.errorId !== 'in-incognito');
+  if (blocking.length) fail(`${label}: not installable: ${JSON.stringify(blocking)}`);
+
+  await context.setOffline(true);
+  for (const path of ['/', '/login', '/reset-password']) {
+    await page.goto(base + path);
+    await page.waitForSelector('main h1');
+  }
+  const brand = await page.textContent('header .brand');
+  if (!brand) fail(`${label}: no app shell offline`);
+  const apiOffline = await page.evaluate(() => fetch('/api/v1/poem-sets').then((r) => 'answered ' + r.status, () => 'failed'));
+  if (apiOffline !== 'failed') fail(`${label}: an API request offline was ${apiOffline} (from a cache?)`);
+  await checkPage(page, `${label}-offline-shell`);
+  const cached = await page.evaluate(async () => {
+    const urls = [];
+    for (const name of await caches.keys()) for (const r of await (await caches.open(name)).keys()) urls.push(r.url);
+    return urls;
+  });
+  if (!cached.some((u) => u.endsWith('/index.html') || u.includes('/index.html?'))) fail(`${label}: index.html not precached: ${cached}`);
+  if (cached.some((u) => u.includes('/api/'))) fail(`${label}: API answers cached: ${cached.filter((u) => u.includes('/api/'))}`);
+  if (cached.some((u) => u.includes('/assets/Operators-'))) fail(`${label}: the operators' code was precached for a person`);
+  await context.setOffline(false);
+  // "Failed to load resource" is allowed; the service worker's own failures offline are not errors of the page
+  for (const e of consoleErrors) fail(`${label}: console error: ${e}`);
+  await context.close();
+}
+
 // --- the operators' pages ---
 
 // A day's sacct log two days ago (inside the overview's default period of the last 30 days): a
@@ -390,13 +763,33 @@ try {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
   });
-  await journey('desktop', { width: 1280, height: 900 }, 'en-US');
-  await journey('phone', { width: 390, height: 844 }, 'zh-TW');
-  await operatorData();
-  await operatorJourney('operator-desktop', { width: 1280, height: 900 }, 'en-US');
-  await operatorJourney('operator-phone', { width: 390, height: 844 }, 'zh-TW');
-  await adminJourneys({ browser, base, logsDir, fail, checkPage });
-  if (Date.now() > deadline) fail('the end-to-end test took longer than its budget of 170 s');
+  // DW_E2E_ONLY=reset,ops (a comma list of people, reset, account, buy, offline, ops, admin) runs only those parts, while working on them.
+  const only = (process.env.DW_E2E_ONLY ?? '').split(',').filter(Boolean);
+  const run = (part) => only.length === 0 || only.includes(part);
+  if (run('people')) {
+    await journey('desktop', { width: 1280, height: 900 }, 'en-US');
+    await journey('phone', { width: 390, height: 844 }, 'zh-TW');
+  }
+  if (run('reset')) {
+    await resetJourney('reset-desktop', { width: 1280, height: 900 }, 'en-US');
+    await resetJourney('reset-phone', { width: 390, height: 844 }, 'zh-TW');
+  }
+  if (run('account')) {
+    await accountJourney('account-desktop', { width: 1280, height: 900 }, 'en-US');
+    await accountJourney('account-phone', { width: 390, height: 844 }, 'zh-TW');
+  }
+  if (run('buy')) {
+    await buyJourney('buy-desktop', { width: 1280, height: 900 }, 'en-US');
+    await buyJourney('buy-phone', { width: 390, height: 844 }, 'zh-TW');
+  }
+  if (run('offline')) await offlineJourney('offline-phone', { width: 390, height: 844 }, 'zh-TW');
+  if (run('ops')) {
+    await operatorData();
+    await operatorJourney('operator-desktop', { width: 1280, height: 900 }, 'en-US');
+    await operatorJourney('operator-phone', { width: 390, height: 844 }, 'zh-TW');
+  }
+  if (run('admin')) await adminJourneys({ browser, base, logsDir, fail, checkPage });
+  if (Date.now() > deadline) fail('the end-to-end test took longer than its budget of 360 s');
 } catch (e) {
   fail(String(e?.stack ?? e));
   console.error(log.join('').slice(-4000));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError, Client, errorMessage } from './api';
+import { ApiError, Client, errorMessage, routeMissing } from './api';
 
 type Call = { url: string; init?: RequestInit };
 
@@ -97,6 +97,48 @@ describe('Client', () => {
     const err = await c.login('a@example.com', 'bad').catch((e) => e);
     expect(err.code).toBe('invalid_credentials');
     expect(calls).toHaveLength(1);
+  });
+
+  it('keeps the session on a wrong current password of a signed-in request (401 invalid_credentials)', async () => {
+    const { calls, fetcher } = fake(problem(401, 'invalid_credentials'));
+    const c = new Client(fetcher);
+    c.setToken('A');
+    let signedOut = 0;
+    c.onSignedOut = () => signedOut++;
+    const err = await c.deleteMe('wrong').catch((e) => e);
+    expect(err.code).toBe('invalid_credentials');
+    expect(calls).toHaveLength(1);
+    expect(signedOut).toBe(0);
+    expect(c.accessToken).toBe('A');
+    expect(JSON.parse(String(calls[0].init?.body))).toEqual({ password: 'wrong' });
+    expect(calls[0].init?.method).toBe('DELETE');
+  });
+
+  it('tells a route the node lacks (404 route_not_found, 405) from a missing thing (404 payment_not_found)', () => {
+    expect(routeMissing(new ApiError(404, 'route_not_found'))).toBe(true);
+    expect(routeMissing(new ApiError(405, 'method_not_allowed'))).toBe(true);
+    expect(routeMissing(new ApiError(404, 'payment_not_found'))).toBe(false);
+    expect(routeMissing(new ApiError(403, 'invalid_credentials'))).toBe(false);
+    expect(routeMissing(new Error('x'))).toBe(false);
+  });
+
+  it('asks for the reset mail in the page’s language, without a token', async () => {
+    const { calls, fetcher } = fake(json(202, { status: 'accepted' }));
+    const c = new Client(fetcher);
+    await c.requestReset('a@example.com', 'zh-TW');
+    const h = calls[0].init?.headers as Record<string, string>;
+    expect(h['Accept-Language']).toBe('zh-TW');
+    expect(h.Authorization).toBeUndefined();
+    expect(calls).toHaveLength(1); // no refresh first
+  });
+
+  it('starts a checkout with an Idempotency-Key', async () => {
+    const { calls, fetcher } = fake(json(201, { payment: { id: 'p1' }, redirect_url: '/x', method: 'GET' }));
+    const c = new Client(fetcher);
+    c.setToken('A');
+    await c.checkout('sandbox', 'small', 'key-1');
+    expect((calls[0].init?.headers as Record<string, string>)['Idempotency-Key']).toBe('key-1');
+    expect(JSON.parse(String(calls[0].init?.body))).toEqual({ provider: 'sandbox', package: 'small' });
   });
 
   it('shares one refresh between concurrent requests', async () => {

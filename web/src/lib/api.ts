@@ -4,6 +4,7 @@
 // into a sentence of the person's language (errorMessage); the API's detail is never shown.
 import type { components } from './api-types';
 import { translate, type Lang } from './i18n';
+import type { CheckoutStarted, Payment, PaymentPackages, Profile, ProfilePatch } from './people-types';
 
 type S = components['schemas'];
 export type Me = S['Me'];
@@ -50,9 +51,18 @@ export interface RequestOptions {
   idempotencyKey?: string;
   auth?: boolean; // default true: send the access token, refreshing it once when missing or expired
   text?: boolean; // answer the body as text (a CSV report), not JSON
+  headers?: Record<string, string>; // more request headers (e.g. Accept-Language for a mail)
 }
 
 const authCodes = new Set(['missing_token', 'invalid_token']);
+// A 401 about what was sent (a wrong current password when changing it or deleting the
+// account), not about the session: shown, without signing the person out.
+const refusalCodes = new Set(['invalid_credentials']);
+
+/** routeMissing tells whether the node lacks the route itself (an older node): 404 route_not_found or 405. */
+export function routeMissing(err: unknown): boolean {
+  return err instanceof ApiError && (err.code === 'route_not_found' || err.code === 'method_not_allowed' || err.status === 405);
+}
 
 export class Client {
   private token: string | null = null;
@@ -98,6 +108,7 @@ export class Client {
     let res = await this.send(method, path, opts, auth);
     if (auth && res.status === 401) {
       const p = await problemOf(res);
+      if (refusalCodes.has(p.code)) throw new ApiError(res.status, p.code, p.body);
       if (!authCodes.has(p.code) || !(await this.refresh())) {
         this.signedOut();
         throw new ApiError(res.status, p.code, p.body);
@@ -106,7 +117,7 @@ export class Client {
     }
     if (!res.ok) {
       const p = await problemOf(res);
-      if (res.status === 401 && auth) this.signedOut();
+      if (res.status === 401 && auth && !refusalCodes.has(p.code)) this.signedOut();
       throw new ApiError(res.status, p.code, p.body);
     }
     if (res.status === 204) return undefined as T;
@@ -120,7 +131,7 @@ export class Client {
   }
 
   private async send(method: string, path: string, opts: RequestOptions, auth: boolean): Promise<Response> {
-    const headers: Record<string, string> = { Accept: 'application/json' };
+    const headers: Record<string, string> = { Accept: 'application/json', ...opts.headers };
     if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
     if (auth && this.token) headers.Authorization = 'Bearer ' + this.token;
     if (opts.idempotencyKey) headers['Idempotency-Key'] = opts.idempotencyKey;
@@ -164,6 +175,35 @@ export class Client {
   }
   changePassword(current_password: string, new_password: string) {
     return this.request<void>('POST', '/api/v1/me/password', { body: { current_password, new_password } });
+  }
+  /** requestReset asks for a reset mail in lang (the mail's language follows Accept-Language); 202 whether or not the email has an account. */
+  requestReset(email: string, lang: string, captcha?: string) {
+    return this.request<{ status: string }>('POST', '/api/v1/auth/password/reset-request', {
+      body: { email, captcha },
+      auth: false,
+      headers: { 'Accept-Language': lang },
+    });
+  }
+  resetPassword(token: string, new_password: string) {
+    return this.request<void>('POST', '/api/v1/auth/password/reset', { body: { token, new_password }, auth: false });
+  }
+  updateMe(patch: ProfilePatch) {
+    return this.request<Me & Profile>('PATCH', '/api/v1/me', { body: patch });
+  }
+  deleteMe(password: string) {
+    return this.request<void>('DELETE', '/api/v1/me', { body: { password } });
+  }
+  paymentPackages() {
+    return this.request<PaymentPackages>('GET', '/api/v1/payments/packages');
+  }
+  checkout(provider: string, pkg: string, key: string) {
+    return this.request<CheckoutStarted>('POST', '/api/v1/payments/checkout', { body: { provider, package: pkg }, idempotencyKey: key });
+  }
+  payment(id: string) {
+    return this.request<Payment>('GET', `/api/v1/payments/${encodeURIComponent(id)}`);
+  }
+  payments(query: Record<string, string | number | undefined>) {
+    return this.request<Page<Payment>>('GET', '/api/v1/payments', { query });
   }
   poemSets() {
     return this.request<{ items: PoemSetInfo[] }>('GET', '/api/v1/poem-sets', { auth: false });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ApiError } from './api';
-import { challengeOf, solve } from './captcha';
+import { challengeOf, solve, withCaptcha } from './captcha';
 
 describe('captcha', () => {
   const salt = 'abc123?expires=9999999999&';
@@ -20,5 +20,40 @@ describe('captcha', () => {
     const payload = await solve(c as never);
     const sol = JSON.parse(atob(payload!));
     expect(sol).toMatchObject({ algorithm: 'SHA-256', challenge, number, salt, signature: c.signature });
+  });
+
+  it('withCaptcha sends once, and once more with the solved payload when the answer asks for it', async () => {
+    const sent: (string | undefined)[] = [];
+    const solving: boolean[] = [];
+    const out = await withCaptcha(
+      async (captcha) => {
+        sent.push(captcha);
+        if (!captcha) throw new ApiError(403, 'captcha_required', { captcha: c });
+        return 'accepted';
+      },
+      (b) => solving.push(b),
+    );
+    expect(out).toBe('accepted');
+    expect(sent).toHaveLength(2);
+    expect(sent[0]).toBeUndefined();
+    expect(JSON.parse(atob(sent[1]!))).toMatchObject({ number, salt });
+    expect(solving).toEqual([true, false]);
+  });
+
+  it('withCaptcha passes other errors through, unsent again', async () => {
+    let calls = 0;
+    const send = async () => {
+      calls++;
+      throw new ApiError(429, 'rate_limited');
+    };
+    await expect(withCaptcha(send)).rejects.toMatchObject({ code: 'rate_limited' });
+    expect(calls).toBe(1);
+    // a captcha of a provider the page cannot solve (a widget) is shown as the error it is
+    const widget = async () => {
+      calls++;
+      throw new ApiError(403, 'captcha_required', { captcha: { provider: 'turnstile', site_key: 'k' } });
+    };
+    await expect(withCaptcha(widget)).rejects.toMatchObject({ code: 'captcha_required' });
+    expect(calls).toBe(2);
   });
 });

@@ -29,3 +29,27 @@ export async function solve(c: AltchaChallenge): Promise<string | null> {
   const payload = { algorithm: c.algorithm, challenge: c.challenge, number: sol.number, salt: c.salt, signature: c.signature, took: sol.took };
   return btoa(JSON.stringify(payload));
 }
+
+/**
+ * withCaptcha sends once without a captcha; when the answer asks for an ALTCHA proof of work
+ * (403 captcha_required or captcha_invalid carrying a challenge), it solves it (onSolving(true)
+ * meanwhile) and sends once more with the payload. Any other error, or a challenge it cannot
+ * solve, is thrown as it came.
+ */
+export async function withCaptcha<T>(send: (captcha?: string) => Promise<T>, onSolving: (busy: boolean) => void = () => {}): Promise<T> {
+  try {
+    return await send();
+  } catch (err) {
+    const c = challengeOf(err);
+    if (!c) throw err;
+    onSolving(true);
+    let payload: string | null;
+    try {
+      payload = await solve(c);
+    } finally {
+      onSolving(false);
+    }
+    if (!payload) throw err;
+    return send(payload);
+  }
+}

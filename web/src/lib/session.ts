@@ -3,6 +3,9 @@
 import { writable } from 'svelte/store';
 import { api, type Me } from './api';
 import { hub } from './live';
+import { setLang } from './i18n';
+import { isLang } from './profile';
+import type { Profile } from './people-types';
 
 export const me = writable<Me | null>(null);
 export const ready = writable(false);
@@ -24,7 +27,11 @@ export async function restore() {
 
 export async function signIn(email: string, password: string, captcha?: string) {
   await api.login(email, password, captcha);
-  me.set(await api.me());
+  const m = await api.me();
+  me.set(m);
+  // The language kept in the profile follows the person to a new device (a reload keeps the page's own choice).
+  const l = (m as Profile).language;
+  if (isLang(l)) setLang(l);
 }
 
 export async function signOut() {
