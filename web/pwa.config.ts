@@ -50,8 +50,8 @@ export const isPage = ({ request, url }: { request: Request; url: URL }) =>
 export const isAsset = ({ url }: { url: URL }) => url.pathname.startsWith('/assets/');
 
 export const manifest: VitePWAOptions['manifest'] = {
-  name: '靈籤 Divine Whispers',
-  short_name: '靈籤',
+  name: '神諭細語 Divine Whispers',
+  short_name: '神諭細語',
   description: 'Temple fortune poems (籤詩), read for your own question · 廟裡的籤詩，為你的問題細細解讀',
   lang: 'zh-TW',
   start_url: '/',

@@ -607,7 +607,7 @@ async function offlineJourney(label, viewport, locale) {
     return { href, type: res.headers.get('content-type'), body: await res.json() };
   });
   if (manifest.href !== '/manifest.webmanifest' || !manifest.type?.startsWith('application/manifest+json')) fail(`${label}: manifest ${JSON.stringify(manifest)}`);
-  if (!manifest.body.name?.includes('靈籤') || !manifest.body.name?.includes('Divine Whispers')) fail(`${label}: manifest name ${manifest.body.name}`);
+  if (!manifest.body.name?.includes('神諭細語') || !manifest.body.name?.includes('Divine Whispers')) fail(`${label}: manifest name ${manifest.body.name}`);
   for (const icon of manifest.body.icons ?? []) {
     const res = await fetch(base + icon.src);
     if (!res.ok || res.headers.get('content-type') !== 'image/png') fail(`${label}: icon ${icon.src}: ${res.status} ${res.headers.get('content-type')}`);

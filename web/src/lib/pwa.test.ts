@@ -71,7 +71,7 @@ describe('the service worker’s routes', () => {
 describe('the web app manifest', () => {
   const m = manifest as Exclude<typeof manifest, false | undefined>;
   it('names the app in both languages and starts at /', () => {
-    expect(m.name).toContain('靈籤');
+    expect(m.name).toContain('神諭細語');
     expect(m.name).toContain('Divine Whispers');
     expect(m.start_url).toBe('/');
     expect(m.display).toBe('standalone');
