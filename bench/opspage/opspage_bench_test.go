@@ -10,12 +10,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -151,6 +153,7 @@ func BenchmarkOpsPage(b *testing.B) {
 	}
 	periods := bench.UsageStart.Format(time.DateOnly) + ".." + bench.UsageEnd.Format(time.DateOnly) + ",default"
 	var results []result
+	load := loadavg()
 	for b.Loop() {
 		script := exec.Command("node", "e2e/ops-bench.mjs")
 		script.Dir = filepath.Join(root, "web")
@@ -182,11 +185,13 @@ func BenchmarkOpsPage(b *testing.B) {
 	}
 	fmt.Printf("ops page bench: %d usage records, %d CPUs (%s/%s), PostgreSQL of pgtest (fsync off, shared_buffers 128MB), headless Chromium 1280x900, %s loads per kind\n",
 		n, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runs)
+	fmt.Printf("ops page bench: load average (1 min) %s before the loads, %s after: other work shares the CPUs\n", load, loadavg())
 	worst := 0.0
 	for _, r := range results {
 		fmt.Printf("ops page bench: period %s: cold median %.0f ms, worst %.0f ms; warm median %.0f ms, worst %.0f ms (target ≤ 1000 ms)\n",
 			r.Period, r.Cold.Median, r.Cold.Worst, r.Warm.Median, r.Warm.Worst)
-		for route, s := range r.Server {
+		for _, route := range slices.Sorted(maps.Keys(r.Server)) {
+			s := r.Server[route]
 			fmt.Printf("ops page bench: period %s:   server %-40s median %6.1f ms, worst %6.1f ms\n", r.Period, route, s.Median, s.Worst)
 		}
 		worst = max(worst, r.Worst)
@@ -223,4 +228,13 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// loadavg is the machine's 1-minute load average, or "?".
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
