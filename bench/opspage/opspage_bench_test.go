@@ -61,7 +61,8 @@ type result struct {
 		Worst  float64   `json:"worst"`
 		Runs   []float64 `json:"runs"`
 	} `json:"warm"`
-	Worst  float64 `json:"worst"`
+	Worst  float64                                               `json:"worst"`
+	Phases map[string]map[string]struct{ Median, Worst float64 } `json:"phases_ms"` // cold/warm → session, code, data, render
 	Server map[string]struct {
 		Median float64 `json:"median"`
 		Worst  float64 `json:"worst"`
@@ -190,6 +191,12 @@ func BenchmarkOpsPage(b *testing.B) {
 	for _, r := range results {
 		fmt.Printf("ops page bench: period %s: cold median %.0f ms, worst %.0f ms; warm median %.0f ms, worst %.0f ms (target ≤ 1000 ms)\n",
 			r.Period, r.Cold.Median, r.Cold.Worst, r.Warm.Median, r.Warm.Worst)
+		for _, kind := range []string{"cold", "warm"} {
+			ph := r.Phases[kind]
+			fmt.Printf("ops page bench: period %s:   %s, medians (worst): session %.0f (%.0f) ms, operators' code %.0f (%.0f) ms, data %.0f (%.0f) ms, render %.0f (%.0f) ms\n",
+				r.Period, kind, ph["session"].Median, ph["session"].Worst, ph["code"].Median, ph["code"].Worst,
+				ph["data"].Median, ph["data"].Worst, ph["render"].Median, ph["render"].Worst)
+		}
 		for _, route := range slices.Sorted(maps.Keys(r.Server)) {
 			s := r.Server[route]
 			fmt.Printf("ops page bench: period %s:   server %-40s median %6.1f ms, worst %6.1f ms\n", r.Period, route, s.Median, s.Worst)

@@ -83,12 +83,21 @@ const summary = [];
 try {
   for (const period of periods) {
     const url = base + (period === 'default' ? '/ops' : `/ops?from=${period.split('..')[0]}&to=${period.split('..')[1]}`);
-    const got = { period, cold: [], warm: [], server: {} };
+    const got = { period, cold: [], warm: [], server: {}, phases: { cold: {}, warm: {} } };
     const note = (kind, r, st) => {
       got[kind].push(r.ms);
+      // Where the time went: the shell and the session (until /me answered), the operators'
+      // code (until the overview's requests left), the data (until both answered), the render.
+      const at = (p, k) => r.resources.find((e) => e.name === p)?.[k] ?? NaN;
+      const me = at('/api/v1/me', 'end');
+      const sent = Math.min(at('/api/v1/accounting/overview', 'start'), at('/api/v1/accounting/usage', 'start'));
+      const data = Math.max(at('/api/v1/accounting/overview', 'end'), at('/api/v1/accounting/usage', 'end'));
+      const phases = { session: me, code: sent - me, data: data - sent, render: r.ms - data };
+      for (const [k, v] of Object.entries(phases)) (got.phases[kind][k] ??= []).push(v);
       for (const [k, v] of Object.entries(st)) (got.server[k] ??= []).push(v.ms / v.calls);
       const api = r.resources.filter((e) => e.name.startsWith('/api/')).map((e) => `${e.name.replace('/api/v1/', '')} ${e.start}–${e.end}`);
       console.log(`ops-bench ${period} ${kind}: ${r.ms} ms to the overview (DOMContentLoaded ${r.domContentLoaded} ms, jobs shown ${r.totals}, chart ${r.chart}); ` +
+        `phases: ${Object.entries(phases).map(([k, v]) => `${k} ${v} ms`).join(', ')}; ` +
         `requests (ms from navigation start): ${api.join(', ')}; server: ` +
         Object.entries(st).map(([k, v]) => `${k} ${v.ms} ms${v.calls > 1 ? ` (${v.calls} calls)` : ''}`).join(', '));
       if (!r.chart || !r.totals || r.totals === '0') throw new Error(`${period} ${kind}: the overview shows no data (jobs ${r.totals}, chart ${r.chart})`);
@@ -120,6 +129,8 @@ try {
       cold: { median: median(got.cold), worst: Math.max(...got.cold), runs: got.cold },
       warm: { median: median(got.warm), worst: Math.max(...got.warm), runs: got.warm },
       worst: Math.max(...all),
+      phases_ms: Object.fromEntries(['cold', 'warm'].map((kind) => [kind,
+        Object.fromEntries(Object.entries(got.phases[kind]).map(([k, v]) => [k, { median: median(v), worst: Math.max(...v) }]))])),
       server_ms: Object.fromEntries(Object.entries(got.server).map(([k, v]) => [k, { median: +median(v).toFixed(1), worst: +Math.max(...v).toFixed(1) }])),
     });
   }
