@@ -61,7 +61,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
 	  done; done
 
 .PHONY: bench
-bench: deps build ## the benchmarks of the README (wallet ops vs plain SQL, HTTP vs bare fiber, jobs/s and latency at 250, 500 and 1,000 jobs/s, ingest vs one INSERT per record, overview over 10M records)
+bench: deps build ## the benchmarks of the README (wallet ops vs plain SQL, HTTP vs bare fiber, jobs/s and latency at 250, 500 and 1,000 jobs/s, ingest vs one INSERT per record, overview over 10M records, the operators' overview page in Chromium over 1M)
 	$(GO) test -run '^$$' -bench 'WalletDeposit|Commit' -benchtime $${BENCHTIME:-5s} -count 1 -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'Jobs$$' -benchtime $${JOBS:-16000}x -count 1 -timeout 30m ./bench/
 	JOBS_RATE=250 $(GO) test -run '^$$' -bench 'JobsPaced' -benchtime 5000x -count 1 -timeout 30m ./bench/
@@ -69,6 +69,7 @@ bench: deps build ## the benchmarks of the README (wallet ops vs plain SQL, HTTP
 	JOBS_RATE=1000 $(GO) test -run '^$$' -bench 'JobsPaced' -benchtime 10000x -count 1 -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'Ingest' -benchtime $${INGEST:-1}x -count 1 -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench 'Overview' -benchtime 20x -count 1 -timeout 30m ./bench/
+	scripts/ensure-deps.sh --browser && $(GO) test -run '^$$' -bench 'OpsPage' -benchtime 1x -count 1 -timeout 30m ./bench/opspage/
 	$(GO) test -run '^$$' -bench 'RateLimit' -benchtime 2s -count 1 -timeout 30m ./bench/
 	scripts/bench-http.sh
 
