@@ -29,12 +29,26 @@ var securityHeaderLines = [][2][]byte{
 	{[]byte("Permissions-Policy"), []byte("camera=(), microphone=(), geolocation=(), payment=()")},
 }
 
-func securityHeaders(c *fiber.Ctx) error {
-	h := &c.Response().Header
-	for _, kv := range securityHeaderLines {
-		h.SetCanonical(kv[0], kv[1])
+// securityHeaders sets securityHeaderLines; formActions are origins besides 'self' that the
+// app's forms may post to (a payment provider's checkout, e.g. ECPay's AIO form).
+func securityHeaders(formActions []string) fiber.Handler {
+	lines := securityHeaderLines
+	if len(formActions) > 0 {
+		lines = append([][2][]byte(nil), securityHeaderLines...)
+		for i, kv := range lines {
+			if string(kv[0]) == "Content-Security-Policy" {
+				csp := strings.Replace(string(kv[1]), "form-action 'self'", "form-action 'self' "+strings.Join(formActions, " "), 1)
+				lines[i][1] = []byte(csp)
+			}
+		}
 	}
-	return c.Next()
+	return func(c *fiber.Ctx) error {
+		h := &c.Response().Header
+		for _, kv := range lines {
+			h.SetCanonical(kv[0], kv[1])
+		}
+		return c.Next()
+	}
 }
 
 // noStore keeps every /api/v1 answer out of caches: they carry tokens (login, refresh), money

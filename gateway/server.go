@@ -56,6 +56,9 @@ type Config struct {
 	// WebApp is the web app's files served at / (index.html at the root); nil: the embedded
 	// build of package web (webapp.go).
 	WebApp fs.FS
+	// FormActions are origins besides the node's own that the web app's forms may post to (the
+	// Content-Security-Policy's form-action): a payment provider's hosted checkout.
+	FormActions []string
 }
 
 // Server is a configured fiber app.
@@ -226,7 +229,7 @@ func New(cfg Config) *Server {
 		EnableIPValidation:      true,
 	})
 	s.App.Use(s.observe(handleErr))
-	s.App.Use(hsts, securityHeaders, noStore, checkInput) // validate.go, headers.go: before any route
+	s.App.Use(hsts, securityHeaders(cfg.FormActions), noStore, checkInput) // validate.go, headers.go: before any route
 	if len(s.proxies) > 0 {
 		s.App.Use(s.clientAddress)
 	}
