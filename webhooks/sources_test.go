@@ -99,11 +99,11 @@ func TestLowBalance(t *testing.T) {
 	}
 	entry(1, "deposit", 100, 100, 0, 100, 0)
 	hold := entry(2, "hold", 85, 0, 85, 100, 85) // available 100 → 15: below 20
-	entry(3, "spend", 5, -5, 0, 95, 85)           // 15 → 10: still below
+	entry(3, "spend", 5, -5, 0, 95, 85)          // 15 → 10: still below
 	b.worker(t, "a", nil)
 	b.worker(t, "b", nil)
 	waitFor(t, "the delivery", func() bool { return allSucceeded(b.deliveries(t, e.ID), 1) })
-	entry(4, "release", 85, 0, -85, 95, 0)   // back to 95
+	entry(4, "release", 85, 0, -85, 95, 0)        // back to 95
 	again := entry(5, "spend", 80, -80, 0, 15, 0) // 95 → 15: below again
 	waitFor(t, "the second delivery", func() bool { return allSucceeded(b.deliveries(t, e.ID), 2) })
 	got := r.requests()
