@@ -100,6 +100,12 @@ type Config struct {
 	// (tests only; 0 = 30 s) is the wait before a failed mail's second attempt.
 	SMTPRootCAs *x509.CertPool
 	MailBackoff time.Duration
+
+	// Outgoing webhooks (README, "Outgoing webhooks"; node/webhooks.go).
+	WebhookAllowPrivate bool          // deliver to loopback and private addresses too (tests, on-premises)
+	WebhookLowBalance   int           // wallet.low_balance when available points fall below this
+	WebhookRetryBase    time.Duration // wait before a failed delivery's second attempt, doubled at each further one
+	WebhookTimeout      time.Duration // time limit of one delivery request
 }
 
 // Defaults returns the configuration of a one-node cluster on this machine.
@@ -115,6 +121,7 @@ func Defaults() Config {
 		JobExpiry: time.Hour, JobLease: 15 * time.Second, ResultRetention: 30 * 24 * time.Hour, LLMModel: "gpt-4o-mini",
 		LoginLimits: account.DefaultLimits, Captcha: captcha.KindPoW, CaptchaPoWMax: captcha.DefaultPoWMax,
 		RateLimit: "on", RateLimits: defaultRateLimits(), WSMaxPerUser: 16,
+		WebhookLowBalance: 20, WebhookRetryBase: 10 * time.Second, WebhookTimeout: 10 * time.Second,
 	}
 }
 
@@ -219,6 +226,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateLimits()...)
 	errs = append(errs, c.validateMail()...)
+	errs = append(errs, c.validateWebhooks()...)
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:

@@ -138,7 +138,7 @@ const (
 type Attempt struct {
 	DeliveryID    string     `json:"-"`
 	Attempt       int        `json:"attempt"` // 1-based
-	Node          string     `json:"node,omitempty"`
+	Node          string     `json:"-"`
 	HTTPStatus    int        `json:"http_status,omitempty"` // 0: no answer
 	Error         string     `json:"error,omitempty"`       // "" with a 2xx status: delivered
 	DurationMS    int64      `json:"duration_ms"`

@@ -86,6 +86,10 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.str(&cfg.SMTPFrom, "smtp-from", "sender address of outgoing mail, e.g. \"Divine Whispers <no-reply@dw.example.com>\"")
 	f.str(&cfg.SMTPUser, "smtp-user", "SMTP user name (a password goes in clear only over TLS or to localhost); empty: no authentication")
 	f.secret(&cfg.SMTPPassword, "smtp-password", "SMTP password of --smtp-user")
+	f.boolean(&cfg.WebhookAllowPrivate, "webhook-allow-private", "let webhook endpoints be loopback, private or link-local addresses (tests, on-premises receivers); off: refused at registration and at delivery (SSRF)")
+	f.num(&cfg.WebhookLowBalance, "webhook-low-balance", "points: wallet.low_balance is sent when a wallet's available points fall below this")
+	f.dur(&cfg.WebhookRetryBase, "webhook-retry-base", "wait before a failed webhook delivery's second attempt, doubled at each further one (up to 2h apart, for 24h)")
+	f.dur(&cfg.WebhookTimeout, "webhook-timeout", "time limit of one webhook delivery request")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
 			return err
