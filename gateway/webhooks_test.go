@@ -169,7 +169,10 @@ func TestWebhookEndpoints(t *testing.T) {
 	wantProblem(t, "a bad cursor", tn.do("GET", "/api/v1/webhooks/"+created.ID+"/deliveries?cursor=zz", integrator.Access, nil), 400, "bad_cursor")
 	wantProblem(t, "a stranger's redelivery", tn.do("POST", "/api/v1/webhooks/"+created.ID+"/deliveries/"+d.ID+"/redeliver", stranger.Access, nil), 404, "not_found")
 	decodeInto(t, tn.do("POST", "/api/v1/webhooks/"+created.ID+"/deliveries/"+d.ID+"/redeliver", integrator.Access, nil), 202, nil)
-	waitHook(t, "the redelivery", func() bool { ds := deliveries(); return len(ds) == 1 && ds[0].Status == "succeeded" && len(ds[0].Attempts) == 2 })
+	waitHook(t, "the redelivery", func() bool {
+		ds := deliveries()
+		return len(ds) == 1 && ds[0].Status == "succeeded" && len(ds[0].Attempts) == 2
+	})
 	if n := hits.Load(); n != 2 {
 		t.Errorf("the receiver was hit %d times, want 2", n)
 	}
