@@ -82,7 +82,7 @@ func (s *Server) createWebhook(c *fiber.Ctx) error {
 	if err := decode(c, &in, false); err != nil {
 		return err
 	}
-	e, err := svc.Create(c.UserContext(), webhooks.CreateInput{OwnerID: claimsOf(c).UserID, URL: in.URL, Events: in.Events})
+	e, err := svc.Create(c.UserContext(), webhooks.CreateInput{OwnerID: claimsOf(c).UserID, URL: in.URL, Events: in.Events, IP: c.IP()})
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func (s *Server) deleteWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := svc.Delete(c.UserContext(), c.Params("id"), webhookOwner(c)); err != nil {
+	if err := svc.Delete(c.UserContext(), c.Params("id"), webhookOwner(c), webhooks.Actor{UserID: claimsOf(c).UserID, IP: c.IP()}); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

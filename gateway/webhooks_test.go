@@ -181,6 +181,27 @@ func TestWebhookEndpoints(t *testing.T) {
 	decodeInto(t, tn.do("DELETE", "/api/v1/webhooks/"+created.ID, integrator.Access, nil), 204, nil)
 	wantProblem(t, "a deleted endpoint", tn.do("GET", "/api/v1/webhooks/"+created.ID, integrator.Access, nil), 404, "not_found")
 	wantProblem(t, "deleted twice", tn.do("DELETE", "/api/v1/webhooks/"+created.ID, integrator.Access, nil), 404, "not_found")
+
+	// Audited: who, which endpoint, its host and events; never the secret.
+	rows, err := tn.store.Pool().Query(t.Context(), `SELECT action, actor_id::text, detail::text FROM audit_logs
+		WHERE target_id = $1 ORDER BY id`, created.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var audit []string
+	for rows.Next() {
+		var action, actor, detail string
+		if err := rows.Scan(&action, &actor, &detail); err != nil {
+			t.Fatal(err)
+		}
+		if actor != integrator.ID || strings.Contains(detail, "whsec_") || !strings.Contains(detail, "payment.succeeded") {
+			t.Errorf("audit row %s by %s: %s", action, actor, detail)
+		}
+		audit = append(audit, action)
+	}
+	if strings.Join(audit, ",") != "webhook.created,webhook.deleted" {
+		t.Errorf("audit %v", audit)
+	}
 }
 
 // TestWebhookSSRF: without --webhook-allow-private, URLs whose host is or resolves to a

@@ -2,6 +2,8 @@ package persistence
 
 import (
 	"context"
+	"encoding/json"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -27,11 +29,30 @@ func scanEndpoint(r pgx.Row, withSecret bool) (webhooks.Endpoint, error) {
 
 const endpointColumns = `id::text, owner_id::text, url, events, secret, created_at`
 
-// CreateEndpoint stores a new endpoint. Errors: not_found (no such owner), internal,
-// unavailable.
-func (s *Store) CreateEndpoint(ctx context.Context, e webhooks.Endpoint) (webhooks.Endpoint, error) {
-	out, err := scanEndpoint(s.pool.QueryRow(ctx, `INSERT INTO webhook_endpoints (id, owner_id, url, events, secret)
-		VALUES ($1, $2, $3, $4, $5) RETURNING `+endpointColumns, e.ID, e.OwnerID, e.URL, e.Events, e.Secret), true)
+// webhookAudit is an endpoint's audit row: its host and events, not its whole URL (whose path
+// or query may carry the receiver's own token) and never its secret.
+func webhookAudit(action string, e webhooks.Endpoint, by webhooks.Actor) AuditEntry {
+	host := e.URL
+	if u, err := url.Parse(e.URL); err == nil {
+		host = u.Host
+	}
+	detail, _ := json.Marshal(map[string]any{"host": host, "events": e.Events, "owner_id": e.OwnerID})
+	return AuditEntry{ActorID: by.UserID, Action: action, TargetType: "webhook_endpoint", TargetID: e.ID, Detail: detail, IP: by.IP}
+}
+
+// CreateEndpoint stores a new endpoint with its audit row (webhook.created). Errors: not_found
+// (no such owner), internal, unavailable.
+func (s *Store) CreateEndpoint(ctx context.Context, e webhooks.Endpoint, by webhooks.Actor) (webhooks.Endpoint, error) {
+	var out webhooks.Endpoint
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		out, err = scanEndpoint(tx.QueryRow(ctx, `INSERT INTO webhook_endpoints (id, owner_id, url, events, secret)
+			VALUES ($1, $2, $3, $4, $5) RETURNING `+endpointColumns, e.ID, e.OwnerID, e.URL, e.Events, e.Secret), true)
+		if err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, webhookAudit("webhook.created", out, by))
+	})
 	if isForeignKeyViolation(err) {
 		return out, dw.Errorf(dw.KindNotFound, "user not found")
 	}
@@ -58,14 +79,31 @@ func (s *Store) Endpoint(ctx context.Context, id, owner string, withSecret bool)
 	return e, mapError(err, "webhook endpoint")
 }
 
-// DeleteEndpoint removes an endpoint of owner ("" = anyone's) with its deliveries. Errors:
-// not_found, internal, unavailable.
-func (s *Store) DeleteEndpoint(ctx context.Context, id, owner string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_endpoints WHERE id = $1 AND ($2 = '' OR owner_id::text = $2)`, id, owner)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = pgx.ErrNoRows
+// DeleteEndpoint removes an endpoint of owner ("" = anyone's) with its deliveries and writes
+// its audit row (webhook.deleted). Errors: not_found, internal, unavailable.
+func (s *Store) DeleteEndpoint(ctx context.Context, id, owner string, by webhooks.Actor) error {
+	return mapError(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		e, err := scanEndpoint(tx.QueryRow(ctx, `DELETE FROM webhook_endpoints WHERE id = $1 AND ($2 = '' OR owner_id::text = $2)
+			RETURNING `+endpointColumns, id, owner), false)
+		if err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, webhookAudit("webhook.deleted", e, by))
+	}), "webhook endpoint")
+}
+
+// PruneWebhooks removes the events that happened before before, with their deliveries and
+// attempts, a batch at a time; it returns how many events it removed. Errors: internal,
+// unavailable.
+func (s *Store) PruneWebhooks(ctx context.Context, before time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_events WHERE id IN (
+		SELECT id FROM webhook_events WHERE occurred_at < $1 AND published_at IS NOT NULL
+		  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id AND d.status = 'pending')
+		LIMIT 1000)`, before)
+	if err != nil {
+		return 0, mapError(err, "webhook event")
 	}
-	return mapError(err, "webhook endpoint")
+	return int(tag.RowsAffected()), nil
 }
 
 // PublishEvent records ev with its payload (or completes the row a trigger or the sweep

@@ -381,3 +381,24 @@ func TestRedirectNotFollowed(t *testing.T) {
 		t.Errorf("the redirect was followed (%d requests)", n)
 	}
 }
+
+// TestPrune: events past the retention go with their deliveries; recent ones and those still
+// being delivered stay.
+func TestPrune(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	e := b.endpoint(t, "http://127.0.0.1:9/never", webhooks.PaymentSucceeded)
+	for id, at := range map[string]time.Time{"old": time.Now().Add(-40 * 24 * time.Hour), "new": time.Now()} {
+		if _, err := b.svc.Publish(t.Context(), webhooks.Event{ID: id, Type: webhooks.PaymentSucceeded, At: at, Data: webhooks.PaymentData{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.exec(t, `UPDATE webhook_events SET occurred_at = now() - interval '40 days' WHERE id = 'new'`) // old, but still pending
+	n, err := b.store.PruneWebhooks(t.Context(), time.Now().Add(-30*24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want 1", n, err)
+	}
+	if ds := b.deliveries(t, e.ID); len(ds) != 1 || ds[0].EventID != "new" {
+		t.Errorf("deliveries left: %+v", ds)
+	}
+}

@@ -15,14 +15,18 @@ import (
 
 // Store is what the webhooks core needs from the database (persistence.Store implements it).
 type Store interface {
-	// CreateEndpoint stores a new endpoint (ID, OwnerID, URL, Events, Secret set).
-	CreateEndpoint(ctx context.Context, e Endpoint) (Endpoint, error)
+	// CreateEndpoint stores a new endpoint (ID, OwnerID, URL, Events, Secret set), audited as
+	// done by by.
+	CreateEndpoint(ctx context.Context, e Endpoint, by Actor) (Endpoint, error)
 	// Endpoints lists the endpoints of owner ("" = every owner's), oldest first, secrets left out.
 	Endpoints(ctx context.Context, owner string) ([]Endpoint, error)
 	// Endpoint reads one endpoint of owner ("" = anyone's); withSecret reads its secret too.
 	Endpoint(ctx context.Context, id, owner string, withSecret bool) (Endpoint, error)
-	// DeleteEndpoint removes an endpoint of owner ("" = anyone's) with its deliveries.
-	DeleteEndpoint(ctx context.Context, id, owner string) error
+	// DeleteEndpoint removes an endpoint of owner ("" = anyone's) with its deliveries, audited
+	// as done by by.
+	DeleteEndpoint(ctx context.Context, id, owner string, by Actor) error
+	// PruneWebhooks removes the events that happened before a time, with their deliveries.
+	PruneWebhooks(ctx context.Context, before time.Time) (int, error)
 	// PublishEvent records ev (with its payload) unless it is known, and enqueues one delivery
 	// per endpoint subscribed to its type that existed when it happened, unless it has one for
 	// this event already; it returns how many it enqueued.
@@ -88,11 +92,18 @@ func (s *Service) wakeUp() {
 	}
 }
 
-// CreateInput is a new endpoint.
+// Actor is who asks for a change, for the audit log.
+type Actor struct {
+	UserID string
+	IP     string
+}
+
+// CreateInput is a new endpoint, owned by the user who registers it.
 type CreateInput struct {
 	OwnerID string
 	URL     string
 	Events  []string
+	IP      string // the client's address, for the audit log
 }
 
 // NewSecret returns a fresh signing secret: whsec_ and the base64 of 32 random bytes.
@@ -116,7 +127,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Endpoint, error) 
 		return Endpoint{}, err
 	}
 	return s.Store.CreateEndpoint(ctx, Endpoint{ID: uuid.Must(uuid.NewV7()).String(), OwnerID: in.OwnerID,
-		URL: u.String(), Events: events, Secret: NewSecret()})
+		URL: u.String(), Events: events, Secret: NewSecret()}, Actor{UserID: in.OwnerID, IP: in.IP})
 }
 
 // List lists the endpoints of owner ("" = all, for an admin), without secrets. Errors:
@@ -137,12 +148,12 @@ func (s *Service) Get(ctx context.Context, id, owner string) (Endpoint, error) {
 var errNoEndpoint = dw.Errorf(dw.KindNotFound, "webhook endpoint not found")
 
 // Delete removes an endpoint of owner ("" = anyone's) and its deliveries (those pending are
-// not sent). Errors: not_found, internal, unavailable.
-func (s *Service) Delete(ctx context.Context, id, owner string) error {
+// not sent), audited as done by by. Errors: not_found, internal, unavailable.
+func (s *Service) Delete(ctx context.Context, id, owner string, by Actor) error {
 	if _, err := uuid.Parse(id); err != nil {
 		return errNoEndpoint
 	}
-	return s.Store.DeleteEndpoint(ctx, id, owner)
+	return s.Store.DeleteEndpoint(ctx, id, owner, by)
 }
 
 // Deliveries pages the deliveries of an endpoint of owner ("" = anyone's), newest first, each

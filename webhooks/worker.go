@@ -28,8 +28,12 @@ type Worker struct {
 	LowBalance           int64
 	// Concurrency is how many deliveries this node sends at once (8).
 	Concurrency int
+	// Retention is how long events and their deliveries are kept (30 days; never less than
+	// the retry window).
+	Retention time.Duration
 
-	client *http.Client
+	client    *http.Client
+	lastPrune time.Time
 }
 
 // MaxResponseBody is how much of a receiver's answer is read (and kept, in part, as the error).
@@ -54,6 +58,10 @@ func (w *Worker) defaults() {
 	if w.Log == nil {
 		w.Log = slog.Default()
 	}
+	if w.Retention <= 0 {
+		w.Retention = 30 * 24 * time.Hour
+	}
+	w.Retention = max(w.Retention, w.Service.Backoff.orDefaults().MaxAge)
 	w.client = w.Service.Guard.Client(w.Timeout)
 }
 
@@ -63,6 +71,7 @@ func (w *Worker) Run(ctx context.Context) {
 	t := time.NewTicker(w.Poll)
 	defer t.Stop()
 	for {
+		w.prune(ctx)
 		w.publishRecorded(ctx)
 		for w.SendDue(ctx) > 0 && ctx.Err() == nil {
 		}
@@ -72,6 +81,26 @@ func (w *Worker) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-w.Service.wakeCh():
+		}
+	}
+}
+
+// prune removes, once an hour, the events older than the retention with their deliveries.
+func (w *Worker) prune(ctx context.Context) {
+	if time.Since(w.lastPrune) < time.Hour {
+		return
+	}
+	w.lastPrune = time.Now()
+	for ctx.Err() == nil {
+		n, err := w.Service.Store.PruneWebhooks(ctx, time.Now().Add(-w.Retention))
+		if err != nil {
+			if ctx.Err() == nil {
+				w.Log.Warn("webhooks: prune", "err", err)
+			}
+			return
+		}
+		if n < 1000 {
+			return
 		}
 	}
 }

@@ -30,6 +30,7 @@ CREATE TABLE webhook_events (
     locked_until timestamptz
 );
 CREATE INDEX webhook_events_unpublished ON webhook_events (occurred_at) WHERE published_at IS NULL;
+CREATE INDEX webhook_events_occurred ON webhook_events (occurred_at); -- pruning after the retention
 
 -- One event on its way to one endpoint: at most one per (endpoint, event), however often the
 -- event is published. Claimed with FOR UPDATE SKIP LOCKED and a lease (locked_until); every
@@ -51,6 +52,7 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, created_at DESC, id DESC);
+CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id);
 
 CREATE TABLE webhook_attempts (
     id              bigserial PRIMARY KEY,
