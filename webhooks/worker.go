@@ -32,8 +32,8 @@ type Worker struct {
 	// the retry window).
 	Retention time.Duration
 
-	client    *http.Client
-	lastPrune time.Time
+	client               *http.Client
+	lastPrune, lastSweep time.Time
 }
 
 // MaxResponseBody is how much of a receiver's answer is read (and kept, in part, as the error).
@@ -108,9 +108,20 @@ func (w *Worker) prune(ctx context.Context) {
 // publishRecorded fans out the events the database recorded: low balances found in the
 // ledger, then every claimed event.
 func (w *Worker) publishRecorded(ctx context.Context) {
-	if _, err := w.Service.Store.SweepLowBalance(ctx, w.LowBalance, 500); err != nil && ctx.Err() == nil {
+	// The low-balance sweep compares every wallet's seq with its mark: every few polls only.
+	if time.Since(w.lastSweep) < 5*w.Poll {
+		w.claimRecorded(ctx)
+		return
+	}
+	w.lastSweep = time.Now()
+	if _, err := w.Service.Store.SweepLowBalance(ctx, w.LowBalance, 5000); err != nil && ctx.Err() == nil {
 		w.Log.Warn("webhooks: low-balance sweep", "err", err)
 	}
+	w.claimRecorded(ctx)
+}
+
+// claimRecorded publishes the events recorded in the database and not yet published.
+func (w *Worker) claimRecorded(ctx context.Context) {
 	for ctx.Err() == nil {
 		evs, err := w.Service.Store.ClaimEvents(ctx, 100, w.Lease)
 		if err != nil {
