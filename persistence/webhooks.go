@@ -359,8 +359,9 @@ func (s *Store) Deliveries(ctx context.Context, endpointID string, limit int, cu
 }
 
 // Redeliver makes a delivery of the endpoint due now, pending again, with deadline as its new
-// last moment. A lease of an attempt in flight is kept (that attempt's outcome is then
-// recorded as an attempt only). Errors: not_found, internal, unavailable.
+// last moment. The lease of an attempt in flight is kept, so that no second attempt starts
+// beside it; its outcome then stands for the delivery (a success ends it, a failure schedules
+// the next attempt). Errors: not_found, internal, unavailable.
 func (s *Store) Redeliver(ctx context.Context, endpointID, deliveryID string, deadline time.Time) (webhooks.Delivery, error) {
 	d, err := scanDelivery(s.pool.QueryRow(ctx, `WITH d AS (
 			UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), deadline = $3, succeeded_at = NULL

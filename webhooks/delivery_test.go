@@ -402,3 +402,40 @@ func TestPrune(t *testing.T) {
 		t.Errorf("deliveries left: %+v", ds)
 	}
 }
+
+// TestDeliveriesPaging: an endpoint's deliveries come newest first, page by page, each once.
+func TestDeliveriesPaging(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	e := b.endpoint(t, "http://127.0.0.1:9/never", webhooks.PaymentSucceeded)
+	const n = 7
+	for i := range n {
+		if _, err := b.svc.Publish(t.Context(), webhooks.Event{ID: fmt.Sprint("page-", i), Type: webhooks.PaymentSucceeded, Data: webhooks.PaymentData{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	cursor := ""
+	for page := 0; ; page++ {
+		ds, next, err := b.svc.Deliveries(t.Context(), e.ID, "", 3, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			got = append(got, d.EventID)
+		}
+		if next == "" {
+			break
+		}
+		if page > n {
+			t.Fatal("paging does not end")
+		}
+		cursor = next
+	}
+	if len(got) != n || got[0] != "page-6" || got[n-1] != "page-0" {
+		t.Errorf("pages gave %v", got)
+	}
+	if _, _, err := b.svc.Deliveries(t.Context(), e.ID, b.owner+"x", 3, ""); err == nil {
+		t.Error("another owner read the deliveries")
+	}
+}
