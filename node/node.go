@@ -186,7 +186,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 
 	// Outgoing webhooks: published and delivered from every node (each delivery sent by one).
 	var hookWorker *webhooks.Worker
-	n.hooks, hookWorker = n.webhooks()
+	n.hooks, hookWorker = n.webhooks(registerer)
 	n.work.Add(1)
 	go func() { defer n.work.Done(); hookWorker.Run(workCtx) }()
 

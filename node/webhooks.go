@@ -4,6 +4,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/divinewhispers/dw/webhooks"
 )
 
@@ -24,13 +26,14 @@ func (c *Config) validateWebhooks() []error {
 
 // webhooks is the node's outgoing webhooks core and its worker, which every node runs: events
 // recorded by any node are published by whichever claims them, each delivery is sent by one.
-func (n *Node) webhooks() (*webhooks.Service, *webhooks.Worker) {
+func (n *Node) webhooks(r prometheus.Registerer) (*webhooks.Service, *webhooks.Worker) {
 	svc := &webhooks.Service{Store: n.db.Store, Guard: webhooks.Guard{AllowPrivate: n.cfg.WebhookAllowPrivate},
 		Backoff: webhooks.Backoff{Base: n.cfg.WebhookRetryBase}}
 	// A claimed delivery is this node's for twice the request's time limit and more: a node that
 	// dies mid-request leaves it to another node that soon.
 	w := &webhooks.Worker{Service: svc, Node: n.cfg.NodeName, Log: n.log, Timeout: n.cfg.WebhookTimeout,
-		Lease: 2*n.cfg.WebhookTimeout + 5*time.Second, LowBalance: int64(n.cfg.WebhookLowBalance)}
+		Lease: 2*n.cfg.WebhookTimeout + 5*time.Second, LowBalance: int64(n.cfg.WebhookLowBalance),
+		Metrics: webhooks.NewMetrics(r)}
 	if n.cfg.WebhookAllowPrivate {
 		n.log.Warn("--webhook-allow-private: webhook endpoints may be loopback or private addresses")
 	}

@@ -439,3 +439,40 @@ func TestDeliveriesPaging(t *testing.T) {
 		t.Error("another owner read the deliveries")
 	}
 }
+
+// TestLeaseFences: a delivery claimed by a node that then goes silent (claimed here, never
+// answered) is left alone until its lease runs out, then sent by another node as the next
+// attempt; the silent node's late outcome is kept as an attempt and changes nothing.
+func TestLeaseFences(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := newReceiver(t)
+	e := b.endpoint(t, r.URL, webhooks.PaymentSucceeded)
+	if _, err := b.svc.Publish(t.Context(), webhooks.Event{ID: "evt-lease", Type: webhooks.PaymentSucceeded, Data: webhooks.PaymentData{}}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := b.store.ClaimDeliveries(t.Context(), 10, 700*time.Millisecond) // the node that dies
+	if err != nil || len(claimed) != 1 || claimed[0].Attempt != 1 {
+		t.Fatalf("claim: %+v %v", claimed, err)
+	}
+	again, err := b.store.ClaimDeliveries(t.Context(), 10, time.Minute)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("a leased delivery was claimed again: %+v %v", again, err)
+	}
+	started := time.Now()
+	b.worker(t, "b", nil)
+	waitFor(t, "the other node's delivery", func() bool { return allSucceeded(b.deliveries(t, e.ID), 1) })
+	if waited := time.Since(started); waited < 500*time.Millisecond {
+		t.Errorf("sent %v after the claim, before the lease ran out", waited)
+	}
+	// The silent node wakes up and reports a failure of attempt 1.
+	next := time.Now().Add(time.Hour)
+	if err := b.store.RecordAttempt(t.Context(), webhooks.Attempt{DeliveryID: claimed[0].DeliveryID, Attempt: 1, Error: "late",
+		StartedAt: started, NextAttemptAt: &next}); err != nil {
+		t.Fatal(err)
+	}
+	d := b.deliveries(t, e.ID)[0]
+	if d.Status != webhooks.StatusSucceeded || d.Attempts != 2 || len(d.Tries) != 2 || len(r.requests()) != 1 {
+		t.Errorf("after the late outcome: %+v, %d requests", d, len(r.requests()))
+	}
+}

@@ -31,6 +31,7 @@ type Worker struct {
 	// Retention is how long events and their deliveries are kept (30 days; never less than
 	// the retry window).
 	Retention time.Duration
+	Metrics   *Metrics // nil: none
 
 	client               *http.Client
 	lastPrune, lastSweep time.Time
@@ -185,6 +186,7 @@ func (w *Worker) attempt(ctx context.Context, c Claim) {
 		w.Log.Info("webhooks: delivery failed", "delivery", c.DeliveryID, "endpoint", c.EndpointID, "event", c.EventType,
 			"attempt", c.Attempt, "http_status", status, "err", a.Error, "give_up", a.GiveUp)
 	}
+	w.Metrics.observe(a)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := w.Service.Store.RecordAttempt(rctx, a); err != nil {
