@@ -142,12 +142,13 @@ func (w *Worker) claimRecorded(ctx context.Context) {
 	}
 }
 
-// SendDue claims a batch of due deliveries and tries each once, returning how many it claimed.
+// SendDue claims as many due deliveries as it sends at once and tries each once, returning
+// how many it claimed: every claimed attempt starts at once, so it ends well within its lease.
 func (w *Worker) SendDue(ctx context.Context) int {
 	if w.client == nil {
 		w.defaults()
 	}
-	cs, err := w.Service.Store.ClaimDeliveries(ctx, w.Concurrency*2, w.Lease)
+	cs, err := w.Service.Store.ClaimDeliveries(ctx, w.Concurrency, w.Lease)
 	if err != nil {
 		if ctx.Err() == nil {
 			w.Log.Warn("webhooks: claim deliveries", "err", err)
