@@ -81,6 +81,13 @@ type PaymentData struct {
 	Amount    int64  `json:"amount"` // in the currency's minor units
 }
 
+// PaymentEvent is the payment.succeeded event of a payment: its id is derived from the
+// payment's, so that publishing it again (a retried hook, a reconciler, another node) delivers
+// it once.
+func PaymentEvent(d PaymentData, at time.Time) Event {
+	return Event{ID: PaymentSucceeded + "." + d.PaymentID, Type: PaymentSucceeded, At: at, Data: d}
+}
+
 // WalletData is the data of wallet.low_balance: the ledger entry after which the wallet's
 // available points fell below the threshold.
 type WalletData struct {
