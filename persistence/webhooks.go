@@ -334,28 +334,36 @@ func (s *Store) Deliveries(ctx context.Context, endpointID string, limit int, cu
 	if err != nil || len(ds) == 0 {
 		return ds, next, mapError(err, "webhook delivery")
 	}
+	if err := s.attachAttempts(ctx, ds); err != nil {
+		return nil, "", err
+	}
+	return ds, next, nil
+}
+
+// attachAttempts reads the attempts of deliveries, oldest first. Errors: internal, unavailable.
+func (s *Store) attachAttempts(ctx context.Context, ds []webhooks.Delivery) error {
 	ids := make([]string, len(ds))
 	at := map[string]int{}
 	for i, d := range ds {
 		ids[i], at[d.ID] = d.ID, i
 	}
-	rows, err = s.pool.Query(ctx, `SELECT delivery_id::text, attempt, node, http_status, error, duration_ms, started_at, next_attempt_at
+	rows, err := s.pool.Query(ctx, `SELECT delivery_id::text, attempt, node, http_status, error, duration_ms, started_at, next_attempt_at
 		FROM webhook_attempts WHERE delivery_id = ANY ($1::uuid[]) ORDER BY delivery_id, id`, ids)
 	if err != nil {
-		return nil, "", mapError(err, "webhook delivery")
+		return mapError(err, "webhook delivery")
 	}
 	as, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (webhooks.Attempt, error) {
 		var a webhooks.Attempt
 		return a, r.Scan(&a.DeliveryID, &a.Attempt, &a.Node, &a.HTTPStatus, &a.Error, &a.DurationMS, &a.StartedAt, &a.NextAttemptAt)
 	})
 	if err != nil {
-		return nil, "", mapError(err, "webhook delivery")
+		return mapError(err, "webhook delivery")
 	}
 	for _, a := range as {
 		i := at[a.DeliveryID]
 		ds[i].Tries = append(ds[i].Tries, a)
 	}
-	return ds, next, nil
+	return nil
 }
 
 // Redeliver makes a delivery of the endpoint due now, pending again, with deadline as its new
@@ -367,5 +375,10 @@ func (s *Store) Redeliver(ctx context.Context, endpointID, deliveryID string, de
 			UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), deadline = $3, succeeded_at = NULL
 			WHERE id = $2 AND endpoint_id = $1 RETURNING *)
 		SELECT `+deliveryColumns+` FROM d JOIN webhook_events ev ON ev.id = d.event_id`, endpointID, deliveryID, deadline))
-	return d, mapError(err, "webhook delivery")
+	if err != nil {
+		return d, mapError(err, "webhook delivery")
+	}
+	ds := []webhooks.Delivery{d}
+	err = s.attachAttempts(ctx, ds)
+	return ds[0], err
 }

@@ -319,8 +319,12 @@ func TestRedeliver(t *testing.T) {
 		t.Errorf("failed delivery %+v", d)
 	}
 	r.status.Store(200)
-	if _, err := b.svc.Redeliver(t.Context(), e.ID, "", d.ID); err != nil {
+	rd, err := b.svc.Redeliver(t.Context(), e.ID, "", d.ID)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if rd.Status != webhooks.StatusPending || len(rd.Tries) != len(d.Tries) || rd.NextAttemptAt == nil || !rd.Deadline.After(d.Deadline) {
+		t.Errorf("redelivery %+v", rd)
 	}
 	waitFor(t, "the redelivery", func() bool { return allSucceeded(b.deliveries(t, e.ID), 1) })
 	got := r.requests()
