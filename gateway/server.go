@@ -23,6 +23,7 @@ import (
 	"github.com/divinewhispers/dw/persistence"
 	"github.com/divinewhispers/dw/ratelimit"
 	"github.com/divinewhispers/dw/session"
+	"github.com/divinewhispers/dw/webhooks"
 )
 
 // Config is what the gateway needs from its node.
@@ -59,6 +60,9 @@ type Config struct {
 	// FormActions are origins besides the node's own that the web app's forms may post to (the
 	// Content-Security-Policy's form-action): a payment provider's hosted checkout.
 	FormActions []string
+	// Webhooks is the outgoing webhooks core (webhooks_handlers.go); nil: its routes answer
+	// unavailable.
+	Webhooks *webhooks.Service
 }
 
 // Server is a configured fiber app.

@@ -111,6 +111,11 @@ type Config struct {
 	StripeSecretKey     string // sk_…; never logged
 	StripeWebhookSecret string // whsec_… of the webhook endpoint; never logged
 	StripeAPIBase       string // "" = https://api.stripe.com
+	// Outgoing webhooks (README, "Outgoing webhooks"; node/webhooks.go).
+	WebhookAllowPrivate bool          // deliver to loopback and private addresses too (tests, on-premises)
+	WebhookLowBalance   int           // wallet.low_balance when available points fall below this
+	WebhookRetryBase    time.Duration // wait before a failed delivery's second attempt, doubled at each further one
+	WebhookTimeout      time.Duration // time limit of one delivery request
 }
 
 // Defaults returns the configuration of a one-node cluster on this machine.
@@ -126,6 +131,7 @@ func Defaults() Config {
 		JobExpiry: time.Hour, JobLease: 15 * time.Second, ResultRetention: 30 * 24 * time.Hour, LLMModel: "gpt-4o-mini",
 		LoginLimits: account.DefaultLimits, Captcha: captcha.KindPoW, CaptchaPoWMax: captcha.DefaultPoWMax,
 		RateLimit: "on", RateLimits: defaultRateLimits(), WSMaxPerUser: 16,
+		WebhookLowBalance: 20, WebhookRetryBase: 10 * time.Second, WebhookTimeout: 10 * time.Second,
 	}
 }
 
@@ -230,6 +236,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateLimits()...)
 	errs = append(errs, c.validateMail()...)
+	errs = append(errs, c.validateWebhooks()...)
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:

@@ -23,6 +23,7 @@ import (
 	"github.com/divinewhispers/dw/protos/ingestpb"
 	"github.com/divinewhispers/dw/protos/walletpb"
 	"github.com/divinewhispers/dw/session"
+	"github.com/divinewhispers/dw/webhooks"
 )
 
 // Node is a running `dw serve`.
@@ -39,6 +40,7 @@ type Node struct {
 	jobs     *actors.Jobs
 	events   *actors.Events
 	sessions *session.Sessions
+	hooks    *webhooks.Service
 
 	cancelWork context.CancelFunc
 	work       sync.WaitGroup
@@ -182,6 +184,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	n.work.Add(1)
 	go func() { defer n.work.Done(); outbox.Run(workCtx) }()
 
+	// Outgoing webhooks: published and delivered from every node (each delivery sent by one).
+	var hookWorker *webhooks.Worker
+	n.hooks, hookWorker = n.webhooks(registerer)
+	n.work.Add(1)
+	go func() { defer n.work.Done(); hookWorker.Run(workCtx) }()
+
 	limiter, err := n.rateLimiter(workCtx, registerer)
 	if err != nil {
 		return nil, err
@@ -192,6 +200,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 		Ready: n.ready, Registry: reg, Log: log, SecureCookies: cfg.SecureCookies,
 		MetricsOff: cfg.MetricsAddr != "",
 		Limiter:    limiter, TrustedProxies: cfg.TrustedProxies, MaxStreamsPerUser: cfg.WSMaxPerUser,
+		Webhooks: n.hooks,
 	})
 	if cfg.MetricsAddr != "" {
 		if n.metrics, err = serveMetrics(cfg.MetricsAddr, reg, log); err != nil {
@@ -225,6 +234,10 @@ func (n *Node) Jobs() *actors.Jobs { return n.jobs }
 
 // Wallets is the node's wallet grain client.
 func (n *Node) Wallets() *actors.Wallets { return n.wallets }
+
+// Webhooks is the node's outgoing webhooks core: the payment service publishes
+// payment.succeeded through its Publish.
+func (n *Node) Webhooks() *webhooks.Service { return n.hooks }
 
 // Cluster is the node's cluster member.
 func (n *Node) Cluster() *cluster.Node { return n.cluster }

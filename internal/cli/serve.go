@@ -93,6 +93,10 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.secret(&cfg.StripeSecretKey, "stripe-secret-key", "Stripe API secret key (sk_…); empty: no Stripe payments")
 	f.secret(&cfg.StripeWebhookSecret, "stripe-webhook-secret", "signing secret (whsec_…) of the Stripe webhook endpoint <public-url>/api/v1/payments/webhooks/stripe")
 	f.str(&cfg.StripeAPIBase, "stripe-api-base", "Stripe API base URL (default: https://api.stripe.com; e.g. stripe-mock's for tests)")
+	f.boolean(&cfg.WebhookAllowPrivate, "webhook-allow-private", "let webhook endpoints be loopback, private or link-local addresses (tests, on-premises receivers); off: refused at registration and at delivery (SSRF)")
+	f.num(&cfg.WebhookLowBalance, "webhook-low-balance", "points: wallet.low_balance is sent when a wallet's available points fall below this")
+	f.dur(&cfg.WebhookRetryBase, "webhook-retry-base", "wait before a failed webhook delivery's second attempt, doubled at each further one (up to 2h apart, for 24h)")
+	f.dur(&cfg.WebhookTimeout, "webhook-timeout", "time limit of one webhook delivery request")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
 			return err
