@@ -142,6 +142,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	n.jobs = &actors.Jobs{Store: n.db.Store, Poems: poems, Wallets: n.wallets, Request: requester, Events: n.events, Price: int64(cfg.PriceInterpretation),
 		MaxAttempts: cfg.JobMaxAttempts, Expiry: cfg.JobExpiry}
 	n.charger = &actors.Charger{Store: n.db.Store, Wallets: n.wallets, Metrics: ingestMetrics}
+	accounts.Jobs = n.jobs // a deleted user's open jobs are cancelled first, their holds released
 	ingestDeps.Charger = n.charger
 	n.work.Add(6)
 	go func() {
