@@ -23,6 +23,7 @@ import (
 	"github.com/divinewhispers/dw/persistence"
 	"github.com/divinewhispers/dw/ratelimit"
 	"github.com/divinewhispers/dw/session"
+	"github.com/divinewhispers/dw/settings"
 )
 
 // Config is what the gateway needs from its node.
@@ -56,6 +57,8 @@ type Config struct {
 	// WebApp is the web app's files served at / (index.html at the root); nil: the embedded
 	// build of package web (webapp.go).
 	WebApp fs.FS
+	// Settings is the runtime configuration (config_handlers.go); nil: its routes answer unavailable.
+	Settings *settings.Service
 }
 
 // Server is a configured fiber app.

@@ -23,6 +23,7 @@ import (
 	"github.com/divinewhispers/dw/protos/ingestpb"
 	"github.com/divinewhispers/dw/protos/walletpb"
 	"github.com/divinewhispers/dw/session"
+	"github.com/divinewhispers/dw/settings"
 )
 
 // Node is a running `dw serve`.
@@ -39,6 +40,7 @@ type Node struct {
 	jobs     *actors.Jobs
 	events   *actors.Events
 	sessions *session.Sessions
+	settings *settings.Service // the runtime configuration (settings.go)
 
 	cancelWork context.CancelFunc
 	work       sync.WaitGroup
@@ -187,12 +189,16 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	if err != nil {
 		return nil, err
 	}
+	if n.settings, err = n.runtimeSettings(ctx, workCtx, limiter); err != nil {
+		return nil, err
+	}
 	n.gateway = gateway.New(gateway.Config{
 		Accounts: accounts, Issuer: issuer, Sessions: n.sessions, Wallets: n.wallets, Store: n.db.Store, Jobs: n.jobs, Events: n.events, Charger: n.charger,
 		ScanSource: n.scanSource, IngestRoots: cfg.IngestRoots,
 		Ready: n.ready, Registry: reg, Log: log, SecureCookies: cfg.SecureCookies,
 		MetricsOff: cfg.MetricsAddr != "",
 		Limiter:    limiter, TrustedProxies: cfg.TrustedProxies, MaxStreamsPerUser: cfg.WSMaxPerUser,
+		Settings: n.settings,
 	})
 	if cfg.MetricsAddr != "" {
 		if n.metrics, err = serveMetrics(cfg.MetricsAddr, reg, log); err != nil {
