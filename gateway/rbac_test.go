@@ -100,6 +100,10 @@ var rbacTable = map[string][]string{
 	"PATCH /api/v1/me":                signedIn,
 	"DELETE /api/v1/me":               signedIn,
 	"DELETE /api/v1/admin/users/{id}": admins,
+
+	// Runtime configuration (a block of its own).
+	"GET /api/v1/admin/config":   admins,
+	"PATCH /api/v1/admin/config": admins,
 }
 
 // openAPIOp is the part of an OpenAPI operation the tests read.
