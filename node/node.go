@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pcluster "github.com/asynkron/protoactor-go/cluster"
@@ -41,6 +42,8 @@ type Node struct {
 	events   *actors.Events
 	sessions *session.Sessions
 	settings *settings.Service // the runtime configuration (settings.go)
+	// resultRetention is the setting retention_job_results, read by the job grains.
+	resultRetention atomic.Int64
 
 	cancelWork context.CancelFunc
 	work       sync.WaitGroup
@@ -121,6 +124,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	jobDeps := &actors.JobDeps{Store: n.db.Store, Poems: poems, Interpreter: interpreter, Log: log, Metrics: actors.NewJobMetrics(registerer, metrics),
 		Workers: make(chan struct{}, cfg.JobWorkers), Attempt: cfg.JobAttemptTimeout, Retention: cfg.ResultRetention, Lease: cfg.JobLease}
 	n.db.Store.SetJobWriteObserver(jobDeps.Metrics.ObserveWrite)
+	n.resultRetention.Store(int64(cfg.ResultRetention))
+	jobDeps.RetentionNow = func() time.Duration { return time.Duration(n.resultRetention.Load()) }
 	ingestMetrics := actors.NewIngestMetrics(registerer)
 	ingestDeps := &actors.IngestDeps{Store: n.db.Store, Log: log, Metrics: ingestMetrics, Roots: cfg.IngestRoots}
 	clusterCfg := cluster.Config{

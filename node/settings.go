@@ -75,6 +75,10 @@ func (n *Node) runtimeSettings(ctx, workCtx context.Context, limiter *ratelimit.
 		retention("retention_audit_logs", `how long audit rows are kept ("0": forever; at least 30d, which the login and reset limits count)`,
 			0, 30*24*time.Hour, &keep.audit),
 	)
+	defs = append(defs, settings.Duration("retention_job_results",
+		"how long an interpretation's result is kept (results stored from now on; the --result-retention flag)",
+		cfg.ResultRetention, time.Second, 10*365*24*time.Hour, false, cfg.ResultRetention != def.ResultRetention,
+		func(v time.Duration) { n.resultRetention.Store(int64(v)) }))
 	if err := svc.Register(defs...); err != nil {
 		return nil, err
 	}
