@@ -253,7 +253,7 @@ func TestAdminDeletesUser(t *testing.T) {
 	var page struct {
 		Items []persistence.User `json:"items"`
 	}
-	decodeInto(t, tn.do("GET", "/api/v1/admin/users?q=deleted-"+u.ID, tn.admin.Access, nil), 200, &page)
+	decodeInto(t, tn.do("GET", "/api/v1/admin/users?status=deleted", tn.admin.Access, nil), 200, &page)
 	if len(page.Items) != 1 || page.Items[0].Status != "deleted" || page.Items[0].Email != persistence.DeletedEmail(u.ID) {
 		t.Fatalf("the deleted user as admins see it: %+v", page.Items)
 	}

@@ -25,3 +25,5 @@ CREATE INDEX ingest_errors_created ON ingest_errors (created_at);
 CREATE INDEX mail_outbox_created ON mail_outbox (created_at) WHERE status <> 'queued';
 CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
 CREATE INDEX password_reset_tokens_expires ON password_reset_tokens (expires_at);
+-- A deletion renames the audit rows about the user's old address: found through this.
+CREATE INDEX audit_logs_email_target ON audit_logs (target_id) WHERE target_type = 'email';
