@@ -98,6 +98,15 @@ func (n *Node) runtimeSettings(ctx, workCtx context.Context, limiter *ratelimit.
 					n.log.Info("expired rows removed", "table", what, "count", k)
 				}
 			}
+			if err != nil {
+				return err
+			}
+			// A job or draw of a deleted user stored just after the deletion (its request
+			// passed the session check just before) is erased too.
+			k, err := n.db.Store.SweepDeleted(ctx, 24*time.Hour)
+			if k > 0 {
+				n.log.Info("late rows of deleted users erased", "count", k)
+			}
 			return err
 		})
 	}()

@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -166,4 +167,33 @@ func (s *Store) DeleteUser(ctx context.Context, id string, audit AuditEntry) (De
 		return insertAudit(ctx, tx, audit)
 	})
 	return d, mapError(err, "user")
+}
+
+// SweepDeleted erases what reached the users deleted within the last `within` after their
+// deletion's transaction: a job or a draw whose request passed the session check just before
+// the deletion and was stored just after it. Their open jobs are cancelled (the nodes'
+// recovery releases the holds), the questions, contexts and results of their jobs erased and
+// their draws deleted, as DeleteUser does. It returns how many rows it changed. Errors:
+// unavailable, internal.
+func (s *Store) SweepDeleted(ctx context.Context, within time.Duration) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		const recent = `SELECT id FROM users WHERE status = 'deleted' AND deleted_at > now() - $1 * interval '1 millisecond'`
+		for _, q := range []string{
+			`UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now(), lease_until = NULL,
+				next_attempt_at = NULL, error_code = 'cancelled' WHERE user_id IN (` + recent + `) AND status IN ('pending', 'running')`,
+			`DELETE FROM job_results WHERE job_id IN (SELECT id FROM jobs WHERE user_id IN (` + recent + `))`,
+			`UPDATE jobs SET params = params || '{"question": "", "context": ""}'::jsonb, updated_at = now()
+				WHERE user_id IN (` + recent + `) AND (params->>'question' <> '' OR COALESCE(params->>'context', '') <> '')`,
+			`DELETE FROM draws WHERE user_id IN (` + recent + `)`,
+		} {
+			tag, err := tx.Exec(ctx, q, within.Milliseconds())
+			if err != nil {
+				return err
+			}
+			n += tag.RowsAffected()
+		}
+		return nil
+	})
+	return n, mapError(err, "deleted users")
 }

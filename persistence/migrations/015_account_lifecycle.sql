@@ -27,3 +27,5 @@ CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
 CREATE INDEX password_reset_tokens_expires ON password_reset_tokens (expires_at);
 -- A deletion renames the audit rows about the user's old address: found through this.
 CREATE INDEX audit_logs_email_target ON audit_logs (target_id) WHERE target_type = 'email';
+-- The users deleted lately, whose late jobs and draws a sweep erases (persistence.SweepDeleted).
+CREATE INDEX users_deleted ON users (deleted_at) WHERE status = 'deleted';
