@@ -42,7 +42,7 @@ test: deps ## every test, race detector on, against real PostgreSQL
 	@# lifecycle tests, which start nodes beside TestGateway's) run once more without -race.
 	$(GO) test -count=1 -timeout 10m ./cluster/
 	$(GO) test -count=1 -timeout 10m -run 'TestPasswordReset|TestMailOutboxSurvivesRestart' ./gateway/
-	$(GO) test -count=1 -timeout 10m -run '^(TestProfile|TestDeleteAccount|TestAdminDeletesUser)$$' ./gateway/
+	$(GO) test -count=1 -timeout 10m -run '^(TestDeleteAccount|TestAdminDeletesUser)$$' ./gateway/
 	$(MAKE) test/web
 
 .PHONY: test/web
