@@ -64,7 +64,7 @@ func TestRuntimeConfigEveryNode(t *testing.T) {
 	if r := cfg["rate_limit_money"]; r["value"] != "600/m" || r["source"] != "default" {
 		t.Fatalf("money limit before: %v", r)
 	}
-	for _, k := range []string{"retention_ingest_errors", "retention_mail_outbox", "retention_tokens", "retention_audit_logs"} {
+	for _, k := range []string{"retention_job_results", "retention_ingest_errors", "retention_mail_outbox", "retention_tokens", "retention_audit_logs"} {
 		if cfg[k] == nil {
 			t.Fatalf("no setting %s: %v", k, cfg)
 		}
