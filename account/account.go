@@ -44,6 +44,9 @@ type Service struct {
 	// <PublicURL>/reset-password?token=…; ResetTTL is how long that link works (0 = 1 h).
 	PublicURL string
 	ResetTTL  time.Duration
+	// Jobs cancels a deleted user's open jobs (profile.go); nil: the deletion cancels them in
+	// the database and the nodes' recovery releases their holds.
+	Jobs JobCanceller
 }
 
 func (s *Service) now() time.Time {

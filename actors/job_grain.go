@@ -42,11 +42,20 @@ type JobDeps struct {
 	BackoffBase time.Duration // first retry delay (0 = 500 ms)
 	BackoffMax  time.Duration // longest retry delay (0 = 30 s)
 	Retention   time.Duration // how long results are kept (0 = 30 days)
+	// RetentionNow, when set, is Retention at run time (results stored from now on).
+	RetentionNow func() time.Duration
 }
 
-func (d *JobDeps) lease() time.Duration     { return or(d.Lease, 15*time.Second) }
-func (d *JobDeps) attempt() time.Duration   { return or(d.Attempt, 2*time.Minute) }
-func (d *JobDeps) retention() time.Duration { return or(d.Retention, 30*24*time.Hour) }
+func (d *JobDeps) lease() time.Duration   { return or(d.Lease, 15*time.Second) }
+func (d *JobDeps) attempt() time.Duration { return or(d.Attempt, 2*time.Minute) }
+func (d *JobDeps) retention() time.Duration {
+	if d.RetentionNow != nil {
+		if r := d.RetentionNow(); r > 0 {
+			return r
+		}
+	}
+	return or(d.Retention, 30*24*time.Hour)
+}
 
 func or(d, def time.Duration) time.Duration {
 	if d <= 0 {

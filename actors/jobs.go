@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	dw "github.com/divinewhispers/dw"
@@ -13,12 +14,14 @@ import (
 
 // Jobs accepts paid jobs and tells job grains to run or stop them.
 type Jobs struct {
-	Store       *persistence.Store
-	Poems       *persistence.PoemCache
-	Wallets     *Wallets
-	Request     Requester
-	Events      *Events
-	Price       int64         // points per interpretation
+	Store   *persistence.Store
+	Poems   *persistence.PoemCache
+	Wallets *Wallets
+	Request Requester
+	Events  *Events
+	Price   int64 // points per interpretation
+	// PriceNow, when set, is the price of each new job instead of Price (runtime configuration).
+	PriceNow    func() int64
 	MaxAttempts int           // attempts per job
 	Expiry      time.Duration // a job not finished by then fails (0 = 1 h)
 }
@@ -53,12 +56,25 @@ func (j *Jobs) Submit(ctx context.Context, in SubmitInput) (persistence.Job, boo
 		return persistence.Job{}, false, err
 	}
 	expiry := or(j.Expiry, time.Hour)
+	price := j.Price
+	if j.PriceNow != nil {
+		price = j.PriceNow()
+		// The price may have changed since a replayed key's job was made: the replay holds
+		// that job's price (the same hold, by its key), never a new one.
+		if !strings.HasPrefix(in.Key, "auto:") {
+			if prev, err := j.Store.JobByID(ctx, id); err == nil {
+				price = prev.Price
+			} else if dw.KindOf(err) != dw.KindNotFound {
+				return persistence.Job{}, false, err
+			}
+		}
+	}
 	rec := persistence.Job{ID: id, UserID: in.UserID, WalletID: in.WalletID, Type: job.TypeInterpretation,
-		IdempotencyKey: in.Key, RequestHash: hash, Params: in.Params, Price: j.Price,
+		IdempotencyKey: in.Key, RequestHash: hash, Params: in.Params, Price: price,
 		MaxAttempts: max(j.MaxAttempts, 1), ExpireAt: time.Now().Add(expiry)}
-	if j.Price > 0 {
+	if price > 0 {
 		// The hold outlives the job's expiry, so that settling (capture or release) finds it.
-		resp, err := j.Wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_HOLD, WalletId: in.WalletID, Amount: j.Price,
+		resp, err := j.Wallets.Do(ctx, &walletpb.Request{Op: walletpb.Op_OP_HOLD, WalletId: in.WalletID, Amount: price,
 			ExpiresInSeconds: int64((expiry + time.Hour) / time.Second), ReferenceId: id, IdempotencyKey: "job-hold:" + id,
 			ActorId: in.UserID})
 		if dw.KindOf(err) == dw.KindInsufficientFunds {

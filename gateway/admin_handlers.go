@@ -34,7 +34,7 @@ func (s *Server) listUsers(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	status, err := oneOf(c, "status", "active", "suspended")
+	status, err := oneOf(c, "status", "active", "suspended", "deleted")
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	dw "github.com/divinewhispers/dw"
 	"github.com/divinewhispers/dw/account"
 	"github.com/divinewhispers/dw/mail"
+	"github.com/divinewhispers/dw/persistence"
 )
 
 const refreshCookie = "dw_refresh"
@@ -109,11 +110,18 @@ func (s *Server) logout(c *fiber.Ctx) error {
 }
 
 type meResponse struct {
-	ID       string `json:"id"`
-	Email    string `json:"email"`
-	Role     string `json:"role"`
-	WalletID string `json:"wallet_id"`
-	Status   string `json:"status"`
+	ID          string `json:"id"`
+	Email       string `json:"email"`
+	Role        string `json:"role"`
+	WalletID    string `json:"wallet_id"`
+	Status      string `json:"status"`
+	DisplayName string `json:"display_name"`
+	Language    string `json:"language"`
+}
+
+func meOf(u persistence.User) meResponse {
+	return meResponse{ID: u.ID, Email: u.Email, Role: u.Role, WalletID: u.WalletID, Status: u.Status,
+		DisplayName: u.DisplayName, Language: u.Language}
 }
 
 func (s *Server) me(c *fiber.Ctx) error {
@@ -121,7 +129,7 @@ func (s *Server) me(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(meResponse{ID: u.ID, Email: u.Email, Role: u.Role, WalletID: u.WalletID, Status: u.Status})
+	return c.JSON(meOf(u))
 }
 
 type passwordRequest struct {

@@ -41,6 +41,7 @@ func TestGateway(t *testing.T) {
 		{"UnknownWalletsLeaveNoGrain", testUnknownWalletsLeaveNoGrain},
 		{"SecurityHeaders", testSecurityHeaders},
 		{"WebSocketsPerUser", testWebSocketsPerUser},
+		{"Profile", testProfile},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()

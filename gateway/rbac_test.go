@@ -95,6 +95,15 @@ var rbacTable = map[string][]string{
 	// Password reset (a block of its own, so that its long paths realign no row above).
 	"POST /api/v1/auth/password/reset-request": public,
 	"POST /api/v1/auth/password/reset":         public,
+
+	// Profile and account deletion (a block of its own).
+	"PATCH /api/v1/me":                signedIn,
+	"DELETE /api/v1/me":               signedIn,
+	"DELETE /api/v1/admin/users/{id}": admins,
+
+	// Runtime configuration (a block of its own).
+	"GET /api/v1/admin/config":   admins,
+	"PATCH /api/v1/admin/config": admins,
 }
 
 // openAPIOp is the part of an OpenAPI operation the tests read.
@@ -304,7 +313,7 @@ func testOpenAPIMatchesRouter(t *testing.T, tn *testNode) {
 		{"GET", "/api/v1"},
 		{"GET", "/nope.txt"}, // a missing file; other GETs outside /api/ serve the web app (webapp_test.go)
 		{"GET", "/api/v2/me"},
-		{"DELETE", "/api/v1/me"},
+		{"PUT", "/api/v1/me"},
 		{"POST", "/api/v1/me"},
 		{"PUT", "/api/v1/wallets/" + id},
 		{"DELETE", "/api/v1/wallets/" + id},

@@ -23,6 +23,7 @@ import (
 	"github.com/divinewhispers/dw/persistence"
 	"github.com/divinewhispers/dw/ratelimit"
 	"github.com/divinewhispers/dw/session"
+	"github.com/divinewhispers/dw/settings"
 	"github.com/divinewhispers/dw/webhooks"
 )
 
@@ -63,6 +64,8 @@ type Config struct {
 	// Webhooks is the outgoing webhooks core (webhooks_handlers.go); nil: its routes answer
 	// unavailable.
 	Webhooks *webhooks.Service
+	// Settings is the runtime configuration (config_handlers.go); nil: its routes answer unavailable.
+	Settings *settings.Service
 }
 
 // Server is a configured fiber app.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pcluster "github.com/asynkron/protoactor-go/cluster"
@@ -23,6 +24,7 @@ import (
 	"github.com/divinewhispers/dw/protos/ingestpb"
 	"github.com/divinewhispers/dw/protos/walletpb"
 	"github.com/divinewhispers/dw/session"
+	"github.com/divinewhispers/dw/settings"
 	"github.com/divinewhispers/dw/webhooks"
 )
 
@@ -41,6 +43,9 @@ type Node struct {
 	events   *actors.Events
 	sessions *session.Sessions
 	hooks    *webhooks.Service
+	settings *settings.Service // the runtime configuration (settings.go)
+	// resultRetention is the setting retention_job_results, read by the job grains.
+	resultRetention atomic.Int64
 
 	cancelWork context.CancelFunc
 	work       sync.WaitGroup
@@ -121,6 +126,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	jobDeps := &actors.JobDeps{Store: n.db.Store, Poems: poems, Interpreter: interpreter, Log: log, Metrics: actors.NewJobMetrics(registerer, metrics),
 		Workers: make(chan struct{}, cfg.JobWorkers), Attempt: cfg.JobAttemptTimeout, Retention: cfg.ResultRetention, Lease: cfg.JobLease}
 	n.db.Store.SetJobWriteObserver(jobDeps.Metrics.ObserveWrite)
+	n.resultRetention.Store(int64(cfg.ResultRetention))
+	jobDeps.RetentionNow = func() time.Duration { return time.Duration(n.resultRetention.Load()) }
 	ingestMetrics := actors.NewIngestMetrics(registerer)
 	ingestDeps := &actors.IngestDeps{Store: n.db.Store, Log: log, Metrics: ingestMetrics, Roots: cfg.IngestRoots}
 	clusterCfg := cluster.Config{
@@ -144,6 +151,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	n.jobs = &actors.Jobs{Store: n.db.Store, Poems: poems, Wallets: n.wallets, Request: requester, Events: n.events, Price: int64(cfg.PriceInterpretation),
 		MaxAttempts: cfg.JobMaxAttempts, Expiry: cfg.JobExpiry}
 	n.charger = &actors.Charger{Store: n.db.Store, Wallets: n.wallets, Metrics: ingestMetrics}
+	accounts.Jobs = n.jobs // a deleted user's open jobs are cancelled first, their holds released
 	ingestDeps.Charger = n.charger
 	n.work.Add(6)
 	go func() {
@@ -194,6 +202,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	if err != nil {
 		return nil, err
 	}
+	if n.settings, err = n.runtimeSettings(ctx, workCtx, limiter); err != nil {
+		return nil, err
+	}
 	n.gateway = gateway.New(gateway.Config{
 		Accounts: accounts, Issuer: issuer, Sessions: n.sessions, Wallets: n.wallets, Store: n.db.Store, Jobs: n.jobs, Events: n.events, Charger: n.charger,
 		ScanSource: n.scanSource, IngestRoots: cfg.IngestRoots,
@@ -201,6 +212,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 		MetricsOff: cfg.MetricsAddr != "",
 		Limiter:    limiter, TrustedProxies: cfg.TrustedProxies, MaxStreamsPerUser: cfg.WSMaxPerUser,
 		Webhooks: n.hooks,
+		Settings: n.settings,
 	})
 	if cfg.MetricsAddr != "" {
 		if n.metrics, err = serveMetrics(cfg.MetricsAddr, reg, log); err != nil {

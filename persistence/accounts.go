@@ -23,6 +23,8 @@ type User struct {
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 	TokenVersion int64     `json:"-"` // bumped to end every access token of the user
+	DisplayName  string    `json:"display_name"`
+	Language     string    `json:"language"` // zh-TW or en
 }
 
 // AuditEntry is one row of the audit log.
@@ -42,7 +44,7 @@ func newUUID() string { return uuid.Must(uuid.NewV7()).String() }
 // CreateUser inserts a user and its personal wallet in one transaction, with an audit row.
 // Errors: conflict (code email_taken) when the email is in use, internal.
 func (s *Store) CreateUser(ctx context.Context, email, passwordHash, role string, audit AuditEntry) (User, error) {
-	u := User{ID: newUUID(), Email: email, PasswordHash: passwordHash, Role: role, Status: "active", WalletID: newUUID()}
+	u := User{ID: newUUID(), Email: email, PasswordHash: passwordHash, Role: role, Status: "active", WalletID: newUUID(), Language: "zh-TW"}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO users (id, email, password_hash, role) VALUES ($1, $2, $3, $4)
 			RETURNING created_at, updated_at`, u.ID, email, passwordHash, role).Scan(&u.CreatedAt, &u.UpdatedAt)
@@ -106,17 +108,19 @@ func (s *Store) Audit(ctx context.Context, a AuditEntry) error {
 
 const userColumns = `u.id::text, u.email, u.password_hash, u.role, u.status,
 	COALESCE((SELECT w.id::text FROM wallets w WHERE w.owner_id = u.id AND w.kind = 'personal'), ''),
-	u.created_at, u.updated_at, u.token_version`
+	u.created_at, u.updated_at, u.token_version, u.display_name, u.language`
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User
-	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Status, &u.WalletID, &u.CreatedAt, &u.UpdatedAt, &u.TokenVersion)
+	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Status, &u.WalletID, &u.CreatedAt, &u.UpdatedAt, &u.TokenVersion, &u.DisplayName, &u.Language)
 	return u, err
 }
 
-// UserByEmail finds a user by email, case-insensitively. Errors: not_found, internal.
+// UserByEmail finds a user by email, case-insensitively; a deleted user is found by none.
+// Errors: not_found, internal.
 func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE lower(u.email) = lower($1)`, email))
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE lower(u.email) = lower($1)
+		AND u.status <> 'deleted'`, email))
 	return u, mapError(err, "user")
 }
 
@@ -193,6 +197,9 @@ func (s *Store) UpdateUser(ctx context.Context, id, role, status string, audit A
 		var oldRole, oldStatus string
 		if err := tx.QueryRow(ctx, `SELECT role, status FROM users WHERE id = $1 FOR UPDATE`, id).Scan(&oldRole, &oldStatus); err != nil {
 			return err
+		}
+		if oldStatus == StatusDeleted { // never brought back: its data is gone
+			return pgx.ErrNoRows
 		}
 		if len(admins) == 1 && admins[0] == id {
 			return dw.Coded(dw.KindConflict, "last_admin", "this is the last active admin: promote another admin first")

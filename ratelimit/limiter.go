@@ -3,7 +3,9 @@ package ratelimit
 import (
 	"context"
 	"hash/maphash"
+	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +58,10 @@ type Limiter struct {
 	shards  [64]shard
 	refused *prometheus.CounterVec
 	failed  prometheus.Counter
+	// rates are the limits in force: cfg.Rates at first, changed by SetRate at run time
+	// (copy on write: requests read them without a lock).
+	rates   atomic.Pointer[map[string]Rate]
+	ratesMu sync.Mutex // serialises SetRate
 }
 
 type shard struct {
@@ -91,6 +97,8 @@ func New(cfg Config) *Limiter {
 		cfg.Now = time.Now
 	}
 	l := &Limiter{cfg: cfg, seed: maphash.MakeSeed()}
+	rates := maps.Clone(cfg.Rates)
+	l.rates.Store(&rates)
 	for i := range l.shards {
 		l.shards[i].m = map[entryKey]*entry{}
 	}
@@ -110,10 +118,25 @@ func New(cfg Config) *Limiter {
 }
 
 // Limits reports whether class has a limit.
-func (l *Limiter) Limits(class string) bool { return !l.cfg.Rates[class].Off() }
+func (l *Limiter) Limits(class string) bool { return !l.Rate(class).Off() }
 
 // Rate is the limit of class.
-func (l *Limiter) Rate(class string) Rate { return l.cfg.Rates[class] }
+func (l *Limiter) Rate(class string) Rate { return (*l.rates.Load())[class] }
+
+// SetRate changes the limit of class from the next request on (runtime configuration): the
+// current window's count is held to the new limit (tokens a node has already leased are still
+// spent; a key the old limit refused stays refused until its window ends); a new window length
+// starts a new window.
+func (l *Limiter) SetRate(class string, r Rate) {
+	l.ratesMu.Lock()
+	defer l.ratesMu.Unlock()
+	next := maps.Clone(*l.rates.Load())
+	if next == nil {
+		next = map[string]Rate{}
+	}
+	next[class] = r
+	l.rates.Store(&next)
+}
 
 // storeTimeout bounds a lease: past it the node counts alone rather than hold requests.
 const storeTimeout = time.Second
@@ -121,7 +144,7 @@ const storeTimeout = time.Second
 // Allow spends one request of key in class. Requests of one key on one node are decided in
 // turn; those of different keys do not wait for each other.
 func (l *Limiter) Allow(ctx context.Context, class, key string) Decision {
-	r := l.cfg.Rates[class]
+	r := l.Rate(class)
 	if r.Off() {
 		return Decision{Allowed: true}
 	}

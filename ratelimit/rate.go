@@ -54,6 +54,13 @@ func (r Rate) String() string {
 			return fmt.Sprintf("%d/%s", r.Limit, u.name)
 		}
 	}
+	// A whole number of the largest unit that divides the window ("100/10m", "10/24h"), as
+	// written, rather than time.Duration's "24h0m0s".
+	for i := len(units) - 1; i >= 0; i-- {
+		if r.Per%units[i].d == 0 {
+			return fmt.Sprintf("%d/%d%s", r.Limit, r.Per/units[i].d, units[i].name)
+		}
+	}
 	return fmt.Sprintf("%d/%s", r.Limit, r.Per)
 }
 
