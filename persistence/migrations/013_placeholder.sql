@@ -1,1 +1,1 @@
--- placeholder
+SELECT 1; -- placeholder
