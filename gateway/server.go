@@ -21,6 +21,7 @@ import (
 	"github.com/divinewhispers/dw/actors"
 	"github.com/divinewhispers/dw/auth"
 	"github.com/divinewhispers/dw/persistence"
+	"github.com/divinewhispers/dw/push"
 	"github.com/divinewhispers/dw/ratelimit"
 	"github.com/divinewhispers/dw/session"
 )
@@ -56,6 +57,8 @@ type Config struct {
 	// WebApp is the web app's files served at / (index.html at the root); nil: the embedded
 	// build of package web (webapp.go).
 	WebApp fs.FS
+	// Push keeps the devices that get a notice when a job ends; nil: the push routes answer 503.
+	Push *push.Service
 }
 
 // Server is a configured fiber app.

@@ -100,6 +100,12 @@ type Config struct {
 	// (tests only; 0 = 30 s) is the wait before a failed mail's second attempt.
 	SMTPRootCAs *x509.CertPool
 	MailBackoff time.Duration
+
+	// Web Push (README, "Notices on the phone"; node/push.go).
+	VAPIDPublicKey   string // base64url; with VAPIDPrivateKey, the same on every node; "" = generated into the data dir
+	VAPIDPrivateKey  string // never logged
+	VAPIDSubject     string // contact for push services: https URL or email; "" = the public URL
+	PushAllowPrivate bool   // send to push endpoints at private addresses (tests, on-premises push services)
 }
 
 // Defaults returns the configuration of a one-node cluster on this machine.
@@ -219,6 +225,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateLimits()...)
 	errs = append(errs, c.validateMail()...)
+	errs = append(errs, c.validatePush()...)
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:

@@ -182,6 +182,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	n.work.Add(1)
 	go func() { defer n.work.Done(); outbox.Run(workCtx) }()
 
+	// Web Push: the notices of ended jobs, written by the database, sent from every node.
+	pushSvc, err := cfg.pushService(n.db.Store, cfg.publicURL())
+	if err != nil {
+		return nil, err
+	}
+	pushSvc.Log = log
+	n.work.Add(1)
+	go func() { defer n.work.Done(); pushSvc.Run(workCtx) }()
+
 	limiter, err := n.rateLimiter(workCtx, registerer)
 	if err != nil {
 		return nil, err
@@ -192,6 +201,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 		Ready: n.ready, Registry: reg, Log: log, SecureCookies: cfg.SecureCookies,
 		MetricsOff: cfg.MetricsAddr != "",
 		Limiter:    limiter, TrustedProxies: cfg.TrustedProxies, MaxStreamsPerUser: cfg.WSMaxPerUser,
+		Push: pushSvc,
 	})
 	if cfg.MetricsAddr != "" {
 		if n.metrics, err = serveMetrics(cfg.MetricsAddr, reg, log); err != nil {

@@ -86,6 +86,10 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.str(&cfg.SMTPFrom, "smtp-from", "sender address of outgoing mail, e.g. \"Divine Whispers <no-reply@dw.example.com>\"")
 	f.str(&cfg.SMTPUser, "smtp-user", "SMTP user name (a password goes in clear only over TLS or to localhost); empty: no authentication")
 	f.secret(&cfg.SMTPPassword, "smtp-password", "SMTP password of --smtp-user")
+	f.str(&cfg.VAPIDPublicKey, "vapid-public-key", "Web Push VAPID public key (base64url, P-256), the same on every node; empty with --vapid-private-key: generated into --data-dir")
+	f.secret(&cfg.VAPIDPrivateKey, "vapid-private-key", "Web Push VAPID private key (base64url) of --vapid-public-key")
+	f.str(&cfg.VAPIDSubject, "vapid-subject", "contact push services may use, an https URL or an email address (default: --public-url)")
+	f.boolean(&cfg.PushAllowPrivate, "push-allow-private", "send Web Push notices to endpoints at loopback or private addresses (tests, on-premises push services)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
 			return err
