@@ -238,6 +238,7 @@ func (tn *testNode) hostileFixture(admin *user) hostileFixture {
 			"POST /api/v1/accounting/mappings":               `{"cluster":"c","user":"u","wallet":"` + u.WalletID + `"}`,
 			"POST /api/v1/accounting/rates":                  `{"cluster":"c","partition":"p","node_hour_points":1,"gpu_hour_points":1}`,
 			"PUT /api/v1/accounting/quotas":                  `{"wallet":"` + u.WalletID + `","period":"month","node_hours":1}`,
+			"POST /api/v1/push/subscriptions":                `{"endpoint":"https://push.example.com/hostile","expirationTime":null,"keys":{"p256dh":"BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4","auth":"BTBZMqHH6r4Tts7J_aSIgg"}}`,
 			"PUT /api/v1/accounting/users/{cluster}/{login}": `{"user_id":""}`,
 			"POST /api/v1/poem-sets":                         string(setJSON),
 			"PUT /api/v1/poem-sets/{set}/poems/{n}":          string(poem),

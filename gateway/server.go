@@ -21,6 +21,7 @@ import (
 	"github.com/divinewhispers/dw/actors"
 	"github.com/divinewhispers/dw/auth"
 	"github.com/divinewhispers/dw/persistence"
+	"github.com/divinewhispers/dw/push"
 	"github.com/divinewhispers/dw/ratelimit"
 	"github.com/divinewhispers/dw/session"
 	"github.com/divinewhispers/dw/settings"
@@ -66,6 +67,8 @@ type Config struct {
 	Webhooks *webhooks.Service
 	// Settings is the runtime configuration (config_handlers.go); nil: its routes answer unavailable.
 	Settings *settings.Service
+	// Push keeps the devices that get a notice when a job ends; nil: the push routes answer 503.
+	Push *push.Service
 }
 
 // Server is a configured fiber app.

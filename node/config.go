@@ -116,6 +116,11 @@ type Config struct {
 	WebhookLowBalance   int           // wallet.low_balance when available points fall below this
 	WebhookRetryBase    time.Duration // wait before a failed delivery's second attempt, doubled at each further one
 	WebhookTimeout      time.Duration // time limit of one delivery request
+	// Web Push (README, "Notices on the phone"; node/push.go).
+	VAPIDPublicKey   string // base64url; with VAPIDPrivateKey, the same on every node; "" = generated into the data dir
+	VAPIDPrivateKey  string // never logged
+	VAPIDSubject     string // contact for push services: https URL or email; "" = the public URL
+	PushAllowPrivate bool   // send to push endpoints at private addresses (tests, on-premises push services)
 }
 
 // Defaults returns the configuration of a one-node cluster on this machine.
@@ -237,6 +242,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateLimits()...)
 	errs = append(errs, c.validateMail()...)
 	errs = append(errs, c.validateWebhooks()...)
+	errs = append(errs, c.validatePush()...)
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:

@@ -57,6 +57,7 @@ func freePort(t *testing.T) string {
 type proc struct {
 	name, http, bind string
 	args             []string
+	env              []string // added to the test's environment and DW_JWT_KEY
 	cmd              *exec.Cmd
 	done             chan struct{} // closed when the process has exited
 	log              *bytes.Buffer
@@ -66,7 +67,7 @@ type proc struct {
 func (p *proc) start(t *testing.T) {
 	t.Helper()
 	p.cmd = exec.Command(dwBinary, p.args...)
-	p.cmd.Env = append(os.Environ(), "DW_JWT_KEY="+jwtKey)
+	p.cmd.Env = append(append(os.Environ(), "DW_JWT_KEY="+jwtKey), p.env...)
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw
 	go func() {

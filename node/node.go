@@ -197,6 +197,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	n.hooks, hookWorker = n.webhooks(registerer)
 	n.work.Add(1)
 	go func() { defer n.work.Done(); hookWorker.Run(workCtx) }()
+	// Web Push: the notices of ended jobs, written by the database, sent from every node.
+	pushSvc, err := cfg.pushService(n.db.Store, cfg.publicURL())
+	if err != nil {
+		return nil, err
+	}
+	pushSvc.Log = log
+	n.work.Add(1)
+	go func() { defer n.work.Done(); pushSvc.Run(workCtx) }()
 
 	limiter, err := n.rateLimiter(workCtx, registerer)
 	if err != nil {
@@ -213,6 +221,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 		Limiter:    limiter, TrustedProxies: cfg.TrustedProxies, MaxStreamsPerUser: cfg.WSMaxPerUser,
 		Webhooks: n.hooks,
 		Settings: n.settings,
+		Push:     pushSvc,
 	})
 	if cfg.MetricsAddr != "" {
 		if n.metrics, err = serveMetrics(cfg.MetricsAddr, reg, log); err != nil {

@@ -97,6 +97,10 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.num(&cfg.WebhookLowBalance, "webhook-low-balance", "points: wallet.low_balance is sent when a wallet's available points fall below this")
 	f.dur(&cfg.WebhookRetryBase, "webhook-retry-base", "wait before a failed webhook delivery's second attempt, doubled at each further one (up to 2h apart, for 24h)")
 	f.dur(&cfg.WebhookTimeout, "webhook-timeout", "time limit of one webhook delivery request")
+	f.str(&cfg.VAPIDPublicKey, "vapid-public-key", "Web Push VAPID public key (base64url, P-256), the same on every node; empty with --vapid-private-key: generated into --data-dir")
+	f.secret(&cfg.VAPIDPrivateKey, "vapid-private-key", "Web Push VAPID private key (base64url) of --vapid-public-key")
+	f.str(&cfg.VAPIDSubject, "vapid-subject", "contact push services may use, an https URL or an email address (default: --public-url)")
+	f.boolean(&cfg.PushAllowPrivate, "push-allow-private", "send Web Push notices to endpoints at loopback or private addresses (tests, on-premises push services)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
 			return err
