@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/accounting"
 )
 
 // User is a platform account.
@@ -287,12 +288,8 @@ func (s *Store) HoldWallet(ctx context.Context, holdID string) (string, error) {
 	return w, mapError(err, "hold")
 }
 
-// WalletRef is a wallet's id and name.
-type WalletRef struct {
-	ID   string `json:"id"`
-	Kind string `json:"kind"`
-	Name string `json:"name"`
-}
+// WalletRef is accounting.WalletRef.
+type WalletRef = accounting.WalletRef
 
 // CreateSharedWallet creates a shared wallet (the wallet a group or project charges to) with an
 // audit row. Errors: invalid (empty name), conflict (code wallet_name_taken) when a shared wallet
