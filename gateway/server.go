@@ -18,6 +18,7 @@ import (
 
 	dw "github.com/divinewhispers/dw"
 	"github.com/divinewhispers/dw/account"
+	"github.com/divinewhispers/dw/accounting"
 	"github.com/divinewhispers/dw/actors"
 	"github.com/divinewhispers/dw/auth"
 	"github.com/divinewhispers/dw/persistence"
@@ -56,6 +57,8 @@ type Config struct {
 	// WebApp is the web app's files served at / (index.html at the root); nil: the embedded
 	// build of package web (webapp.go).
 	WebApp fs.FS
+	// Accounting is compute accounting's service; nil: one over Store, IngestRoots and Charger.
+	Accounting *accounting.Service
 }
 
 // Server is a configured fiber app.
@@ -205,6 +208,7 @@ func New(cfg Config) *Server {
 	if cfg.Registry != nil {
 		reg = cfg.Registry
 	}
+	cfg.Accounting = accountingService(cfg)
 	s := &Server{cfg: cfg, metrics: newHTTPMetrics(reg), proxies: trustedProxies(cfg.TrustedProxies)}
 	handleErr := errorHandler(cfg.Log)
 	s.App = fiber.New(fiber.Config{
