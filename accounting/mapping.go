@@ -25,13 +25,13 @@ func (in MappingInput) Validate() error {
 	in = in.trimmed()
 	var ps Problems
 	if in.User == "" && in.Account == "" && in.Group == "" {
-		ps.Add("user", "give {user}, {account} or {group} to match: a mapping needs a user, an account or a group")
+		ps.Add("user", "give {user}, {account} or {group} to match")
 	}
 	switch {
 	case in.Wallet == "" && !in.Exclude:
-		ps.Add("wallet", "{wallet} is required (a wallet id or a shared wallet's name), or {exclude} for an exclusion rule")
+		ps.Add("wallet", "give {wallet} ID|NAME (the wallet to charge: a wallet id or a shared wallet's name) or {exclude} (track, never charge)")
 	case in.Wallet != "" && in.Exclude:
-		ps.Add("exclude", "an exclusion rule ({exclude}) has no {wallet}")
+		ps.Add("exclude", "give {wallet} or {exclude}, not both: an exclusion rule has no wallet")
 	}
 	tooLong(&ps, maxText, "cluster", in.Cluster, "user", in.User, "account", in.Account, "group", in.Group, "wallet", in.Wallet)
 	tooLong(&ps, maxNote, "note", in.Note)

@@ -18,7 +18,7 @@ func (in QuotaInput) quota(ps *Problems) Quota {
 		ps.Add("wallet", "{wallet} is required (a wallet id or a shared wallet's name)")
 	}
 	if !ValidPeriod(in.Period) {
-		ps.Add("period", "{period} must be "+Periods+", not %q", in.Period)
+		ps.Add("period", "{period} %q must be "+Periods, in.Period)
 	}
 	if in.NodeHours != nil {
 		q.NodeMilliHours = milliField(ps, "node_hours", *in.NodeHours)

@@ -87,14 +87,22 @@ func (s *Service) refused(ctx context.Context, by Actor, src Source, via string,
 // ingest_root_required, dir_outside_ingest_roots or glob_outside_dir for a refusal), conflict
 // (source_name_taken).
 func (s *Service) AddSource(ctx context.Context, by Actor, in SourceInput) (Source, error) {
+	src, err := s.CheckSource(in)
+	if err != nil {
+		return Source{}, s.refused(ctx, by, src, "create", err)
+	}
+	return s.store.AddSource(ctx, src, by)
+}
+
+// CheckSource checks a new source as AddSource does, without storing it or auditing a refusal,
+// and returns it with its defaults and its directory made absolute: an adapter checks its
+// input before it opens the database. Errors: invalid (as AddSource).
+func (s *Service) CheckSource(in SourceInput) (Source, error) {
 	src := in.Source()
 	var ps Problems
 	checkSource(&ps, src, true)
 	src.Dir = s.sourceDir(&ps, src.Dir)
-	if err := ps.Err(); err != nil {
-		return Source{}, s.refused(ctx, by, src, "create", err)
-	}
-	return s.store.AddSource(ctx, src, by)
+	return src, ps.Err()
 }
 
 // ChangeSource applies a change to a stored source. A directory that is not being changed is
@@ -264,14 +272,19 @@ func (s *Service) RemoveRate(ctx context.Context, by Actor, id string) error {
 // CreateSharedWallet creates a wallet groups and projects charge to.
 // Errors: invalid (name), conflict (wallet_name_taken).
 func (s *Service) CreateSharedWallet(ctx context.Context, by Actor, name string) (WalletRef, error) {
-	var ps Problems
-	if n := strings.TrimSpace(name); n == "" || len(n) > maxText {
-		ps.Add("name", "a shared wallet needs a {name} of 1 to %d characters", maxText)
-	}
-	if err := ps.Err(); err != nil {
+	if err := CheckWalletName(name); err != nil {
 		return WalletRef{}, err
 	}
 	return s.store.CreateSharedWallet(ctx, name, by)
+}
+
+// CheckWalletName checks the name of a new shared wallet. Errors: invalid.
+func CheckWalletName(name string) error {
+	var ps Problems
+	if n := strings.TrimSpace(name); n == "" || len(n) > maxText {
+		ps.Add("name", "{name} is required: the wallet's name, 1 to %d characters", maxText)
+	}
+	return ps.Err()
 }
 
 // Wallet resolves a wallet id or a shared wallet's name. Errors: not_found (wallet_not_found),
