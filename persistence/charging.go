@@ -77,12 +77,10 @@ type Reassigned = accounting.Reassigned
 // assigned to its wallet (or marked excluded), moved out of the unassigned bucket in the
 // rollups, and charged in one charge — all in the transaction that stores the rule. Usage
 // already assigned keeps its wallet: a job is charged once.
-// Errors: invalid (no user, account or group), not_found (wallet), conflict (same match exists).
+// The rule is valid (accounting.MappingInput.Validate). Errors: not_found (wallet), conflict
+// (same match exists).
 func (s *Store) AddMapping(ctx context.Context, m accounting.Mapping, audit AuditEntry, now time.Time) (accounting.Mapping, Reassigned, error) {
 	var re Reassigned
-	if m.User == "" && m.Account == "" && m.Group == "" {
-		return m, re, dw.Errorf(dw.KindInvalid, "a mapping needs a user, an account or a group to match")
-	}
 	m.ID, m.CreatedAt = newUUID(), now
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, _, err := loadRules(ctx, tx, true); err != nil {

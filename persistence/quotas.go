@@ -27,14 +27,8 @@ func scanQuota(r pgx.Row) (Quota, error) {
 
 // SetQuota creates or replaces the quota of a wallet for a period; thresholds the usage of the
 // current period already reached are recorded at once.
-// Errors: invalid, not_found (wallet).
+// The quota is valid (accounting.QuotaInput.Validate). Errors: not_found (wallet).
 func (s *Store) SetQuota(ctx context.Context, q Quota, audit AuditEntry, now time.Time) (Quota, error) {
-	if !accounting.ValidPeriod(q.Period) {
-		return q, dw.Errorf(dw.KindInvalid, "period must be %s, not %q", accounting.Periods, q.Period)
-	}
-	if q.NodeMilliHours <= 0 && q.GPUMilliHours <= 0 {
-		return q, dw.Errorf(dw.KindInvalid, "a quota needs node_hours or gpu_core_hours above 0")
-	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		row := tx.QueryRow(ctx, `INSERT INTO quotas (id, wallet_id, period, node_milli_hours, gpu_milli_hours, created_by, created_at, updated_at)
 			VALUES ($1, $2, $3, NULLIF($4::bigint, 0), NULLIF($5::bigint, 0), NULLIF($6, '')::uuid, $7, $7)
