@@ -410,7 +410,7 @@ func (s *Service) Overview(ctx context.Context, from, to time.Time, top int) (Ov
 }
 
 // Usage answers a usage report. The wallet filter names a wallet (an id or a shared wallet's
-// name), unassigned or excluded. Errors: invalid (group_by, bucket, filters, range), not_found
+// name), unassigned (or "") or excluded. Errors: invalid (group_by, bucket, filters, range), not_found
 // (wallet_not_found).
 func (s *Service) Usage(ctx context.Context, q UsageQuery) ([]UsageSum, error) {
 	if err := q.validate(); err != nil {
@@ -418,7 +418,7 @@ func (s *Service) Usage(ctx context.Context, q UsageQuery) ([]UsageSum, error) {
 	}
 	if v, ok := q.Filters["wallet"]; ok {
 		switch v {
-		case WalletUnassigned:
+		case WalletUnassigned, "": // "" is how the store names unassigned usage
 			v = ""
 		case WalletExcluded:
 		default:

@@ -43,44 +43,22 @@ const QuietPeriod = 10 * time.Minute
 
 // Validate checks a source before it is stored and fills its defaults (glob "*", time zone
 // UTC, interval 30s, an absolute directory), by the rules of accounting (SourceInput.Validate)
-// and the roots (Roots.SourceDir). It reports every problem at once; each message names the
-// flag to fix. Errors: invalid, with the code of a refusal by the roots (see IsRefused) when
-// there is one.
+// and the roots (Roots.SourceDir), for code that stores a source without the accounting
+// service (tests, benchmarks). Each message names the flag to fix.
+// Errors: invalid, with the code of a refusal by the roots (see IsRefused) when there is one.
 func Validate(src *persistence.IngestSource, roots []string) error {
-	return validate(src, roots, true)
-}
-
-// ValidateKeepDir is Validate for a change of a stored source that keeps its directory: the
-// directory is not checked again, so that a source whose directory went away, or lies outside
-// the roots since they changed, can still be disabled or given another one (its scans are
-// refused meanwhile). Errors: as Validate.
-func ValidateKeepDir(src *persistence.IngestSource) error {
-	return validate(src, nil, false)
-}
-
-func validate(src *persistence.IngestSource, roots []string, checkDir bool) error {
-	if checkDir && src.Dir != "" {
+	if src.Dir != "" {
 		if abs, err := filepath.Abs(src.Dir); err == nil {
 			src.Dir = abs
 		}
 	}
 	in := accounting.SourceInput{Name: src.Name, Dir: src.Dir, Glob: src.Glob, Format: src.Format, Cluster: src.Cluster,
 		Interval: src.Interval, Timezone: src.Timezone, Enabled: src.Enabled, Columns: src.Columns}
-	if !checkDir {
-		in.Dir = "/" // kept: not checked
+	norm, err := accounting.NewService(accounting.ServiceConfig{Dirs: Roots(roots)}).CheckSource(in)
+	if err == nil {
+		*src = norm
+		return nil
 	}
-	var ps accounting.Problems
-	ps.Merge(in.Validate())
-	if checkDir && src.Dir != "" {
-		if abs, err := Roots(roots).SourceDir(src.Dir); err != nil {
-			ps.Merge(err)
-		} else {
-			src.Dir = abs
-		}
-	}
-	norm := in.Source()
-	src.Name, src.Cluster, src.Glob, src.Interval, src.Timezone = norm.Name, norm.Cluster, norm.Glob, norm.Interval, norm.Timezone
-	err := ps.Err()
 	if inv, ok := accounting.AsInvalid(err); ok {
 		return dw.Coded(dw.KindInvalid, inv.Code, "%s", inv.Render(Flag, "\n"))
 	}

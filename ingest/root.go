@@ -244,16 +244,6 @@ func refusedAudit(a persistence.AuditEntry, src persistence.IngestSource, via st
 	return a
 }
 
-// AuditRefused audits a source add or change (via "create" or "update") that Validate refused
-// for the ingest roots (see IsRefused); other errors are not audited here.
-// Errors: database errors.
-func AuditRefused(ctx context.Context, store *persistence.Store, a persistence.AuditEntry, src persistence.IngestSource, via string, refusal error) error {
-	if !IsRefused(refusal) {
-		return nil
-	}
-	return store.Audit(ctx, refusedAudit(a, src, via, refusal))
-}
-
 // RecordRefusal records a scan Run refused for the ingest roots: an ingest error on the
 // source's directory, which the operators see with the source's other errors, and an audit
 // row. Errors: database errors.

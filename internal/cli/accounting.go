@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -254,7 +255,7 @@ already charged keeps its wallet.`}
 	}
 
 	list := listCmd("list", "List the mapping rules, oldest first", nil, nil, func(ctx context.Context, db *node.Database, format string, out io.Writer) error {
-		maps, err := db.Store.Mappings(ctx)
+		maps, err := accountingService(db, nil).Mappings(ctx)
 		if err != nil {
 			return err
 		}
@@ -314,6 +315,14 @@ func listCmd(use, short string, flags func(*pflag.FlagSet), check func() []error
 	}
 	return cmd
 }
+
+// pageHelp is the help of a list's --limit: the list's page rule (accounting.Page).
+func pageHelp(p accounting.Page) string {
+	return "at most this many (1 to " + strconv.Itoa(p.Max) + ")"
+}
+
+// checkPage reports a --limit outside the list's page.
+func checkPage(limit int, p accounting.Page) error { return checkLimit(limit, p.Max, p.Default) }
 
 // checkLimit reports a --limit outside 1..most.
 func checkLimit(limit, most, example int) error {
@@ -427,7 +436,7 @@ once). Prices are points with at most 3 decimals.`}
 	}
 
 	list := listCmd("list", "List the rates by cluster, partition and date", nil, nil, func(ctx context.Context, db *node.Database, format string, out io.Writer) error {
-		rates, err := db.Store.Rates(ctx)
+		rates, err := accountingService(db, nil).Rates(ctx)
 		if err != nil {
 			return err
 		}
@@ -508,7 +517,7 @@ never refused: a quota warns.`}
 		if err != nil {
 			return err
 		}
-		all, err := db.Store.Quotas(ctx, walletID, time.Now())
+		all, err := accountingService(db, nil).Quotas(ctx, walletID)
 		if err != nil {
 			return err
 		}
@@ -537,15 +546,15 @@ never refused: a quota warns.`}
 	var limit int
 	events := listCmd("events", "List the quota thresholds crossed, newest first", func(fs *pflag.FlagSet) {
 		fs.StringVar(&evWallet, "wallet", "", "only this wallet (id or shared-wallet name)")
-		fs.IntVar(&limit, "limit", 100, "at most this many (1 to 1000)")
+		fs.IntVar(&limit, "limit", accounting.PageQuotaEvents.Default, pageHelp(accounting.PageQuotaEvents))
 	}, func() []error {
-		return []error{checkLimit(limit, 1000, 100)}
+		return []error{checkPage(limit, accounting.PageQuotaEvents)}
 	}, func(ctx context.Context, db *node.Database, format string, out io.Writer) error {
 		walletID, err := optionalWallet(ctx, db.Store, evWallet)
 		if err != nil {
 			return err
 		}
-		list, err := db.Store.QuotaEvents(ctx, walletID, limit)
+		list, err := accountingService(db, nil).QuotaEvents(ctx, walletID, limit)
 		if err != nil {
 			return err
 		}
@@ -700,12 +709,12 @@ wallets, users and partitions by node-hours + core-hours. A job counts on the da
 	ovRange.bind(overview)
 	var top int
 	var ovFormat string
-	overview.Flags().IntVar(&top, "top", 10, "how many top wallets, users and partitions (1 to 1000)")
+	overview.Flags().IntVar(&top, "top", accounting.PageTop.Default, "how many top wallets, users and partitions ("+strconv.Itoa(accounting.PageTop.Max)+" at most)")
 	overview.Flags().StringVar(&ovFormat, "format", "table", report.Formats)
 	overview.RunE = func(cmd *cobra.Command, _ []string) error {
 		errs := ovRange.validate(time.Now())
-		if top < 1 || top > 1000 {
-			errs = append(errs, fmt.Errorf("--top %d must be between 1 and 1000, e.g. --top 10", top))
+		if top < 1 || top > accounting.PageTop.Max {
+			errs = append(errs, fmt.Errorf("--top %d must be between 1 and %d, e.g. --top 10", top, accounting.PageTop.Max))
 		}
 		if err := report.CheckFormat(ovFormat); err != nil {
 			errs = append(errs, formatError(err))
@@ -714,7 +723,7 @@ wallets, users and partitions by node-hours + core-hours. A job counts on the da
 			return err
 		}
 		return withDB(cmd, cfgO, fO, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			ov, err := db.Store.Overview(ctx, ovRange.from, ovRange.to, top)
+			ov, err := accountingService(db, nil).Overview(ctx, ovRange.from, ovRange.to, top)
 			if err != nil {
 				return err
 			}
@@ -795,7 +804,7 @@ covers and "excluded" the usage an --exclude mapping keeps from being charged.`}
 					return err
 				}
 			}
-			rows, err := db.Store.Usage(ctx, q)
+			rows, err := accountingService(db, nil).Usage(ctx, q)
 			if err != nil {
 				return err
 			}
@@ -839,12 +848,10 @@ func chargesCmd() *cobra.Command {
 	list := listCmd("list", "List usage charges, newest first", func(fs *pflag.FlagSet) {
 		fs.StringVar(&wallet, "wallet", "", "only this wallet (id or shared-wallet name)")
 		fs.StringVar(&filter.Status, "status", "", "only pending, charged or unpaid charges")
-		fs.IntVar(&filter.Limit, "limit", 100, "at most this many (1 to 1000)")
+		fs.IntVar(&filter.Limit, "limit", accounting.PageCharges.Default, pageHelp(accounting.PageCharges))
 	}, func() []error {
-		errs := []error{checkLimit(filter.Limit, 1000, 100)}
-		switch filter.Status {
-		case "", persistence.ChargePending, persistence.ChargeCharged, persistence.ChargeUnpaid:
-		default:
+		errs := []error{checkPage(filter.Limit, accounting.PageCharges)}
+		if filter.Status != "" && !slices.Contains(accounting.ChargeStatuses, filter.Status) {
 			errs = append(errs, fmt.Errorf("--status %q must be pending, charged or unpaid, e.g. --status unpaid", filter.Status))
 		}
 		return errs
@@ -853,7 +860,7 @@ func chargesCmd() *cobra.Command {
 		if filter.WalletID, err = optionalWallet(ctx, db.Store, wallet); err != nil {
 			return err
 		}
-		charges, err := db.Store.Charges(ctx, filter)
+		charges, err := accountingService(db, nil).Charges(ctx, filter)
 		if err != nil {
 			return err
 		}
@@ -899,11 +906,11 @@ func clusterUsersCmd() *cobra.Command {
 	list := listCmd("list", "List cluster logins by cluster and login", func(fs *pflag.FlagSet) {
 		fs.StringVar(&cluster, "cluster", "", "only this cluster")
 		fs.StringVar(&prefix, "prefix", "", "only logins that start with this")
-		fs.IntVar(&limit, "limit", 500, "at most this many (1 to 10000)")
+		fs.IntVar(&limit, "limit", accounting.PageClusterUsers.Default, pageHelp(accounting.PageClusterUsers))
 	}, func() []error {
-		return []error{checkLimit(limit, 10000, 500)}
+		return []error{checkPage(limit, accounting.PageClusterUsers)}
 	}, func(ctx context.Context, db *node.Database, format string, out io.Writer) error {
-		users, err := db.Store.ClusterUsers(ctx, cluster, prefix, limit)
+		users, err := accountingService(db, nil).ClusterUsers(ctx, cluster, prefix, limit)
 		if err != nil {
 			return err
 		}

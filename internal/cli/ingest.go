@@ -92,7 +92,7 @@ are read in --timezone. Files may be gzip-compressed.`}
 	fL := dbFlags(list, &cfgL)
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
 		return withDB(cmd, cfgL, fL, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			srcs, err := db.Store.Sources(ctx)
+			srcs, err := accountingService(db, nil).Sources(ctx)
 			if err != nil {
 				return err
 			}
@@ -240,10 +240,10 @@ wallets, and the quota thresholds the new usage crossed are printed.`}
 	var errSource string
 	var limit int
 	errs.Flags().StringVar(&errSource, "source", "", "only this source")
-	errs.Flags().IntVar(&limit, "limit", 50, "at most this many (1 to 10000)")
+	errs.Flags().IntVar(&limit, "limit", accounting.PageIngestErrors.Default, pageHelp(accounting.PageIngestErrors))
 	errs.RunE = func(cmd *cobra.Command, _ []string) error {
-		if limit < 1 || limit > 10000 {
-			return fmt.Errorf("--limit must be between 1 and 10000, not %d", limit)
+		if err := checkPage(limit, accounting.PageIngestErrors); err != nil {
+			return err
 		}
 		return withDB(cmd, cfgE, fE, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
 			if errSource != "" {
@@ -254,7 +254,7 @@ wallets, and the quota thresholds the new usage crossed are printed.`}
 					return fmt.Errorf("no source %q (see `dw sources list`)", errSource)
 				}
 			}
-			list, err := db.Store.IngestErrors(ctx, errSource, limit)
+			list, err := accountingService(db, nil).IngestErrors(ctx, errSource, limit)
 			if err != nil {
 				return err
 			}
