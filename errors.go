@@ -111,3 +111,15 @@ func ExtensionsOf(err error) map[string]any {
 	}
 	return nil
 }
+
+// Codes that cross the cluster in grain replies (besides the kinds' own names), in one place.
+const (
+	CodeIdempotencyConflict      = "idempotency_conflict"       // an Idempotency-Key reused with different parameters
+	CodeRetry                    = "retry"                      // the wallet grain reloaded: send the request again
+	CodeWalletUnavailable        = "wallet_unavailable"         // the wallet grain did not answer
+	CodeHoldNotActive            = "hold_not_active"            // capture or release of a hold that is not active
+	CodeTransactionNotRefundable = "transaction_not_refundable" // a refund of what is not a spend or capture
+	CodeRefundExceedsSpend       = "refund_exceeds_spend"
+	CodeInvalidIdempotencyKey    = "invalid_idempotency_key"
+	CodeReservedIdempotencyKey   = "reserved_idempotency_key"
+)

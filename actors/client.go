@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -71,10 +70,10 @@ func (w *Wallets) Do(ctx context.Context, req *walletpb.Request) (*walletpb.Resp
 			return nil, dw.Internal(fmt.Errorf("wallet grain answered %T", res))
 		}
 		if resp.Code == walletpb.Code_CODE_RETRY {
-			lastErr = errors.New(resp.Detail)
+			lastErr = FailureError(resp.Failure)
 			continue
 		}
 		return resp, ErrorOf(resp)
 	}
-	return nil, &dw.Error{Kind: dw.KindUnavailable, Code: "wallet_unavailable", Message: "the wallet did not answer; retry with the same Idempotency-Key", Err: lastErr}
+	return nil, &dw.Error{Kind: dw.KindUnavailable, Code: dw.CodeWalletUnavailable, Message: "the wallet did not answer; retry with the same Idempotency-Key", Err: lastErr}
 }

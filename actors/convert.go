@@ -44,23 +44,34 @@ var kindCodes = map[dw.Kind]walletpb.Code{
 	dw.KindUnavailable:       walletpb.Code_CODE_UNAVAILABLE,
 }
 
+// errorResponse is a failed request's answer: its failure, and the class of the failure in
+// code for nodes of older versions.
 func errorResponse(err error) *walletpb.Response {
 	code, ok := kindCodes[dw.KindOf(err)]
 	if !ok {
 		code = walletpb.Code_CODE_INTERNAL
 	}
-	if dw.CodeOf(err) == "idempotency_conflict" {
+	if dw.CodeOf(err) == dw.CodeIdempotencyConflict {
 		code = walletpb.Code_CODE_IDEMPOTENCY_CONFLICT
 	}
-	return &walletpb.Response{Code: code, Detail: dw.MessageOf(err), ErrorCode: dw.CodeOf(err)}
+	return &walletpb.Response{Code: code, Failure: FailureOf(err)}
 }
 
 // ErrorOf turns a failed response back into an error of the taxonomy (nil for CODE_OK).
 func ErrorOf(r *walletpb.Response) error {
+	switch {
+	case r.Code == walletpb.Code_CODE_OK:
+		return nil
+	case r.Failure != nil:
+		return FailureError(r.Failure)
+	}
+	return legacyError(r)
+}
+
+// legacyError reads the failure of a node of an older version, which has no failure message.
+func legacyError(r *walletpb.Response) error {
 	var k dw.Kind
 	switch r.Code {
-	case walletpb.Code_CODE_OK:
-		return nil
 	case walletpb.Code_CODE_INVALID, walletpb.Code_CODE_IDEMPOTENCY_CONFLICT:
 		k = dw.KindInvalid
 	case walletpb.Code_CODE_NOT_FOUND:
@@ -74,11 +85,11 @@ func ErrorOf(r *walletpb.Response) error {
 	default:
 		k = dw.KindInternal
 	}
-	code := r.ErrorCode
+	code := r.ErrorCode //nolint:staticcheck // older nodes' field, read for them only
 	if code == "" {
 		code = string(k)
 	}
-	return &dw.Error{Kind: k, Code: code, Message: r.Detail}
+	return &dw.Error{Kind: k, Code: code, Message: r.Detail} //nolint:staticcheck // as above
 }
 
 // TransactionPB converts a ledger entry to its wire form.

@@ -117,10 +117,10 @@ func (g *ingestGrain) name() string {
 
 func (g *ingestGrain) command(ctx actor.Context, m *ingestpb.IngestCommand) *ingestpb.IngestReply {
 	if m.SourceId != g.id {
-		return &ingestpb.IngestReply{Code: "invalid", Detail: "command for another source"}
+		return &ingestpb.IngestReply{Failure: FailureOf(errWrongGrain)}
 	}
 	if err := g.reload(ctx); err != nil {
-		return &ingestpb.IngestReply{Code: dw.CodeOf(err), Detail: dw.MessageOf(err)}
+		return &ingestpb.IngestReply{Failure: FailureOf(err)}
 	}
 	if m.Op == ingestpb.IngestOp_INGEST_OP_SCAN_NOW {
 		g.scan(ctx)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
@@ -188,7 +187,7 @@ func (g *jobGrain) bg() (context.Context, context.CancelFunc) {
 
 func (g *jobGrain) command(ctx actor.Context, m *jobpb.JobCommand) *jobpb.JobReply {
 	if m.JobId != g.id {
-		return &jobpb.JobReply{Code: "invalid", Detail: "command for another job"}
+		return &jobpb.JobReply{Failure: FailureOf(errWrongGrain)}
 	}
 	switch m.Op {
 	case jobpb.JobOp_JOB_OP_CANCELLED:
@@ -197,7 +196,7 @@ func (g *jobGrain) command(ctx actor.Context, m *jobpb.JobCommand) *jobpb.JobRep
 		defer cancel()
 		j, err := g.d.Store.JobByID(c, g.id)
 		if err != nil {
-			return &jobpb.JobReply{Code: dw.CodeOf(err), Detail: dw.MessageOf(err)}
+			return &jobpb.JobReply{Failure: FailureOf(err)}
 		}
 		g.j = &j
 		g.publish(j.Status, "", "")
@@ -218,7 +217,7 @@ func (g *jobGrain) command(ctx actor.Context, m *jobpb.JobCommand) *jobpb.JobRep
 		}
 		j, err := g.d.Store.AcquireJob(c, g.id, g.d.Owner, g.d.lease())
 		if err != nil {
-			return &jobpb.JobReply{Code: dw.CodeOf(err), Detail: dw.MessageOf(err)}
+			return &jobpb.JobReply{Failure: FailureOf(err)}
 		}
 		g.j = &j
 		if j.Status.Terminal() {
@@ -229,7 +228,7 @@ func (g *jobGrain) command(ctx actor.Context, m *jobpb.JobCommand) *jobpb.JobRep
 		g.schedule(ctx)
 		return &jobpb.JobReply{Status: string(j.Status)}
 	}
-	return &jobpb.JobReply{Code: "invalid", Detail: "unknown job command"}
+	return &jobpb.JobReply{Failure: FailureOf(dw.Errorf(dw.KindInvalid, "unknown job command"))}
 }
 
 func (g *jobGrain) startLease(ctx actor.Context) {
@@ -309,7 +308,7 @@ func (g *jobGrain) run(ctx actor.Context) {
 // launch runs the attempt that was just started (attempts counted, status running) on the
 // worker pool; its outcome comes back as attemptDone.
 func (g *jobGrain) launch(ctx actor.Context) {
-	g.publish(job.Running, fmt.Sprintf(`{"attempt":%d,"max_attempts":%d}`, g.j.Attempts, g.j.MaxAttempts), "")
+	g.publish(job.Running, payload(JobProgress{Attempt: g.j.Attempts, MaxAttempts: g.j.MaxAttempts}), "")
 	g.busy = true
 
 	attemptCtx, stop := context.WithTimeout(context.Background(), g.d.attempt())
@@ -392,8 +391,8 @@ func (g *jobGrain) done(ctx actor.Context, m *attemptDone) {
 			return
 		}
 		g.j.NextAttemptAt, g.j.ErrorCode, g.j.ErrorDetail = &at, ie.Code, ie.Message
-		g.publish(job.Running, fmt.Sprintf(`{"attempt":%d,"max_attempts":%d,"retry_in_ms":%d,"error_code":%q}`,
-			g.j.Attempts, g.j.MaxAttempts, wait.Milliseconds(), ie.Code), "")
+		g.publish(job.Running, payload(JobProgress{Attempt: g.j.Attempts, MaxAttempts: g.j.MaxAttempts,
+			RetryInMS: wait.Milliseconds(), ErrorCode: ie.Code}), "")
 		g.schedule(ctx)
 		return
 	}
@@ -408,7 +407,7 @@ func (g *jobGrain) fail(c context.Context, code, detail string) {
 	}
 	g.j.Status, g.j.ErrorCode, g.j.ErrorDetail = job.Failed, code, detail
 	g.d.Metrics.Finished.WithLabelValues(string(job.Failed)).Inc()
-	g.publish(job.Failed, "", fmt.Sprintf(`{"error_code":%q}`, code))
+	g.publish(job.Failed, "", payload(JobFailed{ErrorCode: code}))
 	g.finish()
 }
 
@@ -467,7 +466,7 @@ func SettleJob(ctx context.Context, store *persistence.Store, wallets *Wallets, 
 		_, err := wallets.Do(ctx, req)
 		switch {
 		case err == nil:
-		case dw.CodeOf(err) == "hold_not_active": // it expired and released itself
+		case dw.CodeOf(err) == dw.CodeHoldNotActive: // it expired and released itself
 			settlement = "expired"
 		default:
 			return err

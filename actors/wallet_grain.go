@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -304,7 +303,7 @@ func (g *walletGrain) publishBalance() {
 	}
 	w := g.committed
 	g.d.Events.Publish(WalletTopic(g.id), &jobpb.Event{Type: "wallet.balance", WalletId: g.id, Seq: w.Seq,
-		Data: fmt.Sprintf(`{"balance":%d,"held":%d,"available":%d,"seq":%d}`, w.Balance, w.Held, w.Available, w.Seq)})
+		Data: payload(WalletBalance{Balance: w.Balance, Held: w.Held, Available: w.Available, Seq: w.Seq})})
 }
 
 // answerFromLedger answers an operation whose key the database already holds: the stored entry
@@ -323,12 +322,13 @@ func (g *walletGrain) answerFromLedger(op *pendingOp) *walletpb.Response {
 }
 
 var (
-	errIdempotencyConflict = dw.Coded(dw.KindInvalid, "idempotency_conflict", "this Idempotency-Key was used with different parameters")
-	retryResponse          = &walletpb.Response{Code: walletpb.Code_CODE_RETRY, Detail: "wallet was reloaded; retry"}
+	errIdempotencyConflict = dw.Coded(dw.KindInvalid, dw.CodeIdempotencyConflict, "this Idempotency-Key was used with different parameters")
+	retryResponse          = &walletpb.Response{Code: walletpb.Code_CODE_RETRY,
+		Failure: FailureOf(dw.Coded(dw.KindUnavailable, dw.CodeRetry, "wallet was reloaded; retry"))}
 )
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
 func replay(r *walletpb.Response) *walletpb.Response {
-	return &walletpb.Response{Code: r.Code, Detail: r.Detail, Transaction: r.Transaction, Wallet: r.Wallet, Replayed: true}
+	return &walletpb.Response{Code: r.Code, Failure: r.Failure, Transaction: r.Transaction, Wallet: r.Wallet, Replayed: true}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/divinewhispers/dw/auth"
 	"github.com/divinewhispers/dw/gateway"
 	"github.com/divinewhispers/dw/internal/pgtest"
+	"github.com/divinewhispers/dw/internal/testutil"
 	"github.com/divinewhispers/dw/node"
 	"github.com/divinewhispers/dw/persistence"
 )
@@ -299,9 +300,7 @@ func testSources(t *testing.T, tn *testNode, _ *fakeScanner) {
 	}
 	var got sourceView
 	decodeInto(t, tn.do("GET", "/api/v1/accounting/sources/"+a.ID, op.Access, nil), 200, &got)
-	if got != a {
-		t.Errorf("get %+v, created %+v", got, a)
-	}
+	testutil.Diff(t, "the source read back", a, got)
 	wantProblem(t, "unknown source", tn.do("GET", "/api/v1/accounting/sources/"+uuid.NewString(), op.Access, nil), http.StatusNotFound, "not_found")
 	wantProblem(t, "malformed id", tn.do("GET", "/api/v1/accounting/sources/nope", op.Access, nil), http.StatusNotFound, "not_found")
 	wantProblem(t, "unknown query", tn.do("GET", "/api/v1/accounting/sources?name=x", op.Access, nil), http.StatusBadRequest, "invalid_query")
@@ -333,9 +332,7 @@ func testSources(t *testing.T, tn *testNode, _ *fakeScanner) {
 		}
 	}
 	decodeInto(t, tn.do("GET", "/api/v1/accounting/sources/"+a.ID, op.Access, nil), 200, &got)
-	if got != p {
-		t.Errorf("after bad patches %+v, want %+v", got, p)
-	}
+	testutil.Diff(t, "the source after bad patches", p, got)
 	// A source whose directory went away can still be changed.
 	if err := os.Remove(other); err != nil {
 		t.Fatal(err)

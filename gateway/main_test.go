@@ -11,8 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"regexp"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,6 +20,7 @@ import (
 	"github.com/divinewhispers/dw/auth"
 	"github.com/divinewhispers/dw/gateway"
 	"github.com/divinewhispers/dw/internal/pgtest"
+	"github.com/divinewhispers/dw/internal/testutil"
 	"github.com/divinewhispers/dw/node"
 	"github.com/divinewhispers/dw/persistence"
 	"go.uber.org/goleak"
@@ -30,47 +29,12 @@ import (
 func TestMain(m *testing.M) {
 	code := pgtest.Main(m, pgtest.Options{Migrate: persistence.Migrate})
 	if code == 0 {
-		if err := goleak.Find(leakOptions()...); err != nil {
+		if err := goleak.Find(testutil.LeakOptions()...); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
 			code = 1
 		}
 	}
 	os.Exit(code)
-}
-
-// libraryGoroutines match goroutines that libraries start and never (or only lazily) stop,
-// whatever the caller does: protoactor's throttles sleep out their period and cannot be
-// cancelled; fasthttp keeps one process-wide date updater, and a stopped server's worker pool
-// cleaner ends only after its next 10 s sleep.
-var libraryGoroutines = regexp.MustCompile(`^(github\.com/asynkron/protoactor-go/.*\.NewThrottle(WithLogger)?\.func\d+(\.\d+)?` +
-	`|github\.com/valyala/fasthttp\.updateServerDate\.func\d+` +
-	`|github\.com/valyala/fasthttp\.\(\*workerPool\)\.Start\.func\d+)$`)
-
-// leakOptions ignores the library goroutines alive now (their function names depend on
-// inlining, so they are read from the stacks rather than spelled out).
-func leakOptions() []goleak.Option {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	seen := map[string]bool{}
-	var opts []goleak.Option
-	for _, line := range strings.Split(string(buf), "\n") {
-		fn := line
-		if i := strings.LastIndex(fn, "("); i > 0 && strings.HasSuffix(fn, ")") {
-			fn = fn[:i]
-		}
-		if libraryGoroutines.MatchString(fn) && !seen[fn] {
-			seen[fn] = true
-			opts = append(opts, goleak.IgnoreAnyFunction(fn))
-		}
-	}
-	return opts
 }
 
 const testJWTKey = "test-key-0123456789-0123456789-0123456789"

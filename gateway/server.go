@@ -18,6 +18,7 @@ import (
 
 	dw "github.com/divinewhispers/dw"
 	"github.com/divinewhispers/dw/account"
+	"github.com/divinewhispers/dw/accounting"
 	"github.com/divinewhispers/dw/actors"
 	"github.com/divinewhispers/dw/auth"
 	"github.com/divinewhispers/dw/persistence"
@@ -69,6 +70,8 @@ type Config struct {
 	Settings *settings.Service
 	// Push keeps the devices that get a notice when a job ends; nil: the push routes answer 503.
 	Push *push.Service
+	// Accounting is compute accounting's service; nil: one over Store, IngestRoots and Charger.
+	Accounting *accounting.Service
 }
 
 // Server is a configured fiber app.
@@ -218,6 +221,7 @@ func New(cfg Config) *Server {
 	if cfg.Registry != nil {
 		reg = cfg.Registry
 	}
+	cfg.Accounting = accountingService(cfg)
 	s := &Server{cfg: cfg, metrics: newHTTPMetrics(reg), proxies: trustedProxies(cfg.TrustedProxies)}
 	handleErr := errorHandler(cfg.Log)
 	s.App = fiber.New(fiber.Config{

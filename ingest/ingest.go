@@ -31,14 +31,10 @@ import (
 )
 
 // Formats maps a source's format to the accounting parser's.
-var Formats = map[string]string{
-	"slurm-sacct":   accounting.FormatSacct,
-	"slurm-jobcomp": accounting.FormatJobcomp,
-	"pbs":           accounting.FormatPBS,
-}
+var Formats = accounting.SourceFormats
 
 // FormatNames lists the source formats, for messages and help.
-const FormatNames = "slurm-sacct, slurm-jobcomp or pbs"
+const FormatNames = accounting.SourceFormatNames
 
 // QuietPeriod is how long a plain file must have gone unmodified before a last line without
 // its newline is read as a whole line (the writer is taken to be done with it). Until then the
@@ -46,93 +42,35 @@ const FormatNames = "slurm-sacct, slurm-jobcomp or pbs"
 const QuietPeriod = 10 * time.Minute
 
 // Validate checks a source before it is stored and fills its defaults (glob "*", time zone
-// UTC, interval 30s, an absolute directory). The directory must lie inside one of roots, the
-// node's ingest roots (see CheckDir), and the glob select files of that directory only (see
-// CheckGlob). It reports every problem at once; each message names the flag to fix.
+// UTC, interval 30s, an absolute directory), by the rules of accounting (SourceInput.Validate)
+// and the roots (Roots.SourceDir), for code that stores a source without the accounting
+// service (tests, benchmarks). Each message names the flag to fix.
 // Errors: invalid, with the code of a refusal by the roots (see IsRefused) when there is one.
 func Validate(src *persistence.IngestSource, roots []string) error {
-	return validate(src, roots, true)
-}
-
-// ValidateKeepDir is Validate for a change of a stored source that keeps its directory: the
-// directory is not checked again, so that a source whose directory went away, or lies outside
-// the roots since they changed, can still be disabled or given another one (its scans are
-// refused meanwhile). Errors: as Validate.
-func ValidateKeepDir(src *persistence.IngestSource) error {
-	return validate(src, nil, false)
-}
-
-func validate(src *persistence.IngestSource, roots []string, checkDir bool) error {
-	var errs []error
-	code := ""
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	refused := func(err error) {
-		if code == "" && IsRefused(err) {
-			code = dw.CodeOf(err)
-		}
-		errs = append(errs, errors.New(dw.MessageOf(err)))
-	}
-	src.Name = strings.TrimSpace(src.Name)
-	if src.Name == "" {
-		bad("--name is required: a short name for the source, e.g. alpha-sacct")
-	}
-	switch {
-	case !checkDir:
-	case src.Dir == "":
-		bad("--dir is required: the directory that holds the log files")
-	default:
-		// Containment first, existence after: a path outside the roots gets one answer.
-		if resolved, err := CheckDir(roots, src.Dir); err != nil {
-			refused(err)
-		} else if fi, err := os.Stat(resolved); err != nil {
-			bad("--dir %s: no such directory", src.Dir)
-		} else if !fi.IsDir() {
-			bad("--dir %s is a file, not a directory: give the directory and select files with --glob", src.Dir)
-		} else {
-			src.Dir, _ = filepath.Abs(src.Dir)
+	if src.Dir != "" {
+		if abs, err := filepath.Abs(src.Dir); err == nil {
+			src.Dir = abs
 		}
 	}
-	if _, ok := Formats[src.Format]; !ok {
-		bad("--format must be %s, not %q", FormatNames, src.Format)
-	}
-	if strings.TrimSpace(src.Cluster) == "" {
-		bad("--cluster is required: the cluster name stored with every job, whatever cluster its file names")
-	}
-	if src.Glob == "" {
-		src.Glob = "*"
-	}
-	if err := CheckGlob(src.Glob); err != nil {
-		refused(err)
-	} else if _, err := filepath.Match(src.Glob, ""); err != nil {
-		bad("--glob %q is not a valid file pattern (e.g. '*.log', 'sacct-*.txt*')", src.Glob)
-	}
-	if src.Interval == 0 {
-		src.Interval = 30 * time.Second
-	}
-	if src.Interval < time.Second || src.Interval%time.Second != 0 {
-		bad("--interval %s must be whole seconds, at least 1s (e.g. 30s, 5m)", src.Interval)
-	}
-	if src.Timezone == "" {
-		src.Timezone = "UTC"
-	}
-	if len(src.Columns) > 0 {
-		if src.Format != "slurm-sacct" {
-			bad("--columns is for slurm-sacct sources (header-less sacct -n files), not %s", src.Format)
-		} else if _, err := accounting.Parse(accounting.FormatSacct, strings.NewReader(""), accounting.Options{Columns: src.Columns}); err != nil {
-			bad("--columns %s: %s (give sacct's field names in the order of the files, e.g. JobID,User,Account,State,Submit,Start,End,ElapsedRaw,AllocNodes,AllocTRES)",
-				strings.Join(src.Columns, ","), dw.MessageOf(err))
-		}
-	}
-	if _, err := time.LoadLocation(src.Timezone); err != nil {
-		bad("--timezone %q is not a known time zone (e.g. UTC, Europe/Berlin, America/Chicago)", src.Timezone)
-	}
-	if len(errs) == 0 {
+	in := accounting.SourceInput{Name: src.Name, Dir: src.Dir, Glob: src.Glob, Format: src.Format, Cluster: src.Cluster,
+		Interval: src.Interval, Timezone: src.Timezone, Enabled: src.Enabled, Columns: src.Columns}
+	norm, err := accounting.NewService(accounting.ServiceConfig{Dirs: Roots(roots)}).CheckSource(in)
+	if err == nil {
+		*src = norm
 		return nil
 	}
-	if code == "" {
-		code = string(dw.KindInvalid)
+	if inv, ok := accounting.AsInvalid(err); ok {
+		return dw.Coded(dw.KindInvalid, inv.Code, "%s", inv.Render(Flag, "\n"))
 	}
-	return dw.Coded(dw.KindInvalid, code, "%s", errors.Join(errs...).Error())
+	return err
+}
+
+// Flag names a source's field by its CLI flag (interval_seconds is --interval).
+func Flag(field string) string {
+	if field == "interval_seconds" {
+		field = "interval"
+	}
+	return "--" + strings.ReplaceAll(field, "_", "-")
 }
 
 func unwrapPath(err error) error {
@@ -216,9 +154,9 @@ func Run(ctx context.Context, store *persistence.Store, src persistence.IngestSo
 	if _, err := filepath.Match(glob, ""); err != nil {
 		return rep, dw.Errorf(dw.KindInvalid, "source %s: bad glob %q", src.Name, glob)
 	}
-	resolved, rootDir, err := checkDir(roots, src.Dir)
-	if err != nil {
-		return rep, err
+	resolved, rootDir, p := checkDir(roots, src.Dir)
+	if p != nil {
+		return rep, p.err()
 	}
 	root, err := os.OpenRoot(rootDir)
 	if err != nil {

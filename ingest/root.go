@@ -22,24 +22,63 @@ import (
 // where every file is also opened through an os.Root, so that a symlink swapped or planted
 // after the check cannot lead outside the root.
 
-// Error codes of a source refused by the ingest roots.
+// Error codes of a source refused by the ingest roots (the rule is accounting's).
 const (
-	CodeRootRequired = "ingest_root_required"     // no root is configured
-	CodeOutsideRoots = "dir_outside_ingest_roots" // the directory does not resolve inside a root
-	CodeGlobEscapes  = "glob_outside_dir"         // the glob could select files of another directory
+	CodeRootRequired = accounting.CodeRootRequired
+	CodeOutsideRoots = accounting.CodeOutsideRoots
+	CodeGlobEscapes  = accounting.CodeGlobEscapes
 )
 
 // RootFlag names the setting of the roots in messages.
-const RootFlag = "--ingest-root (DW_INGEST_ROOTS)"
+const RootFlag = accounting.RootSetting
 
 // IsRefused reports whether err refuses a source for the ingest roots: the refusals that are
 // audited.
-func IsRefused(err error) bool {
-	switch dw.CodeOf(err) {
-	case CodeRootRequired, CodeOutsideRoots, CodeGlobEscapes:
-		return true
+func IsRefused(err error) bool { return accounting.IsRefused(err) }
+
+// Roots are a node's ingest roots as the accounting service checks a source's directory by
+// them (accounting.Dirs).
+type Roots []string
+
+// SourceDir returns dir made absolute when it is a directory inside one of the roots. Errors:
+// invalid, keyed by field dir (code ingest_root_required or dir_outside_ingest_roots for a
+// refusal by the roots).
+func (r Roots) SourceDir(dir string) (string, error) {
+	var ps accounting.Problems
+	resolved, _, p := checkDir(r, dir)
+	if p == nil {
+		if fi, err := os.Stat(resolved); err != nil {
+			p = &dirProblem{format: "{dir} %s: no such directory", args: []any{dir}}
+		} else if !fi.IsDir() {
+			p = &dirProblem{format: "{dir} %s is a file, not a directory: give the directory and select files with {glob}", args: []any{dir}}
+		}
 	}
-	return false
+	if p != nil {
+		if p.code != "" {
+			ps.AddCoded(p.code, "dir", p.format, p.args...)
+		} else {
+			ps.Add("dir", p.format, p.args...)
+		}
+		return "", ps.Err()
+	}
+	abs, _ := filepath.Abs(dir)
+	return abs, nil
+}
+
+// dirProblem is what is wrong with a directory, its message naming the field as {dir}.
+type dirProblem struct {
+	code   string
+	format string
+	args   []any
+}
+
+// err is the problem as an error whose message names the field by its CLI flag.
+func (p *dirProblem) err() error {
+	msg := fmt.Sprintf(strings.NewReplacer("{dir}", "--dir", "{glob}", "--glob").Replace(p.format), p.args...)
+	if p.code == "" {
+		return dw.Errorf(dw.KindInvalid, "%s", msg)
+	}
+	return dw.Coded(dw.KindInvalid, p.code, "%s", msg)
 }
 
 // CheckDir returns dir (made absolute, symlinks resolved) when it lies inside one of roots.
@@ -48,19 +87,21 @@ func IsRefused(err error) bool {
 // Errors: invalid with code ingest_root_required (no roots), dir_outside_ingest_roots, or
 // invalid for a path inside a root that does not exist.
 func CheckDir(roots []string, dir string) (string, error) {
-	resolved, _, err := checkDir(roots, dir)
-	return resolved, err
+	resolved, _, p := checkDir(roots, dir)
+	if p != nil {
+		return "", p.err()
+	}
+	return resolved, nil
 }
 
-// checkDir is CheckDir that also returns the resolved root dir lies in.
-func checkDir(roots []string, dir string) (resolved, root string, err error) {
+// checkDir is CheckDir that also returns the resolved root dir lies in, and its problem.
+func checkDir(roots []string, dir string) (resolved, root string, p *dirProblem) {
 	if len(roots) == 0 {
-		return "", "", dw.Coded(dw.KindInvalid, CodeRootRequired,
-			"no ingest root is configured: sources may only read directories under a root the node is started with, %s DIR", RootFlag)
+		return "", "", &dirProblem{code: CodeRootRequired,
+			format: "no ingest root is configured: sources may only read directories under a root the node is started with, %s DIR", args: []any{RootFlag}}
 	}
-	outside := dw.Coded(dw.KindInvalid, CodeOutsideRoots,
-		"--dir %s is not inside an ingest root (%s): sources may only read directories under %s",
-		dir, strings.Join(roots, ", "), RootFlag)
+	outside := &dirProblem{code: CodeOutsideRoots, format: "{dir} %s is not inside an ingest root (%s): sources may only read directories under %s",
+		args: []any{dir, strings.Join(roots, ", "), RootFlag}}
 	if dir == "" || strings.IndexByte(dir, 0) >= 0 {
 		return "", "", outside
 	}
@@ -72,7 +113,7 @@ func checkDir(roots []string, dir string) (resolved, root string, err error) {
 	for _, r := range resolveRoots(roots) {
 		if within(r, resolved) {
 			if !whole {
-				return "", "", dw.Errorf(dw.KindInvalid, "--dir %s: no such directory", dir)
+				return "", "", &dirProblem{format: "{dir} %s: no such directory", args: []any{dir}}
 			}
 			return resolved, r, nil
 		}
@@ -135,9 +176,13 @@ func within(root, p string) bool {
 // name files of that directory only, so it holds no path separator and no "..".
 // Errors: invalid with code glob_outside_dir.
 func CheckGlob(glob string) error {
-	if strings.ContainsAny(glob, `/\`+"\x00") || strings.Contains(glob, "..") {
-		return dw.Coded(dw.KindInvalid, CodeGlobEscapes,
-			"--glob %q must select files of --dir itself: no path separator and no \"..\" (e.g. '*.log', 'sacct-*.txt*')", glob)
+	err := accounting.SourceInput{Glob: glob}.Validate()
+	if inv, ok := accounting.AsInvalid(err); ok && inv.Code == CodeGlobEscapes {
+		for _, p := range inv.Problems {
+			if p.Field == "glob" {
+				return dw.Coded(dw.KindInvalid, CodeGlobEscapes, "%s", p.Render(Flag))
+			}
+		}
 	}
 	return nil
 }
@@ -186,7 +231,7 @@ func CheckRoots(roots []string, dataDir string) error {
 }
 
 // RefusedAction is the audit action of a source refused by the ingest roots.
-const RefusedAction = "accounting.source.refused"
+const RefusedAction = accounting.RefusedAction
 
 // refusedAudit fills the audit row of a refusal: what was asked (via: create, update or scan),
 // which source, and why.
@@ -195,19 +240,8 @@ func refusedAudit(a persistence.AuditEntry, src persistence.IngestSource, via st
 	if src.ID != "" {
 		a.TargetID = src.ID
 	}
-	a.Detail, _ = json.Marshal(map[string]string{"via": via, "name": accounting.Excerpt(src.Name), "dir": accounting.Excerpt(src.Dir),
-		"glob": accounting.Excerpt(src.Glob), "code": dw.CodeOf(refusal), "message": accounting.Excerpt(dw.MessageOf(refusal))})
+	a.Detail, _ = json.Marshal(accounting.RefusalDetail(src, via, refusal))
 	return a
-}
-
-// AuditRefused audits a source add or change (via "create" or "update") that Validate refused
-// for the ingest roots (see IsRefused); other errors are not audited here.
-// Errors: database errors.
-func AuditRefused(ctx context.Context, store *persistence.Store, a persistence.AuditEntry, src persistence.IngestSource, via string, refusal error) error {
-	if !IsRefused(refusal) {
-		return nil
-	}
-	return store.Audit(ctx, refusedAudit(a, src, via, refusal))
 }
 
 // RecordRefusal records a scan Run refused for the ingest roots: an ingest error on the

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/divinewhispers/dw/internal/pgtest"
+	"github.com/divinewhispers/dw/internal/testutil"
 	"github.com/divinewhispers/dw/persistence"
 )
 
@@ -113,16 +115,15 @@ func serveArgs(name, httpAddr, bind, remote string, extra ...string) []string {
 		"--register-free", "100000", "--register-limit", "100000"}, extra...) // extra may turn limits on
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds or d passes (testutil.Eventually).
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
+	testutil.Eventually(t, d, func() error {
+		if !cond() {
+			return errors.New("still waiting for " + what)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 var client = &http.Client{Timeout: 15 * time.Second}

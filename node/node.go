@@ -353,12 +353,8 @@ func (n *Node) scanSource(ctx context.Context, id string) error {
 	if err != nil {
 		return &dw.Error{Kind: dw.KindUnavailable, Code: "unavailable", Message: "the source's ingest grain did not answer; retry", Err: err}
 	}
-	if r, ok := res.(*ingestpb.IngestReply); ok && r.Code != "" {
-		kind := dw.KindNotFound // the source is gone or disabled
-		if r.Code != string(dw.KindNotFound) {
-			kind = dw.KindInvalid
-		}
-		return dw.Coded(kind, r.Code, "%s", r.Detail)
+	if r, ok := res.(*ingestpb.IngestReply); ok {
+		return actors.FailureError(r.Failure)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/accounting"
 )
 
 // User is a platform account.
@@ -294,21 +295,14 @@ func (s *Store) HoldWallet(ctx context.Context, holdID string) (string, error) {
 	return w, mapError(err, "hold")
 }
 
-// WalletRef is a wallet's id and name.
-type WalletRef struct {
-	ID   string `json:"id"`
-	Kind string `json:"kind"`
-	Name string `json:"name"`
-}
+// WalletRef is accounting.WalletRef.
+type WalletRef = accounting.WalletRef
 
 // CreateSharedWallet creates a shared wallet (the wallet a group or project charges to) with an
-// audit row. Errors: invalid (empty name), conflict (code wallet_name_taken) when a shared wallet
-// has this name.
+// audit row; the name is valid (accounting.CheckWalletName). Errors: conflict (code
+// wallet_name_taken) when a shared wallet has this name.
 func (s *Store) CreateSharedWallet(ctx context.Context, name string, audit AuditEntry) (WalletRef, error) {
 	w := WalletRef{ID: newUUID(), Kind: "shared", Name: strings.TrimSpace(name)}
-	if w.Name == "" || len(w.Name) > 200 {
-		return w, dw.Errorf(dw.KindInvalid, "a shared wallet needs a name of 1 to 200 characters")
-	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Names are unique among shared wallets (benchmark wallets share names, so no index).
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('shared-wallet-name'))`); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -71,25 +70,17 @@ func (s *Store) Mappings(ctx context.Context) ([]accounting.Mapping, error) {
 	return out, mapError(err, "mapping")
 }
 
-// Reassigned says what adding a mapping did to usage that was unassigned until then.
-type Reassigned struct {
-	Records int64        `json:"records"` // unassigned jobs the rule now covers
-	Charges int          `json:"charges"` // charges created for them (one per wallet)
-	Points  int64        `json:"points"`  // their sum
-	Touched []WalletSpan `json:"-"`
-	Events  []QuotaEvent `json:"-"` // quota thresholds crossed by it
-}
+// Reassigned is accounting.Reassigned.
+type Reassigned = accounting.Reassigned
 
 // AddMapping stores a rule and applies it to the unassigned usage it covers: those jobs are
 // assigned to its wallet (or marked excluded), moved out of the unassigned bucket in the
 // rollups, and charged in one charge — all in the transaction that stores the rule. Usage
 // already assigned keeps its wallet: a job is charged once.
-// Errors: invalid (no user, account or group), not_found (wallet), conflict (same match exists).
+// The rule is valid (accounting.MappingInput.Validate). Errors: not_found (wallet), conflict
+// (same match exists).
 func (s *Store) AddMapping(ctx context.Context, m accounting.Mapping, audit AuditEntry, now time.Time) (accounting.Mapping, Reassigned, error) {
 	var re Reassigned
-	if m.User == "" && m.Account == "" && m.Group == "" {
-		return m, re, dw.Errorf(dw.KindInvalid, "a mapping needs a user, an account or a group to match")
-	}
 	m.ID, m.CreatedAt = newUUID(), now
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, _, err := loadRules(ctx, tx, true); err != nil {
@@ -275,45 +266,13 @@ func (s *Store) RemoveRate(ctx context.Context, id string, audit AuditEntry) err
 
 // Charge statuses.
 const (
-	ChargePending = "pending" // stored, not yet posted to the wallet
-	ChargeCharged = "charged" // posted in full
-	ChargeUnpaid  = "unpaid"  // posted; the wallet could pay only ChargedPoints
+	ChargePending = accounting.ChargePending
+	ChargeCharged = accounting.ChargeCharged
+	ChargeUnpaid  = accounting.ChargeUnpaid
 )
 
-// Charge is an aggregated usage charge: one wallet, the jobs of one stored file (or of one late
-// mapping). A correcting charge (origin "correction: …") is the difference made by stored
-// records that records of a later file replaced (accounting.Wins): more points when the usage
-// grew, negative points — a refund, credited to the wallet — when it shrank.
-type Charge struct {
-	ID       int64  `json:"id"`
-	WalletID string `json:"wallet_id"`
-	Points   int64  `json:"points"`
-	Records  int    `json:"records"`
-	// NodeSeconds and GPUSeconds are the exact usage the charge covers; nil for a charge made
-	// before usage was kept in seconds (migration 010), whose hours are the milli-hours it kept.
-	NodeSeconds   *int64     `json:"node_seconds"`
-	GPUSeconds    *int64     `json:"gpu_seconds"`
-	NodeHours     float64    `json:"node_hours"`     // rounded once to 3 decimals
-	GPUCoreHours  float64    `json:"gpu_core_hours"` // rounded once to 3 decimals
-	Origin        string     `json:"origin"`
-	Status        string     `json:"status"`
-	ChargedPoints int64      `json:"charged_points"`
-	TransactionID string     `json:"transaction_id,omitempty"`
-	CreatedAt     time.Time  `json:"created_at"`
-	SettledAt     *time.Time `json:"settled_at,omitempty"`
-	// CorrectionKey of a correcting charge is derived from the replacements it corrects
-	// (wallet, record keys, old and new content hashes); "" for a charge of new records.
-	CorrectionKey string `json:"-"`
-}
-
-// IdempotencyKey is the key the charge is posted to its wallet with: its correction key for a
-// correcting charge, usage-charge:<id> for any other.
-func (c Charge) IdempotencyKey() string {
-	if c.CorrectionKey != "" {
-		return c.CorrectionKey
-	}
-	return "usage-charge:" + strconv.FormatInt(c.ID, 10)
-}
+// Charge is accounting.Charge.
+type Charge = accounting.Charge
 
 const chargeColumns = `id, wallet_id::text, points, records, node_seconds, gpu_seconds, COALESCE(node_milli_hours, 0),
 	COALESCE(gpu_milli_hours, 0), origin, status, charged_points,
@@ -360,12 +319,8 @@ func (s *Store) UsagePaid(ctx context.Context, walletID string) (int64, error) {
 	return paid, mapError(err, "charge")
 }
 
-// ChargeFilter selects charges.
-type ChargeFilter struct {
-	WalletID string
-	Status   string
-	Limit    int
-}
+// ChargeFilter is accounting.ChargeFilter.
+type ChargeFilter = accounting.ChargeFilter
 
 // Charges lists charges, newest first.
 func (s *Store) Charges(ctx context.Context, f ChargeFilter) ([]Charge, error) {

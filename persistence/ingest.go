@@ -15,20 +15,8 @@ import (
 	"github.com/divinewhispers/dw/accounting"
 )
 
-// IngestSource is a directory of scheduler accounting logs read by `dw ingest run`.
-type IngestSource struct {
-	ID        string        `json:"id"`
-	Name      string        `json:"name"`
-	Dir       string        `json:"dir"`
-	Glob      string        `json:"glob"`
-	Format    string        `json:"format"` // slurm-sacct, slurm-jobcomp or pbs
-	Cluster   string        `json:"cluster"`
-	Interval  time.Duration `json:"interval"` // whole seconds
-	Timezone  string        `json:"timezone"`
-	Enabled   bool          `json:"enabled"`
-	Columns   []string      `json:"columns"` // of header-less sacct files; empty: files have a header
-	CreatedAt time.Time     `json:"created_at"`
-}
+// IngestSource is accounting.Source.
+type IngestSource = accounting.Source
 
 const sourceColumns = `id, name, dir, glob, format, cluster, interval_seconds, timezone, enabled, created_at, columns`
 
@@ -71,26 +59,8 @@ const (
 	FileFailed  = "failed"  // could not be read; see the source's ingest errors
 )
 
-// ProcessedFile is what is known of one file a source has read.
-type ProcessedFile struct {
-	SourceID     string
-	Path         string
-	Size         int64
-	MTime        time.Time
-	SHA256       []byte // of the whole file (Size bytes) when it was read
-	PrefixSHA256 []byte // of its first Offset bytes
-	Offset       int64  // bytes consumed (uncompressed bytes for a gzip file)
-	Lines        int    // lines consumed
-	Columns      []string
-	Gzip         bool
-	Records      int
-	Errors       int
-	Status       string
-	UpdatedAt    time.Time
-	// ClusterMismatches counts the records read whose file names a cluster other than the
-	// source's (they are stored under the source's; see accounting.Record.FileCluster).
-	ClusterMismatches int
-}
+// ProcessedFile is accounting.ProcessedFile.
+type ProcessedFile = accounting.ProcessedFile
 
 const fileColumns = `source_id, path, size, mtime, sha256, prefix_sha256, "offset", lines, columns, gzip, records, errors, status, updated_at, cluster_mismatches`
 
@@ -137,11 +107,8 @@ type Saved struct {
 	users    [][2]string  // cluster users recorded (known to the store once committed)
 }
 
-// WalletSpan is a wallet with new usage whose jobs ended between From and To.
-type WalletSpan struct {
-	WalletID string
-	From, To time.Time
-}
+// WalletSpan is accounting.WalletSpan.
+type WalletSpan = accounting.WalletSpan
 
 // SaveFile stores a file's new usage records (a job already stored, from this file or any
 // other, is kept unless a record of the file wins over it under the same-key rule,
@@ -832,14 +799,8 @@ func walletKeySQL(alias string) string {
 	return `CASE WHEN ` + alias + `.wallet_id IS NOT NULL THEN ` + alias + `.wallet_id::text WHEN ` + alias + `.mapping_id IS NOT NULL THEN 'excluded' ELSE '' END`
 }
 
-// IngestError is one line a source could not read.
-type IngestError struct {
-	Source    string    `json:"source"`
-	File      string    `json:"file"`
-	Line      int       `json:"line"`
-	Message   string    `json:"message"`
-	CreatedAt time.Time `json:"created_at"`
-}
+// IngestError is accounting.IngestError.
+type IngestError = accounting.IngestError
 
 // IngestErrors lists the newest line errors, of one source when source (a name) is not "".
 func (s *Store) IngestErrors(ctx context.Context, source string, limit int) ([]IngestError, error) {

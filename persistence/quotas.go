@@ -11,27 +11,11 @@ import (
 	"github.com/divinewhispers/dw/accounting"
 )
 
-// Quota limits a wallet's usage per period, in node-hours and/or GPU core-hours (milli-hours
-// here, which hold a limit given with three decimals exactly; 0 = no limit on that metric).
-// Usage is compared with it exactly (accounting.Reached).
-type Quota struct {
-	ID             string    `json:"id"`
-	WalletID       string    `json:"wallet_id"`
-	Period         string    `json:"period"`
-	NodeMilliHours int64     `json:"-"`
-	GPUMilliHours  int64     `json:"-"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
-}
+// Quota is accounting.Quota.
+type Quota = accounting.Quota
 
-// QuotaStatus is a quota with the usage of its current period.
-type QuotaStatus struct {
-	Quota
-	PeriodStart     time.Time  `json:"period_start"`
-	PeriodEnd       *time.Time `json:"period_end,omitempty"` // none for the total period
-	UsedNodeSeconds int64      `json:"-"`                    // exact
-	UsedGPUSeconds  int64      `json:"-"`
-}
+// QuotaStatus is accounting.QuotaStatus.
+type QuotaStatus = accounting.QuotaStatus
 
 const quotaColumns = `id::text, wallet_id::text, period, COALESCE(node_milli_hours, 0), COALESCE(gpu_milli_hours, 0), created_at, updated_at`
 
@@ -43,14 +27,8 @@ func scanQuota(r pgx.Row) (Quota, error) {
 
 // SetQuota creates or replaces the quota of a wallet for a period; thresholds the usage of the
 // current period already reached are recorded at once.
-// Errors: invalid, not_found (wallet).
+// The quota is valid (accounting.QuotaInput.Validate). Errors: not_found (wallet).
 func (s *Store) SetQuota(ctx context.Context, q Quota, audit AuditEntry, now time.Time) (Quota, error) {
-	if !accounting.ValidPeriod(q.Period) {
-		return q, dw.Errorf(dw.KindInvalid, "period must be %s, not %q", accounting.Periods, q.Period)
-	}
-	if q.NodeMilliHours <= 0 && q.GPUMilliHours <= 0 {
-		return q, dw.Errorf(dw.KindInvalid, "a quota needs node_hours or gpu_core_hours above 0")
-	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		row := tx.QueryRow(ctx, `INSERT INTO quotas (id, wallet_id, period, node_milli_hours, gpu_milli_hours, created_by, created_at, updated_at)
 			VALUES ($1, $2, $3, NULLIF($4::bigint, 0), NULLIF($5::bigint, 0), NULLIF($6, '')::uuid, $7, $7)
@@ -135,21 +113,8 @@ func quotaStatus(ctx context.Context, q querier, quota Quota, at time.Time) (Quo
 	return st, err
 }
 
-// QuotaEvent is a threshold of a quota crossed in one period.
-type QuotaEvent struct {
-	QuotaID     string    `json:"quota_id"`
-	WalletID    string    `json:"wallet_id"`
-	Period      string    `json:"period"`
-	PeriodStart time.Time `json:"period_start"`
-	Metric      string    `json:"metric"` // node_hours or gpu_core_hours
-	Threshold   int       `json:"threshold"`
-	Used        float64   `json:"used"`  // hours, rounded once to 3 decimals
-	Quota       float64   `json:"quota"` // hours
-	// UsedSeconds is the exact usage that crossed the threshold; nil for a crossing recorded
-	// before usage was kept in seconds (migration 010), whose Used is the milli-hours it kept.
-	UsedSeconds *int64    `json:"used_seconds"`
-	CreatedAt   time.Time `json:"created_at"`
-}
+// QuotaEvent is accounting.QuotaEvent.
+type QuotaEvent = accounting.QuotaEvent
 
 // checkQuotas records, in the transaction that stored new usage, every threshold the touched
 // wallets crossed in the periods their new jobs fall in, once per quota, period and metric,
@@ -260,14 +225,8 @@ func (s *Store) QuotaEvents(ctx context.Context, walletID string, limit int) ([]
 	return out, mapError(err, "quota event")
 }
 
-// ClusterUser is a login name seen in a cluster's logs, maybe linked to a platform user.
-type ClusterUser struct {
-	Cluster   string    `json:"cluster"`
-	Login     string    `json:"login"`
-	UserID    string    `json:"user_id,omitempty"`
-	Email     string    `json:"email,omitempty"`
-	FirstSeen time.Time `json:"first_seen"`
-}
+// ClusterUser is accounting.ClusterUser.
+type ClusterUser = accounting.ClusterUser
 
 // ClusterUsers lists cluster users (of one cluster, and whose login starts with prefix).
 func (s *Store) ClusterUsers(ctx context.Context, cluster, prefix string, limit int) ([]ClusterUser, error) {

@@ -29,25 +29,12 @@ const Dimensions = "wallet, user, group, account, partition or cluster"
 // IsDimension reports whether d is a report dimension.
 func IsDimension(d string) bool { _, ok := dimensions[d]; return ok }
 
-// UsageSum is the usage of a group of jobs. Key is the dimension's value: a wallet id, ""
-// (unassigned) or "excluded" for wallets; Name is the wallet's name.
-type UsageSum struct {
-	Bucket      string  `json:"bucket,omitempty"` // YYYY-MM-DD: the first day of the day, week or month
-	Key         string  `json:"key"`
-	Name        string  `json:"name,omitempty"`
-	Jobs        int64   `json:"jobs"`
-	CPUJobs     int64   `json:"cpu_jobs"`
-	GPUJobs     int64   `json:"gpu_jobs"`
-	NodeHours   float64 `json:"node_hours"`   // NodeSeconds rounded once to 3 decimals
-	CoreHours   float64 `json:"core_hours"`   // GPUSeconds rounded once to 3 decimals
-	Points      float64 `json:"points"`       // the exact price rounded once to 6 decimals
-	NodeSeconds int64   `json:"node_seconds"` // CPU jobs' node-seconds, exact
-	GPUSeconds  int64   `json:"gpu_seconds"`  // GPU jobs' GPU-seconds, exact
-}
+// UsageSum is accounting.UsageSum.
+type UsageSum = accounting.UsageSum
 
 // fill computes the shown figures from the exact sums; price is in price units
 // (accounting.PriceUnitsPerPoint).
-func (u *UsageSum) fill(price int64) {
+func fillUsage(u *UsageSum, price int64) {
 	u.CPUJobs = u.Jobs - u.GPUJobs
 	u.NodeHours, u.CoreHours = accounting.HoursNumber(u.NodeSeconds), accounting.HoursNumber(u.GPUSeconds)
 	u.Points = showPoints(price)
@@ -61,23 +48,8 @@ func showPoints(units int64) float64 {
 	return float64(micro.Int64()) / 1e6
 }
 
-// Overview is the headline of compute accounting over [From, To).
-type Overview struct {
-	From           time.Time  `json:"from"`
-	To             time.Time  `json:"to"`
-	TotalNodeHours float64    `json:"total_node_hours"`   // CPU jobs
-	TotalCoreHours float64    `json:"total_core_hours"`   // GPU jobs
-	TotalNodeSecs  int64      `json:"total_node_seconds"` // exact
-	TotalGPUSecs   int64      `json:"total_gpu_seconds"`  // exact
-	Jobs           int64      `json:"jobs"`
-	CPUJobs        int64      `json:"cpu_jobs"`
-	GPUJobs        int64      `json:"gpu_jobs"`
-	Points         float64    `json:"points"` // priced usage
-	Unassigned     UsageSum   `json:"unassigned"`
-	TopWallets     []UsageSum `json:"top_wallets"`
-	TopUsers       []UsageSum `json:"top_users"`
-	TopPartitions  []UsageSum `json:"top_partitions"`
-}
+// Overview is accounting.Overview.
+type Overview = accounting.Overview
 
 // rollupRange is the part of usage_rollups that covers the UTC days [from, to), read from the
 // coarsest rows that fit: days up to the first whole month ($1–$2), months up to the first
@@ -159,7 +131,7 @@ func (s *Store) Overview(ctx context.Context, from, to time.Time, n int) (Overvi
 				dst = append(dst, &u.Name)
 			}
 			err := r.Scan(dst...)
-			u.fill(price)
+			fillUsage(&u, price)
 			return u, err
 		})
 	}
@@ -189,15 +161,8 @@ func (s *Store) Overview(ctx context.Context, from, to time.Time, n int) (Overvi
 	return ov, nil
 }
 
-// UsageQuery asks for usage grouped by a dimension and a time bucket.
-type UsageQuery struct {
-	GroupBy string            // a dimension
-	Bucket  string            // day, week, month, or "" for one row per key over the whole range
-	From    time.Time         // UTC days [From, To)
-	To      time.Time         //
-	Filters map[string]string // dimension → value ("" = unassigned for wallet)
-	Limit   int               // rows; 0 = 10,000
-}
+// UsageQuery is accounting.UsageQuery.
+type UsageQuery = accounting.UsageQuery
 
 // Usage answers q from the rollups, or from the usage records when it filters on a dimension.
 // Rows come by bucket, then by usage (node-hours + core-hours) descending.
@@ -268,7 +233,7 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageSum, error) {
 		var u UsageSum
 		var price int64
 		err := r.Scan(&u.Bucket, &u.Key, &u.Jobs, &u.GPUJobs, &u.NodeSeconds, &u.GPUSeconds, &price, &u.Name)
-		u.fill(price)
+		fillUsage(&u, price)
 		return u, err
 	})
 	return out, mapError(err, "usage")

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	dw "github.com/divinewhispers/dw"
+	"github.com/divinewhispers/dw/accounting"
 )
 
 // Writes of ingest sources, each with its audit row in the same transaction.
@@ -49,15 +50,8 @@ func (s *Store) AddSource(ctx context.Context, src IngestSource, audit AuditEntr
 	return out, nil
 }
 
-// SourcePatch changes some settings of a source; nil fields are kept.
-type SourcePatch struct {
-	Dir      *string
-	Glob     *string
-	Timezone *string
-	Interval *time.Duration // whole seconds
-	Enabled  *bool
-	Columns  *[]string
-}
+// SourcePatch is accounting.SourcePatch.
+type SourcePatch = accounting.SourcePatch
 
 // UpdateSource applies a validated patch to a source, with an audit row holding the settings
 // before and after. Errors: not_found.

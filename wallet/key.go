@@ -20,17 +20,17 @@ var ReservedKeyPrefixes = []string{"auto:", "cli:", "expire:", "job-hold:", "job
 // reserved_idempotency_key.
 func CheckClientKey(key string) error {
 	if key == "" || len(key) > MaxKeyLength {
-		return dw.Coded(dw.KindInvalid, "invalid_idempotency_key", "Idempotency-Key must be 1 to %d bytes", MaxKeyLength)
+		return dw.Coded(dw.KindInvalid, dw.CodeInvalidIdempotencyKey, "Idempotency-Key must be 1 to %d bytes", MaxKeyLength)
 	}
 	for i := 0; i < len(key); i++ {
 		if key[i] < 0x20 || key[i] > 0x7e {
-			return dw.Coded(dw.KindInvalid, "invalid_idempotency_key", "Idempotency-Key must be printable ASCII (a UUID is a good key)")
+			return dw.Coded(dw.KindInvalid, dw.CodeInvalidIdempotencyKey, "Idempotency-Key must be printable ASCII (a UUID is a good key)")
 		}
 	}
 	lower := strings.ToLower(key)
 	for _, p := range ReservedKeyPrefixes {
 		if strings.HasPrefix(lower, p) {
-			return dw.Coded(dw.KindInvalid, "reserved_idempotency_key", "Idempotency-Key may not start with %q: that namespace is the system's own", p)
+			return dw.Coded(dw.KindInvalid, dw.CodeReservedIdempotencyKey, "Idempotency-Key may not start with %q: that namespace is the system's own", p)
 		}
 	}
 	return nil

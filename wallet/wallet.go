@@ -210,7 +210,7 @@ func (s *State) Apply(c Command, now time.Time, id string) (Entry, error) {
 	case Capture:
 		h, ok := s.Holds[c.HoldID]
 		if !ok {
-			return Entry{}, dw.Coded(dw.KindNotFound, "hold_not_active", "hold %s is not active on this wallet (unknown, captured, released or expired)", c.HoldID)
+			return Entry{}, dw.Coded(dw.KindNotFound, dw.CodeHoldNotActive, "hold %s is not active on this wallet (unknown, captured, released or expired)", c.HoldID)
 		}
 		amount := c.Amount
 		if amount == 0 {
@@ -224,20 +224,20 @@ func (s *State) Apply(c Command, now time.Time, id string) (Entry, error) {
 	case Release:
 		h, ok := s.Holds[c.HoldID]
 		if !ok {
-			return Entry{}, dw.Coded(dw.KindNotFound, "hold_not_active", "hold %s is not active on this wallet (unknown, captured, released or expired)", c.HoldID)
+			return Entry{}, dw.Coded(dw.KindNotFound, dw.CodeHoldNotActive, "hold %s is not active on this wallet (unknown, captured, released or expired)", c.HoldID)
 		}
 		e.Amount, e.HeldDelta, e.HoldID = h.Amount, -h.Amount, h.ID
 	case Refund:
 		left, ok := s.Refundable[c.TransactionID]
 		if !ok {
-			return Entry{}, dw.Coded(dw.KindNotFound, "transaction_not_refundable", "transaction %s is not a spend or capture of this wallet", c.TransactionID)
+			return Entry{}, dw.Coded(dw.KindNotFound, dw.CodeTransactionNotRefundable, "transaction %s is not a spend or capture of this wallet", c.TransactionID)
 		}
 		amount := c.Amount
 		if amount == 0 {
 			amount = left
 		}
 		if amount == 0 || amount > left {
-			return Entry{}, dw.Coded(dw.KindInvalid, "refund_exceeds_spend", "refund of %d exceeds the %d still refundable", amount, left)
+			return Entry{}, dw.Coded(dw.KindInvalid, dw.CodeRefundExceedsSpend, "refund of %d exceeds the %d still refundable", amount, left)
 		}
 		e.Amount, e.BalanceDelta, e.RefundOf = amount, amount, c.TransactionID
 	case Adjust:

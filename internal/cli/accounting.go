@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -186,11 +187,11 @@ name; names are unique among shared wallets (case-insensitively).`}
 	create.Flags().StringVar(&name, "name", "", "wallet name, 1 to 200 characters (required), e.g. physics")
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
 		name = strings.TrimSpace(name)
-		if name == "" || len(name) > 200 {
-			return dw.Errorf(dw.KindInvalid, "--name is required: the wallet's name, 1 to 200 characters, e.g. --name physics")
+		if err := accounting.CheckWalletName(name); err != nil {
+			return flagged(err, map[string]string{"name": "--name physics"})
 		}
 		return withDB(cmd, cfg, f, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			w, err := db.Store.CreateSharedWallet(ctx, name, cliAudit())
+			w, err := accountingService(db, nil).CreateSharedWallet(ctx, cliActor, name)
 			if dw.KindOf(err) == dw.KindConflict {
 				return dw.Errorf(dw.KindConflict, "--name %q: a shared wallet of that name exists (its id: `dw wallet show %s`)", name, name)
 			}
@@ -216,43 +217,32 @@ group's. Usage stored earlier without a rule is given to the new rule and charge
 already charged keeps its wallet.`}
 	cfgA := cliDefaults()
 	fA := dbFlags(add, &cfgA)
-	var m accounting.Mapping
-	var wallet string
-	var exclude bool
-	add.Flags().StringVar(&m.User, "user", "", "cluster login to match, e.g. alice")
-	add.Flags().StringVar(&m.Account, "account", "", "scheduler account to match, e.g. proj1")
-	add.Flags().StringVar(&m.Group, "group", "", "Unix group to match, e.g. physics")
-	add.Flags().StringVar(&m.Cluster, "cluster", "", "only jobs of this cluster (default: every cluster)")
-	add.Flags().StringVar(&wallet, "wallet", "", "wallet id or shared-wallet name to charge")
-	add.Flags().BoolVar(&exclude, "exclude", false, "track the matching usage, never charge it")
-	add.Flags().StringVar(&m.Note, "note", "", "free text kept with the rule")
+	var in accounting.MappingInput
+	add.Flags().StringVar(&in.User, "user", "", "cluster login to match, e.g. alice")
+	add.Flags().StringVar(&in.Account, "account", "", "scheduler account to match, e.g. proj1")
+	add.Flags().StringVar(&in.Group, "group", "", "Unix group to match, e.g. physics")
+	add.Flags().StringVar(&in.Cluster, "cluster", "", "only jobs of this cluster (default: every cluster)")
+	add.Flags().StringVar(&in.Wallet, "wallet", "", "wallet id or shared-wallet name to charge")
+	add.Flags().BoolVar(&in.Exclude, "exclude", false, "track the matching usage, never charge it")
+	add.Flags().StringVar(&in.Note, "note", "", "free text kept with the rule")
 	add.RunE = func(cmd *cobra.Command, _ []string) error {
-		var errs []error
-		if m.User == "" && m.Account == "" && m.Group == "" {
-			errs = append(errs, errors.New("give --user, --account or --group to match, e.g. --group physics"))
-		}
-		switch {
-		case wallet != "" && exclude:
-			errs = append(errs, errors.New("give --wallet or --exclude, not both"))
-		case wallet == "" && !exclude:
-			errs = append(errs, errors.New("give --wallet ID|NAME (the wallet to charge, e.g. --wallet physics) or --exclude (track, never charge)"))
-		}
-		if err := invalid(errs); err != nil {
-			return err
+		if err := in.Validate(); err != nil {
+			return flagged(err, map[string]string{"user": "--group physics", "wallet": "--wallet physics"})
 		}
 		return withDB(cmd, cfgA, fA, func(ctx context.Context, db *node.Database, log *slog.Logger) error {
 			out := cmd.OutOrStdout()
 			names := newWalletNames(db.Store)
-			if wallet != "" {
-				w, err := resolveWallet(ctx, db.Store, "--wallet", wallet)
+			if in.Wallet != "" {
+				w, err := resolveWallet(ctx, db.Store, "--wallet", in.Wallet)
 				if err != nil {
 					return err
 				}
-				m.WalletID = w.ID
+				in.Wallet = w.ID
 			}
-			added, re, err := db.Store.AddMapping(ctx, m, cliAudit(), time.Now())
+			added, re, err := accountingService(db, nil).AddMapping(ctx, cliActor, in)
 			if dw.KindOf(err) == dw.KindConflict {
-				return dw.Errorf(dw.KindConflict, "a mapping for %s exists: remove it first with `dw mappings remove ID` (ids: `dw mappings list`)", matchText(m))
+				return dw.Errorf(dw.KindConflict, "a mapping for %s exists: remove it first with `dw mappings remove ID` (ids: `dw mappings list`)",
+					matchText(accounting.Mapping{Cluster: in.Cluster, User: in.User, Account: in.Account, Group: in.Group}))
 			}
 			if err != nil {
 				return err
@@ -265,7 +255,7 @@ already charged keeps its wallet.`}
 	}
 
 	list := listCmd("list", "List the mapping rules, oldest first", nil, nil, func(ctx context.Context, db *node.Database, format string, out io.Writer) error {
-		maps, err := db.Store.Mappings(ctx)
+		maps, err := accountingService(db, nil).Mappings(ctx)
 		if err != nil {
 			return err
 		}
@@ -291,8 +281,8 @@ already charged keeps its wallet.`}
 	})
 
 	remove := removeCmd("mapping", "Remove a mapping rule (usage charged through it stays charged)", "dw mappings list",
-		func(ctx context.Context, st *persistence.Store, id string) error {
-			return st.RemoveMapping(ctx, id, cliAudit())
+		func(ctx context.Context, svc *accounting.Service, id string) error {
+			return svc.RemoveMapping(ctx, cliActor, id)
 		},
 		": usage charged through it stays charged; later usage is resolved without it")
 	cmd.AddCommand(add, list, remove)
@@ -326,6 +316,14 @@ func listCmd(use, short string, flags func(*pflag.FlagSet), check func() []error
 	return cmd
 }
 
+// pageHelp is the help of a list's --limit: the list's page rule (accounting.Page).
+func pageHelp(p accounting.Page) string {
+	return "at most this many (1 to " + strconv.Itoa(p.Max) + ")"
+}
+
+// checkPage reports a --limit outside the list's page.
+func checkPage(limit int, p accounting.Page) error { return checkLimit(limit, p.Max, p.Default) }
+
 // checkLimit reports a --limit outside 1..most.
 func checkLimit(limit, most, example int) error {
 	if limit < 1 || limit > most {
@@ -336,7 +334,7 @@ func checkLimit(limit, most, example int) error {
 
 // removeCmd is `dw <what>s remove ID`: it checks the id, removes the row and says so (with
 // note after the id).
-func removeCmd(what, short, list string, remove func(ctx context.Context, st *persistence.Store, id string) error, note string) *cobra.Command {
+func removeCmd(what, short, list string, remove func(ctx context.Context, svc *accounting.Service, id string) error, note string) *cobra.Command {
 	cmd := &cobra.Command{Use: "remove ID", Short: short, Args: cobra.ExactArgs(1)}
 	cfg := cliDefaults()
 	f := dbFlags(cmd, &cfg)
@@ -345,7 +343,7 @@ func removeCmd(what, short, list string, remove func(ctx context.Context, st *pe
 			return err
 		}
 		return withDB(cmd, cfg, f, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			if err := remove(ctx, db.Store, args[0]); err != nil {
+			if err := remove(ctx, accountingService(db, nil), args[0]); err != nil {
 				return notFound(err, "no %s %s (see `%s`)", what, args[0], list)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %s %s%s\n", what, args[0], note)
@@ -388,42 +386,45 @@ A rate prices the jobs stored from now on; jobs already stored keep their price 
 once). Prices are points with at most 3 decimals.`}
 	cfgA := cliDefaults()
 	fA := dbFlags(add, &cfgA)
-	var r accounting.Rate
+	var in accounting.RateInput
 	var nodePoints, gpuPoints, from string
-	add.Flags().StringVar(&r.Cluster, "cluster", "", "only jobs of this cluster (default: any)")
-	add.Flags().StringVar(&r.Partition, "partition", "", "only jobs of this partition (default: any)")
+	add.Flags().StringVar(&in.Cluster, "cluster", "", "only jobs of this cluster (default: any)")
+	add.Flags().StringVar(&in.Partition, "partition", "", "only jobs of this partition (default: any)")
 	add.Flags().StringVar(&nodePoints, "node-hour-points", "", "points per node-hour of a CPU job (required; 0 = free), e.g. 1.5")
 	add.Flags().StringVar(&gpuPoints, "gpu-hour-points", "", "points per GPU core-hour of a GPU job (required; 0 = free), e.g. 2.25")
 	add.Flags().StringVar(&from, "from", "1970-01-01", "in effect for jobs that ended from then on: YYYY-MM-DD (UTC) or RFC 3339")
 	add.RunE = func(cmd *cobra.Command, _ []string) error {
+		// The command asks for both prices (the API for one at least): a rate given at the
+		// console says what each kind of job costs.
 		var errs []error
 		for _, p := range []struct {
-			flag, v string
-			dst     *int64
-		}{{"--node-hour-points", nodePoints, &r.NodeHourMillipoints}, {"--gpu-hour-points", gpuPoints, &r.GPUHourMillipoints}} {
+			flag string
+			v    string
+			dst  **string
+		}{{"--node-hour-points", nodePoints, &in.NodeHourPoints}, {"--gpu-hour-points", gpuPoints, &in.GPUHourPoints}} {
 			if !cmd.Flags().Changed(p.flag[2:]) {
 				errs = append(errs, fmt.Errorf("%s is required: points per hour with at most 3 decimals (0 = free), e.g. %s 1.5", p.flag, p.flag))
 				continue
 			}
-			v, err := accounting.ParseMilli(p.v, p.flag)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			*p.dst = v
+			*p.dst = &p.v
 		}
-		var err error
-		if r.EffectiveFrom, err = parseTime("--from", from); err != nil {
+		t, err := parseTime("--from", from)
+		if err != nil {
 			errs = append(errs, err)
+		}
+		in.EffectiveFrom = t.Format(time.RFC3339Nano)
+		if err := in.Validate(); err != nil {
+			errs = append(errs, errors.New(dw.MessageOf(flagged(err, nil))))
 		}
 		if err := invalid(errs); err != nil {
 			return err
 		}
 		return withDB(cmd, cfgA, fA, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			added, err := db.Store.AddRate(ctx, r, cliAudit(), time.Now())
+			added, err := accountingService(db, nil).AddRate(ctx, cliActor, in)
 			if err != nil {
 				if dw.KindOf(err) == dw.KindConflict {
 					return dw.Errorf(dw.KindConflict, "a rate for cluster %s, partition %s from %s exists: "+
-						"give another --from, or `dw rates remove ID` it first (see `dw rates list`)", orAny(r.Cluster), orAny(r.Partition), from)
+						"give another --from, or `dw rates remove ID` it first (see `dw rates list`)", orAny(in.Cluster), orAny(in.Partition), from)
 				}
 				return err
 			}
@@ -435,7 +436,7 @@ once). Prices are points with at most 3 decimals.`}
 	}
 
 	list := listCmd("list", "List the rates by cluster, partition and date", nil, nil, func(ctx context.Context, db *node.Database, format string, out io.Writer) error {
-		rates, err := db.Store.Rates(ctx)
+		rates, err := accountingService(db, nil).Rates(ctx)
 		if err != nil {
 			return err
 		}
@@ -461,8 +462,8 @@ once). Prices are points with at most 3 decimals.`}
 	})
 
 	remove := removeCmd("rate", "Remove a rate (jobs it priced keep their price)", "dw rates list",
-		func(ctx context.Context, st *persistence.Store, id string) error {
-			return st.RemoveRate(ctx, id, cliAudit())
+		func(ctx context.Context, svc *accounting.Service, id string) error {
+			return svc.RemoveRate(ctx, cliActor, id)
 		}, "")
 	cmd.AddCommand(add, list, remove)
 	return cmd
@@ -484,51 +485,26 @@ never refused: a quota warns.`}
 	set.Flags().StringVar(&nodeHours, "node-hours", "0", "CPU node-hours per period (0 = no limit), e.g. 1000")
 	set.Flags().StringVar(&gpuHours, "gpu-core-hours", "0", "GPU core-hours per period (0 = no limit), e.g. 250.5")
 	set.RunE = func(cmd *cobra.Command, _ []string) error {
-		var errs []error
-		if wallet == "" {
-			errs = append(errs, errors.New("--wallet is required: a wallet id or shared-wallet name, e.g. --wallet physics"))
-		}
-		if !accounting.ValidPeriod(period) {
-			errs = append(errs, fmt.Errorf("--period %q must be %s, e.g. --period month", period, accounting.Periods))
-		}
-		q := persistence.Quota{Period: period}
-		var err error
-		if q.NodeMilliHours, err = accounting.ParseMilli(nodeHours, "--node-hours"); err != nil {
-			errs = append(errs, err)
-		}
-		if q.GPUMilliHours, err = accounting.ParseMilli(gpuHours, "--gpu-core-hours"); err != nil {
-			errs = append(errs, err)
-		}
-		if len(errs) == 0 && q.NodeMilliHours == 0 && q.GPUMilliHours == 0 {
-			errs = append(errs, errors.New("give --node-hours or --gpu-core-hours above 0, e.g. --node-hours 1000"))
-		}
-		if err := invalid(errs); err != nil {
-			return err
+		in := accounting.QuotaInput{Wallet: wallet, Period: period, NodeHours: &nodeHours, GPUCoreHours: &gpuHours}
+		if err := in.Validate(); err != nil {
+			return flagged(err, map[string]string{"wallet": "--wallet physics", "period": "--period month", "node_hours": "--node-hours 1000"})
 		}
 		return withDB(cmd, cfgS, fS, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
 			w, err := resolveWallet(ctx, db.Store, "--wallet", wallet)
 			if err != nil {
 				return err
 			}
-			q.WalletID = w.ID
-			q, err = db.Store.SetQuota(ctx, q, cliAudit(), time.Now())
+			in.Wallet = w.ID
+			st, err := accountingService(db, nil).SetQuota(ctx, cliActor, in)
 			if err != nil {
 				return err
 			}
 			names := newWalletNames(db.Store)
-			fmt.Fprintf(cmd.OutOrStdout(), "set quota %s: wallet %s, per %s: %s, %s\n", q.ID, names.label(ctx, q.WalletID), q.Period,
-				limitText(q.NodeMilliHours, "node-hours"), limitText(q.GPUMilliHours, "GPU core-hours"))
-			all, err := db.Store.Quotas(ctx, q.WalletID, time.Now())
-			if err != nil {
-				return err
-			}
-			for _, st := range all {
-				if st.ID == q.ID {
-					v := newQuotaView(st, "")
-					fmt.Fprintf(cmd.OutOrStdout(), "used in the current period (%s): %s node-hours, %s GPU core-hours\n",
-						v.span(), v.NodeHours.text(), v.GPUCoreHours.text())
-				}
-			}
+			fmt.Fprintf(cmd.OutOrStdout(), "set quota %s: wallet %s, per %s: %s, %s\n", st.ID, names.label(ctx, st.WalletID), st.Period,
+				limitText(st.NodeMilliHours, "node-hours"), limitText(st.GPUMilliHours, "GPU core-hours"))
+			v := newQuotaView(st, "")
+			fmt.Fprintf(cmd.OutOrStdout(), "used in the current period (%s): %s node-hours, %s GPU core-hours\n",
+				v.span(), v.NodeHours.text(), v.GPUCoreHours.text())
 			return nil
 		})
 	}
@@ -541,7 +517,7 @@ never refused: a quota warns.`}
 		if err != nil {
 			return err
 		}
-		all, err := db.Store.Quotas(ctx, walletID, time.Now())
+		all, err := accountingService(db, nil).Quotas(ctx, walletID)
 		if err != nil {
 			return err
 		}
@@ -562,23 +538,23 @@ never refused: a quota warns.`}
 	})
 
 	remove := removeCmd("quota", "Remove a quota and its recorded threshold events", "dw quotas list",
-		func(ctx context.Context, st *persistence.Store, id string) error {
-			return st.RemoveQuota(ctx, id, cliAudit())
+		func(ctx context.Context, svc *accounting.Service, id string) error {
+			return svc.RemoveQuota(ctx, cliActor, id)
 		}, "")
 
 	var evWallet string
 	var limit int
 	events := listCmd("events", "List the quota thresholds crossed, newest first", func(fs *pflag.FlagSet) {
 		fs.StringVar(&evWallet, "wallet", "", "only this wallet (id or shared-wallet name)")
-		fs.IntVar(&limit, "limit", 100, "at most this many (1 to 1000)")
+		fs.IntVar(&limit, "limit", accounting.PageQuotaEvents.Default, pageHelp(accounting.PageQuotaEvents))
 	}, func() []error {
-		return []error{checkLimit(limit, 1000, 100)}
+		return []error{checkPage(limit, accounting.PageQuotaEvents)}
 	}, func(ctx context.Context, db *node.Database, format string, out io.Writer) error {
 		walletID, err := optionalWallet(ctx, db.Store, evWallet)
 		if err != nil {
 			return err
 		}
-		list, err := db.Store.QuotaEvents(ctx, walletID, limit)
+		list, err := accountingService(db, nil).QuotaEvents(ctx, walletID, limit)
 		if err != nil {
 			return err
 		}
@@ -733,12 +709,12 @@ wallets, users and partitions by node-hours + core-hours. A job counts on the da
 	ovRange.bind(overview)
 	var top int
 	var ovFormat string
-	overview.Flags().IntVar(&top, "top", 10, "how many top wallets, users and partitions (1 to 1000)")
+	overview.Flags().IntVar(&top, "top", accounting.PageTop.Default, "how many top wallets, users and partitions ("+strconv.Itoa(accounting.PageTop.Max)+" at most)")
 	overview.Flags().StringVar(&ovFormat, "format", "table", report.Formats)
 	overview.RunE = func(cmd *cobra.Command, _ []string) error {
 		errs := ovRange.validate(time.Now())
-		if top < 1 || top > 1000 {
-			errs = append(errs, fmt.Errorf("--top %d must be between 1 and 1000, e.g. --top 10", top))
+		if top < 1 || top > accounting.PageTop.Max {
+			errs = append(errs, fmt.Errorf("--top %d must be between 1 and %d, e.g. --top 10", top, accounting.PageTop.Max))
 		}
 		if err := report.CheckFormat(ovFormat); err != nil {
 			errs = append(errs, formatError(err))
@@ -747,7 +723,7 @@ wallets, users and partitions by node-hours + core-hours. A job counts on the da
 			return err
 		}
 		return withDB(cmd, cfgO, fO, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			ov, err := db.Store.Overview(ctx, ovRange.from, ovRange.to, top)
+			ov, err := accountingService(db, nil).Overview(ctx, ovRange.from, ovRange.to, top)
 			if err != nil {
 				return err
 			}
@@ -828,7 +804,7 @@ covers and "excluded" the usage an --exclude mapping keeps from being charged.`}
 					return err
 				}
 			}
-			rows, err := db.Store.Usage(ctx, q)
+			rows, err := accountingService(db, nil).Usage(ctx, q)
 			if err != nil {
 				return err
 			}
@@ -872,12 +848,10 @@ func chargesCmd() *cobra.Command {
 	list := listCmd("list", "List usage charges, newest first", func(fs *pflag.FlagSet) {
 		fs.StringVar(&wallet, "wallet", "", "only this wallet (id or shared-wallet name)")
 		fs.StringVar(&filter.Status, "status", "", "only pending, charged or unpaid charges")
-		fs.IntVar(&filter.Limit, "limit", 100, "at most this many (1 to 1000)")
+		fs.IntVar(&filter.Limit, "limit", accounting.PageCharges.Default, pageHelp(accounting.PageCharges))
 	}, func() []error {
-		errs := []error{checkLimit(filter.Limit, 1000, 100)}
-		switch filter.Status {
-		case "", persistence.ChargePending, persistence.ChargeCharged, persistence.ChargeUnpaid:
-		default:
+		errs := []error{checkPage(filter.Limit, accounting.PageCharges)}
+		if filter.Status != "" && !slices.Contains(accounting.ChargeStatuses, filter.Status) {
 			errs = append(errs, fmt.Errorf("--status %q must be pending, charged or unpaid, e.g. --status unpaid", filter.Status))
 		}
 		return errs
@@ -886,7 +860,7 @@ func chargesCmd() *cobra.Command {
 		if filter.WalletID, err = optionalWallet(ctx, db.Store, wallet); err != nil {
 			return err
 		}
-		charges, err := db.Store.Charges(ctx, filter)
+		charges, err := accountingService(db, nil).Charges(ctx, filter)
 		if err != nil {
 			return err
 		}
@@ -932,11 +906,11 @@ func clusterUsersCmd() *cobra.Command {
 	list := listCmd("list", "List cluster logins by cluster and login", func(fs *pflag.FlagSet) {
 		fs.StringVar(&cluster, "cluster", "", "only this cluster")
 		fs.StringVar(&prefix, "prefix", "", "only logins that start with this")
-		fs.IntVar(&limit, "limit", 500, "at most this many (1 to 10000)")
+		fs.IntVar(&limit, "limit", accounting.PageClusterUsers.Default, pageHelp(accounting.PageClusterUsers))
 	}, func() []error {
-		return []error{checkLimit(limit, 10000, 500)}
+		return []error{checkPage(limit, accounting.PageClusterUsers)}
 	}, func(ctx context.Context, db *node.Database, format string, out io.Writer) error {
-		users, err := db.Store.ClusterUsers(ctx, cluster, prefix, limit)
+		users, err := accountingService(db, nil).ClusterUsers(ctx, cluster, prefix, limit)
 		if err != nil {
 			return err
 		}
@@ -989,7 +963,7 @@ func clusterUsersCmd() *cobra.Command {
 				}
 				userID = u.ID
 			}
-			_, err := db.Store.LinkClusterUser(ctx, lCluster, login, userID, cliAudit())
+			_, err := accountingService(db, nil).LinkClusterUser(ctx, cliActor, lCluster, login, userID)
 			if err != nil {
 				return notFound(err, "no login %q seen on cluster %q (see `dw cluster-users list --cluster %s`)", login, lCluster, lCluster)
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -48,34 +49,37 @@ are read in --timezone. Files may be gzip-compressed.`}
 	cfgA := cliDefaults()
 	fA := dbFlags(add, &cfgA)
 	ingestRootFlag(add, &cfgA.IngestRoots)
-	src := persistence.IngestSource{Enabled: true}
+	var in accounting.SourceInput
 	var disabled bool
-	add.Flags().StringVar(&src.Name, "name", "", "source name (required)")
-	add.Flags().StringVar(&src.Dir, "dir", "", "directory of the log files (required)")
-	add.Flags().StringVar(&src.Format, "format", "", ingest.FormatNames+" (required)")
-	add.Flags().StringVar(&src.Cluster, "cluster", "", "cluster name stored with every job, whatever cluster its file names (required)")
-	add.Flags().StringVar(&src.Glob, "glob", "*", "which files of --dir to read")
-	add.Flags().DurationVar(&src.Interval, "interval", 30*time.Second, "how often a long-running ingest scans the source")
-	add.Flags().StringVar(&src.Timezone, "timezone", "UTC", "time zone the scheduler printed its times in")
+	add.Flags().StringVar(&in.Name, "name", "", "source name (required)")
+	add.Flags().StringVar(&in.Dir, "dir", "", "directory of the log files (required)")
+	add.Flags().StringVar(&in.Format, "format", "", ingest.FormatNames+" (required)")
+	add.Flags().StringVar(&in.Cluster, "cluster", "", "cluster name stored with every job, whatever cluster its file names (required)")
+	add.Flags().StringVar(&in.Glob, "glob", "*", "which files of --dir to read")
+	add.Flags().DurationVar(&in.Interval, "interval", 30*time.Second, "how often a long-running ingest scans the source")
+	add.Flags().StringVar(&in.Timezone, "timezone", "UTC", "time zone the scheduler printed its times in")
 	add.Flags().BoolVar(&disabled, "disabled", false, "add the source without reading it yet")
-	add.Flags().StringSliceVar(&src.Columns, "columns", nil, "slurm-sacct only: the columns of header-less files (sacct -n -P), comma-separated, e.g. JobID,User,Account,State,Submit,Start,End,ElapsedRaw,AllocNodes,AllocTRES")
+	add.Flags().StringSliceVar(&in.Columns, "columns", nil, "slurm-sacct only: the columns of header-less files (sacct -n -P), comma-separated, e.g. JobID,User,Account,State,Submit,Start,End,ElapsedRaw,AllocNodes,AllocTRES")
 	add.RunE = func(cmd *cobra.Command, _ []string) error {
-		src.Enabled = !disabled
+		in.Enabled = !disabled
+		if in.Dir != "" {
+			// A relative --dir is relative to where the command runs.
+			if abs, err := filepath.Abs(in.Dir); err == nil {
+				in.Dir = abs
+			}
+		}
 		if err := checkIngestRoots(cfgA); err != nil {
 			return err
 		}
-		if err := ingest.Validate(&src, cfgA.IngestRoots); err != nil {
-			if !ingest.IsRefused(err) {
-				return err
-			}
-			return withDB(cmd, cfgA, fA, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-				return errors.Join(err, ingest.AuditRefused(ctx, db.Store, cliAudit(), src, "create", err))
-			})
+		// Checked before the database is opened; a refusal by the roots is audited, so it
+		// goes on to the service, which checks again and audits it.
+		if _, err := checker(cfgA.IngestRoots).CheckSource(in); err != nil && !ingest.IsRefused(err) {
+			return flagged(err, nil)
 		}
 		return withDB(cmd, cfgA, fA, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			out, err := db.Store.AddSource(ctx, src, cliAudit())
+			out, err := accountingService(db, cfgA.IngestRoots).AddSource(ctx, cliActor, in)
 			if err != nil {
-				return err
+				return flagged(err, nil)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "added source %s: %s/%s (%s, cluster %s, every %s, %s)\n",
 				out.Name, out.Dir, out.Glob, out.Format, out.Cluster, out.Interval, out.Timezone)
@@ -88,7 +92,7 @@ are read in --timezone. Files may be gzip-compressed.`}
 	fL := dbFlags(list, &cfgL)
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
 		return withDB(cmd, cfgL, fL, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			srcs, err := db.Store.Sources(ctx)
+			srcs, err := accountingService(db, nil).Sources(ctx)
 			if err != nil {
 				return err
 			}
@@ -108,7 +112,7 @@ are read in --timezone. Files may be gzip-compressed.`}
 		return withDB(cmd, cfgR, fR, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
 			src, err := db.Store.SourceByName(ctx, args[0])
 			if err == nil {
-				err = db.Store.RemoveSourceByID(ctx, src.ID, cliAudit())
+				err = accountingService(db, nil).RemoveSource(ctx, cliActor, src.ID)
 			}
 			if err != nil {
 				if dw.KindOf(err) != dw.KindNotFound {
@@ -236,10 +240,10 @@ wallets, and the quota thresholds the new usage crossed are printed.`}
 	var errSource string
 	var limit int
 	errs.Flags().StringVar(&errSource, "source", "", "only this source")
-	errs.Flags().IntVar(&limit, "limit", 50, "at most this many (1 to 10000)")
+	errs.Flags().IntVar(&limit, "limit", accounting.PageIngestErrors.Default, pageHelp(accounting.PageIngestErrors))
 	errs.RunE = func(cmd *cobra.Command, _ []string) error {
-		if limit < 1 || limit > 10000 {
-			return fmt.Errorf("--limit must be between 1 and 10000, not %d", limit)
+		if err := checkPage(limit, accounting.PageIngestErrors); err != nil {
+			return err
 		}
 		return withDB(cmd, cfgE, fE, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
 			if errSource != "" {
@@ -250,7 +254,7 @@ wallets, and the quota thresholds the new usage crossed are printed.`}
 					return fmt.Errorf("no source %q (see `dw sources list`)", errSource)
 				}
 			}
-			list, err := db.Store.IngestErrors(ctx, errSource, limit)
+			list, err := accountingService(db, nil).IngestErrors(ctx, errSource, limit)
 			if err != nil {
 				return err
 			}

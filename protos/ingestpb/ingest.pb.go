@@ -9,6 +9,7 @@
 package ingestpb
 
 import (
+	failurepb "github.com/divinewhispers/dw/protos/failurepb"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -125,9 +126,12 @@ func (x *IngestCommand) GetSourceId() string {
 }
 
 type IngestReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"` // "" on success
-	Detail        string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Deprecated: Marked as deprecated in protos/ingest.proto.
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"` // older nodes' failure: see failure
+	// Deprecated: Marked as deprecated in protos/ingest.proto.
+	Detail        string             `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
+	Failure       *failurepb.Failure `protobuf:"bytes,3,opt,name=failure,proto3" json:"failure,omitempty"` // unset on success
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -162,6 +166,7 @@ func (*IngestReply) Descriptor() ([]byte, []int) {
 	return file_protos_ingest_proto_rawDescGZIP(), []int{1}
 }
 
+// Deprecated: Marked as deprecated in protos/ingest.proto.
 func (x *IngestReply) GetCode() string {
 	if x != nil {
 		return x.Code
@@ -169,6 +174,7 @@ func (x *IngestReply) GetCode() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in protos/ingest.proto.
 func (x *IngestReply) GetDetail() string {
 	if x != nil {
 		return x.Detail
@@ -176,17 +182,25 @@ func (x *IngestReply) GetDetail() string {
 	return ""
 }
 
+func (x *IngestReply) GetFailure() *failurepb.Failure {
+	if x != nil {
+		return x.Failure
+	}
+	return nil
+}
+
 var File_protos_ingest_proto protoreflect.FileDescriptor
 
 const file_protos_ingest_proto_rawDesc = "" +
 	"\n" +
-	"\x13protos/ingest.proto\x12\fdw.ingest.v1\"T\n" +
+	"\x13protos/ingest.proto\x12\fdw.ingest.v1\x1a\x14protos/failure.proto\"T\n" +
 	"\rIngestCommand\x12&\n" +
 	"\x02op\x18\x01 \x01(\x0e2\x16.dw.ingest.v1.IngestOpR\x02op\x12\x1b\n" +
-	"\tsource_id\x18\x02 \x01(\tR\bsourceId\"9\n" +
-	"\vIngestReply\x12\x12\n" +
-	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
-	"\x06detail\x18\x02 \x01(\tR\x06detail*S\n" +
+	"\tsource_id\x18\x02 \x01(\tR\bsourceId\"s\n" +
+	"\vIngestReply\x12\x16\n" +
+	"\x04code\x18\x01 \x01(\tB\x02\x18\x01R\x04code\x12\x1a\n" +
+	"\x06detail\x18\x02 \x01(\tB\x02\x18\x01R\x06detail\x120\n" +
+	"\afailure\x18\x03 \x01(\v2\x16.dw.failure.v1.FailureR\afailure*S\n" +
 	"\bIngestOp\x12\x19\n" +
 	"\x15INGEST_OP_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10INGEST_OP_ENSURE\x10\x01\x12\x16\n" +
@@ -207,17 +221,19 @@ func file_protos_ingest_proto_rawDescGZIP() []byte {
 var file_protos_ingest_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_protos_ingest_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_protos_ingest_proto_goTypes = []any{
-	(IngestOp)(0),         // 0: dw.ingest.v1.IngestOp
-	(*IngestCommand)(nil), // 1: dw.ingest.v1.IngestCommand
-	(*IngestReply)(nil),   // 2: dw.ingest.v1.IngestReply
+	(IngestOp)(0),             // 0: dw.ingest.v1.IngestOp
+	(*IngestCommand)(nil),     // 1: dw.ingest.v1.IngestCommand
+	(*IngestReply)(nil),       // 2: dw.ingest.v1.IngestReply
+	(*failurepb.Failure)(nil), // 3: dw.failure.v1.Failure
 }
 var file_protos_ingest_proto_depIdxs = []int32{
 	0, // 0: dw.ingest.v1.IngestCommand.op:type_name -> dw.ingest.v1.IngestOp
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	3, // 1: dw.ingest.v1.IngestReply.failure:type_name -> dw.failure.v1.Failure
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_protos_ingest_proto_init() }

@@ -9,6 +9,7 @@
 package jobpb
 
 import (
+	failurepb "github.com/divinewhispers/dw/protos/failurepb"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -125,10 +126,13 @@ func (x *JobCommand) GetJobId() string {
 }
 
 type JobReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Status        string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
-	Code          string                 `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"` // "" on success; a stable error code otherwise
-	Detail        string                 `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Status string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	// Deprecated: Marked as deprecated in protos/job.proto.
+	Code string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"` // older nodes' failure: see failure
+	// Deprecated: Marked as deprecated in protos/job.proto.
+	Detail        string             `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	Failure       *failurepb.Failure `protobuf:"bytes,4,opt,name=failure,proto3" json:"failure,omitempty"` // unset on success
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -170,6 +174,7 @@ func (x *JobReply) GetStatus() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in protos/job.proto.
 func (x *JobReply) GetCode() string {
 	if x != nil {
 		return x.Code
@@ -177,11 +182,19 @@ func (x *JobReply) GetCode() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in protos/job.proto.
 func (x *JobReply) GetDetail() string {
 	if x != nil {
 		return x.Detail
 	}
 	return ""
+}
+
+func (x *JobReply) GetFailure() *failurepb.Failure {
+	if x != nil {
+		return x.Failure
+	}
+	return nil
 }
 
 // Event is one live event, delivered through cluster pub/sub to the gateways' WebSocket and
@@ -298,15 +311,16 @@ var File_protos_job_proto protoreflect.FileDescriptor
 
 const file_protos_job_proto_rawDesc = "" +
 	"\n" +
-	"\x10protos/job.proto\x12\tdw.job.v1\"E\n" +
+	"\x10protos/job.proto\x12\tdw.job.v1\x1a\x14protos/failure.proto\"E\n" +
 	"\n" +
 	"JobCommand\x12 \n" +
 	"\x02op\x18\x01 \x01(\x0e2\x10.dw.job.v1.JobOpR\x02op\x12\x15\n" +
-	"\x06job_id\x18\x02 \x01(\tR\x05jobId\"N\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\"\x88\x01\n" +
 	"\bJobReply\x12\x16\n" +
-	"\x06status\x18\x01 \x01(\tR\x06status\x12\x12\n" +
-	"\x04code\x18\x02 \x01(\tR\x04code\x12\x16\n" +
-	"\x06detail\x18\x03 \x01(\tR\x06detail\"\xef\x01\n" +
+	"\x06status\x18\x01 \x01(\tR\x06status\x12\x16\n" +
+	"\x04code\x18\x02 \x01(\tB\x02\x18\x01R\x04code\x12\x1a\n" +
+	"\x06detail\x18\x03 \x01(\tB\x02\x18\x01R\x06detail\x120\n" +
+	"\afailure\x18\x04 \x01(\v2\x16.dw.failure.v1.FailureR\afailure\"\xef\x01\n" +
 	"\x05Event\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x1b\n" +
@@ -337,18 +351,20 @@ func file_protos_job_proto_rawDescGZIP() []byte {
 var file_protos_job_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_protos_job_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_protos_job_proto_goTypes = []any{
-	(JobOp)(0),         // 0: dw.job.v1.JobOp
-	(*JobCommand)(nil), // 1: dw.job.v1.JobCommand
-	(*JobReply)(nil),   // 2: dw.job.v1.JobReply
-	(*Event)(nil),      // 3: dw.job.v1.Event
+	(JobOp)(0),                // 0: dw.job.v1.JobOp
+	(*JobCommand)(nil),        // 1: dw.job.v1.JobCommand
+	(*JobReply)(nil),          // 2: dw.job.v1.JobReply
+	(*Event)(nil),             // 3: dw.job.v1.Event
+	(*failurepb.Failure)(nil), // 4: dw.failure.v1.Failure
 }
 var file_protos_job_proto_depIdxs = []int32{
 	0, // 0: dw.job.v1.JobCommand.op:type_name -> dw.job.v1.JobOp
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	4, // 1: dw.job.v1.JobReply.failure:type_name -> dw.failure.v1.Failure
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_protos_job_proto_init() }

@@ -10,6 +10,7 @@
 package walletpb
 
 import (
+	failurepb "github.com/divinewhispers/dw/protos/failurepb"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -564,14 +565,20 @@ func (x *Wallet) GetUpdatedAtUnixMicro() int64 {
 }
 
 type Response struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	Code        Code                   `protobuf:"varint,1,opt,name=code,proto3,enum=dw.wallet.v1.Code" json:"code,omitempty"`
-	Detail      string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
-	Transaction *Transaction           `protobuf:"bytes,3,opt,name=transaction,proto3" json:"transaction,omitempty"`
-	Wallet      *Wallet                `protobuf:"bytes,4,opt,name=wallet,proto3" json:"wallet,omitempty"`
-	Replayed    bool                   `protobuf:"varint,5,opt,name=replayed,proto3" json:"replayed,omitempty"`
-	// error_code is the stable, finer code of a failure (e.g. "hold_not_active").
-	ErrorCode     string `protobuf:"bytes,6,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// code is the outcome: CODE_OK, CODE_RETRY, or the class of a failure (for nodes of older
+	// versions; the failure itself is in failure).
+	Code Code `protobuf:"varint,1,opt,name=code,proto3,enum=dw.wallet.v1.Code" json:"code,omitempty"`
+	// Deprecated: Marked as deprecated in protos/wallet.proto.
+	Detail      string       `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"` // older nodes' failure message: see failure
+	Transaction *Transaction `protobuf:"bytes,3,opt,name=transaction,proto3" json:"transaction,omitempty"`
+	Wallet      *Wallet      `protobuf:"bytes,4,opt,name=wallet,proto3" json:"wallet,omitempty"`
+	Replayed    bool         `protobuf:"varint,5,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	// error_code is older nodes' stable code of a failure: see failure.
+	//
+	// Deprecated: Marked as deprecated in protos/wallet.proto.
+	ErrorCode     string             `protobuf:"bytes,6,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	Failure       *failurepb.Failure `protobuf:"bytes,7,opt,name=failure,proto3" json:"failure,omitempty"` // set when the request failed (code is neither OK nor RETRY)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -613,6 +620,7 @@ func (x *Response) GetCode() Code {
 	return Code_CODE_OK
 }
 
+// Deprecated: Marked as deprecated in protos/wallet.proto.
 func (x *Response) GetDetail() string {
 	if x != nil {
 		return x.Detail
@@ -641,6 +649,7 @@ func (x *Response) GetReplayed() bool {
 	return false
 }
 
+// Deprecated: Marked as deprecated in protos/wallet.proto.
 func (x *Response) GetErrorCode() string {
 	if x != nil {
 		return x.ErrorCode
@@ -648,11 +657,18 @@ func (x *Response) GetErrorCode() string {
 	return ""
 }
 
+func (x *Response) GetFailure() *failurepb.Failure {
+	if x != nil {
+		return x.Failure
+	}
+	return nil
+}
+
 var File_protos_wallet_proto protoreflect.FileDescriptor
 
 const file_protos_wallet_proto_rawDesc = "" +
 	"\n" +
-	"\x13protos/wallet.proto\x12\fdw.wallet.v1\"\x90\x03\n" +
+	"\x13protos/wallet.proto\x12\fdw.wallet.v1\x1a\x14protos/failure.proto\"\x90\x03\n" +
 	"\aRequest\x12 \n" +
 	"\x02op\x18\x01 \x01(\x0e2\x10.dw.wallet.v1.OpR\x02op\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x16\n" +
@@ -695,15 +711,16 @@ const file_protos_wallet_proto_rawDesc = "" +
 	"\x04held\x18\x03 \x01(\x03R\x04held\x12\x1c\n" +
 	"\tavailable\x18\x04 \x01(\x03R\tavailable\x12\x10\n" +
 	"\x03seq\x18\x05 \x01(\x03R\x03seq\x121\n" +
-	"\x15updated_at_unix_micro\x18\x06 \x01(\x03R\x12updatedAtUnixMicro\"\xf0\x01\n" +
+	"\x15updated_at_unix_micro\x18\x06 \x01(\x03R\x12updatedAtUnixMicro\"\xaa\x02\n" +
 	"\bResponse\x12&\n" +
-	"\x04code\x18\x01 \x01(\x0e2\x12.dw.wallet.v1.CodeR\x04code\x12\x16\n" +
-	"\x06detail\x18\x02 \x01(\tR\x06detail\x12;\n" +
+	"\x04code\x18\x01 \x01(\x0e2\x12.dw.wallet.v1.CodeR\x04code\x12\x1a\n" +
+	"\x06detail\x18\x02 \x01(\tB\x02\x18\x01R\x06detail\x12;\n" +
 	"\vtransaction\x18\x03 \x01(\v2\x19.dw.wallet.v1.TransactionR\vtransaction\x12,\n" +
 	"\x06wallet\x18\x04 \x01(\v2\x14.dw.wallet.v1.WalletR\x06wallet\x12\x1a\n" +
-	"\breplayed\x18\x05 \x01(\bR\breplayed\x12\x1d\n" +
+	"\breplayed\x18\x05 \x01(\bR\breplayed\x12!\n" +
 	"\n" +
-	"error_code\x18\x06 \x01(\tR\terrorCode*\xb0\x01\n" +
+	"error_code\x18\x06 \x01(\tB\x02\x18\x01R\terrorCode\x120\n" +
+	"\afailure\x18\a \x01(\v2\x16.dw.failure.v1.FailureR\afailure*\xb0\x01\n" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
@@ -748,23 +765,25 @@ func file_protos_wallet_proto_rawDescGZIP() []byte {
 var file_protos_wallet_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_protos_wallet_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_protos_wallet_proto_goTypes = []any{
-	(Op)(0),             // 0: dw.wallet.v1.Op
-	(Code)(0),           // 1: dw.wallet.v1.Code
-	(*Request)(nil),     // 2: dw.wallet.v1.Request
-	(*Transaction)(nil), // 3: dw.wallet.v1.Transaction
-	(*Wallet)(nil),      // 4: dw.wallet.v1.Wallet
-	(*Response)(nil),    // 5: dw.wallet.v1.Response
+	(Op)(0),                   // 0: dw.wallet.v1.Op
+	(Code)(0),                 // 1: dw.wallet.v1.Code
+	(*Request)(nil),           // 2: dw.wallet.v1.Request
+	(*Transaction)(nil),       // 3: dw.wallet.v1.Transaction
+	(*Wallet)(nil),            // 4: dw.wallet.v1.Wallet
+	(*Response)(nil),          // 5: dw.wallet.v1.Response
+	(*failurepb.Failure)(nil), // 6: dw.failure.v1.Failure
 }
 var file_protos_wallet_proto_depIdxs = []int32{
 	0, // 0: dw.wallet.v1.Request.op:type_name -> dw.wallet.v1.Op
 	1, // 1: dw.wallet.v1.Response.code:type_name -> dw.wallet.v1.Code
 	3, // 2: dw.wallet.v1.Response.transaction:type_name -> dw.wallet.v1.Transaction
 	4, // 3: dw.wallet.v1.Response.wallet:type_name -> dw.wallet.v1.Wallet
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	6, // 4: dw.wallet.v1.Response.failure:type_name -> dw.failure.v1.Failure
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_protos_wallet_proto_init() }
