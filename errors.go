@@ -6,6 +6,8 @@ package dw
 import (
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -123,3 +125,30 @@ const (
 	CodeInvalidIdempotencyKey    = "invalid_idempotency_key"
 	CodeReservedIdempotencyKey   = "reserved_idempotency_key"
 )
+
+// FieldsExtension is the member of a problem document that keys an invalid input's messages by
+// its fields (the JSON names): {"errors": {"display_name": "…", "language": "…"}}. Every
+// input checked field by field (accounting, profiles, settings) answers so.
+const FieldsExtension = "errors"
+
+// FieldErrors is the invalid error of bad (field → message; nil when bad is empty): its message
+// names each field in order, its FieldsExtension keys the messages by field.
+func FieldErrors(bad map[string]string) error {
+	if len(bad) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(bad))
+	for k := range bad {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	fields := make(map[string]any, len(bad))
+	for i, k := range keys {
+		parts[i] = k + ": " + bad[k]
+		fields[k] = bad[k]
+	}
+	e := Coded(KindInvalid, "invalid", "%s", strings.Join(parts, "; "))
+	e.Extensions = map[string]any{FieldsExtension: fields}
+	return e
+}

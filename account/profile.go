@@ -2,7 +2,6 @@ package account
 
 import (
 	"context"
-	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -72,27 +71,8 @@ func validLanguage(l string) bool {
 	return false
 }
 
-// FieldErrors is the invalid error of bad (field → message; nil when bad is empty): its
-// message names each field, its "errors" extension keys the messages by field.
-func FieldErrors(bad map[string]string) error {
-	if len(bad) == 0 {
-		return nil
-	}
-	keys := make([]string, 0, len(bad))
-	for k := range bad {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	errs := make(map[string]any, len(bad))
-	for i, k := range keys {
-		parts[i] = k + ": " + bad[k]
-		errs[k] = bad[k]
-	}
-	e := dw.Coded(dw.KindInvalid, "invalid", "%s", strings.Join(parts, "; "))
-	e.Extensions = map[string]any{"errors": errs}
-	return e
-}
+// FieldErrors is dw.FieldErrors (kept for the callers of this package).
+func FieldErrors(bad map[string]string) error { return dw.FieldErrors(bad) }
 
 // UpdateProfile sets the caller's display name and/or language, audited
 // (user.profile_updated). Errors: invalid (errors keyed by field), not_found, internal.

@@ -89,7 +89,7 @@ func (ps *Problems) Err() error {
 		}
 	}
 	return &dw.Error{Kind: dw.KindInvalid, Code: inv.Code, Message: inv.Render(nil, "; "), Err: inv,
-		Extensions: map[string]any{"fields": fields}}
+		Extensions: map[string]any{dw.FieldsExtension: fields}}
 }
 
 // Invalid is every problem of an input (the cause of the error Problems.Err returns).

@@ -31,7 +31,7 @@ func TestAccountingProblemFields(t *testing.T) {
 			continue
 		}
 		var p struct {
-			Fields map[string]string `json:"fields"`
+			Fields map[string]string `json:"errors"`
 		}
 		if err := json.Unmarshal(r.Body, &p); err != nil {
 			t.Fatal(err)

@@ -231,7 +231,7 @@ func (s *Service) Patch(ctx context.Context, in PatchInput) ([]View, error) {
 		}
 		changes = append(changes, c)
 	}
-	if err := invalidKeys(bad); err != nil {
+	if err := dw.FieldErrors(bad); err != nil {
 		return nil, err
 	}
 	sort.Slice(changes, func(i, j int) bool { return changes[i].Key < changes[j].Key })
@@ -263,27 +263,6 @@ func (s *Service) Patch(ctx context.Context, in PatchInput) ([]View, error) {
 		return nil, err
 	}
 	return s.List(ctx)
-}
-
-// invalidKeys is the invalid error of bad (key → message; nil when empty).
-func invalidKeys(bad map[string]string) error {
-	if len(bad) == 0 {
-		return nil
-	}
-	keys := make([]string, 0, len(bad))
-	for k := range bad {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	errs := make(map[string]any, len(bad))
-	for i, k := range keys {
-		parts[i] = k + ": " + bad[k]
-		errs[k] = bad[k]
-	}
-	e := dw.Coded(dw.KindInvalid, "invalid", "%s", strings.Join(parts, "; "))
-	e.Extensions = map[string]any{"errors": errs}
-	return e
 }
 
 // Run keeps this node's values current until ctx ends: it listens for changes (reloading on
