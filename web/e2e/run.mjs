@@ -378,7 +378,7 @@ async function webhooksJourney(label, viewport, locale) {
     try {
       // The page checks the form before sending: no event chosen.
       await page.fill('#wh-url', rx.url);
-      for (const box of await page.locator('fieldset input[type=checkbox]:checked').all()) await box.uncheck();
+      for (const box of await page.locator('fieldset input[type=checkbox]').all()) await box.uncheck();
       await page.click('form button[type=submit]');
       const noEvents = await page.textContent('form .error[role=alert]');
       if (noEvents !== (lang === 'en' ? 'Choose at least one event.' : '請至少選擇一個事件。')) fail(`${label}: no event chosen shown as ${JSON.stringify(noEvents)}`);
