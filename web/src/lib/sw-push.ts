@@ -108,7 +108,7 @@ export function installPushHandlers(sw: PushScope): void {
   sw.addEventListener('push', (ev) => {
     const e = ev as PushEventLike;
     const m = parseMessage(e.data, sw.location.origin);
-    e.waitUntil(sw.registration.showNotification(m.title, { body: m.body, icon, badge: icon, tag: m.tag, data: { url: m.url } }));
+    e.waitUntil(sw.registration.showNotification(m.title, { body: m.body, icon, tag: m.tag, data: { url: m.url } }));
   });
   sw.addEventListener('notificationclick', (ev) => {
     const e = ev as NotificationEventLike;
