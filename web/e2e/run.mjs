@@ -14,6 +14,7 @@
 //
 //   node e2e/run.mjs            (after make build; DW_BIN=../bin/dw, CHROMIUM=/usr/bin/chromium)
 import { spawn } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { chmodSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -89,7 +90,8 @@ mkdirSync(logsDir);
 const [http, bind, remote] = [await freePort(), await freePort(), await freePort()];
 const base = `http://127.0.0.1:${http}`;
 const log = [];
-const dw = spawn(bin, ['serve', '--demo', '--secure-cookies=false', '--log-format', 'text', '--log-level', 'warn',
+// The webhooks' receiver below listens on 127.0.0.1: a node with the webhooks API must allow it.
+const dw = spawn(bin, ['serve', '--demo', '--webhook-allow-private', '--secure-cookies=false', '--log-format', 'text', '--log-level', 'warn',
   '--data-dir', join(dataDir, 'var'), '--http', `127.0.0.1:${http}`, '--bind', `127.0.0.1:${bind}`, '--remote', `127.0.0.1:${remote}`,
   '--db-shared-buffers', '64MB', '--job-workers', '4', '--rate-limit-auth', '100/m', '--ingest-root', logsDir,
   '--register-free', '40', // the journeys make about ten accounts from this one address within the hour
@@ -183,6 +185,7 @@ async function journey(label, viewport, locale) {
   await page.waitForURL('**/draw');
   // People see no Operators entry, and the section refuses them without loading its code.
   if (await page.locator('nav a[href="/ops"]').count()) fail(`${label}: a person sees the Operators entry`);
+  if (await page.locator('nav a[href="/webhooks"]').count()) fail(`${label}: a person sees the Webhooks entry`);
 
   // Points for the new person: an admin deposits 100 through the API.
   const admin = await api('POST', '/api/v1/auth/login', '', { email: 'admin@example.com', password: 'demo-admin-pass' });
@@ -268,6 +271,7 @@ async function journey(label, viewport, locale) {
   if (refused !== (locale.startsWith('zh') ? '你沒有權限這麼做。' : 'You may not do this.')) fail(`${label}: /ops shown to a person as ${JSON.stringify(refused)}`);
   await page.click('nav a[href="/account"]');
   await page.waitForSelector('#pw-current');
+  await checkPushToggle(page, label, locale);
   await checkPage(page, `${label}-account`);
   await page.click('nav button');
   await page.waitForSelector('nav a[href="/login"]');
@@ -646,6 +650,156 @@ async function offlineJourney(label, viewport, locale) {
   await context.close();
 }
 
+// The Web Push toggle on the account page: headless Chromium has no push service, so whatever
+// state it reaches (no service worker yet, off, blocked once asked) must be explained in words,
+// never an exception (the journey's console check covers that), with a real toggle button.
+const pushStates = {
+  en: {
+    'unsupported-browser': 'This browser cannot show notices',
+    'unsupported-server': 'This service sends no notices',
+    'unsupported-worker': 'Notices are unavailable here',
+    off: 'Off: press the button',
+    on: 'On: this browser shows a notice',
+    denied: 'Notices from this site are blocked',
+  },
+  'zh-TW': {
+    'unsupported-browser': '這個瀏覽器無法顯示本站的通知',
+    'unsupported-server': '本服務目前不發送通知',
+    'unsupported-worker': '這裡暫時無法通知',
+    off: '未開啟：按下按鈕',
+    on: '已開啟',
+    denied: '這個瀏覽器已封鎖本站的通知',
+  },
+};
+
+async function pushState(page) {
+  const el = page.locator('[data-testid=push-toggle]');
+  await page.waitForFunction(() => {
+    const s = document.querySelector('[data-testid=push-toggle]')?.getAttribute('data-state');
+    return s && s !== 'checking';
+  }, null, { timeout: 20_000 });
+  return { state: await el.getAttribute('data-state'), text: (await el.locator('[role=status]').textContent())?.trim() ?? '' };
+}
+
+async function checkPushToggle(page, label, locale) {
+  const lang = locale.startsWith('zh') ? 'zh-TW' : 'en';
+  const button = page.locator('[data-testid=push-toggle] button[aria-pressed]');
+  if ((await button.count()) !== 1) return fail(`${label}: no push toggle button with aria-pressed on the account page`);
+  const name = (await button.textContent())?.trim();
+  if (name !== (lang === 'en' ? 'Tell me when my interpretation is ready' : '解籤完成時通知我')) fail(`${label}: push toggle named ${JSON.stringify(name)}`);
+  let { state, text } = await pushState(page);
+  console.log(`${label}: push toggle ${state}: ${text}`);
+  if (state === 'off' && (await button.isEnabled())) {
+    // Asked, headless Chromium refuses the permission (it has no one to ask): explained, not thrown.
+    await button.click();
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid=push-toggle]')?.getAttribute('data-state') !== 'off' || document.querySelector('[data-testid=push-toggle] .error'),
+      null,
+      { timeout: 20_000 },
+    );
+    ({ state, text } = await pushState(page));
+    const err = await page.locator('[data-testid=push-toggle] .error').textContent().catch(() => null);
+    console.log(`${label}: push toggle after a press: ${state}: ${text}${err ? ' / ' + err : ''}`);
+  }
+  const want = pushStates[lang][state];
+  if (!want || !text.startsWith(want)) fail(`${label}: push toggle state ${state} explained as ${JSON.stringify(text)}`);
+  const pressed = await button.getAttribute('aria-pressed');
+  if (pressed !== String(state === 'on')) fail(`${label}: push toggle aria-pressed=${pressed} in state ${state}`);
+}
+
+// --- the integrators' webhook endpoints page ---
+
+function receiver() {
+  const got = [];
+  const server = createHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      got.push({ headers: req.headers, body });
+      res.writeHead(204).end();
+    });
+  });
+  return new Promise((res) => server.listen(0, '127.0.0.1', () => res({ server, got, url: `http://127.0.0.1:${server.address().port}/hooks/dw` })));
+}
+
+async function webhooksJourney(label, viewport, locale) {
+  const lang = locale.startsWith('zh') ? 'zh-TW' : 'en';
+  const svc = await api('POST', '/api/v1/auth/login', '', { email: 'service@example.com', password: 'demo-service-pass' });
+  const probe = await fetch(base + '/api/v1/webhooks', { headers: { Authorization: 'Bearer ' + svc.access_token } });
+  const missing = probe.status === 404;
+  const context = await browser.newContext({ viewport, locale });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  const consoleErrors = [];
+  page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && consoleErrors.push(m.text()));
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+
+  await page.goto(base + '/login?next=%2Fwebhooks');
+  await page.fill('#login-email', 'service@example.com');
+  await page.fill('#login-password', 'demo-service-pass');
+  await page.click('form button[type=submit]');
+  await page.waitForSelector('nav a[href="/webhooks"]');
+  if (await page.locator('nav a[href="/ops"]').count()) fail(`${label}: a service account sees the Operators entry`);
+  await page.click('nav a[href="/webhooks"]');
+  await page.waitForSelector('h1');
+  if (missing) {
+    console.log(`${label}: the API answers 404 for /api/v1/webhooks in this build: creating, listing and deleting an endpoint skipped; the page says so`);
+    await page.waitForSelector('[data-testid=webhooks-missing]');
+    await checkPage(page, `${label}-webhooks-unavailable`);
+  } else {
+    const rx = await receiver();
+    try {
+      // The page checks the form before sending: no event chosen.
+      await page.fill('#wh-url', rx.url);
+      for (const box of await page.locator('fieldset input[type=checkbox]').all()) await box.uncheck();
+      await page.click('form button[type=submit]');
+      const noEvents = await page.textContent('form .error[role=alert]');
+      if (noEvents !== (lang === 'en' ? 'Choose at least one event.' : '請至少選擇一個事件。')) fail(`${label}: no event chosen shown as ${JSON.stringify(noEvents)}`);
+      await page.check('fieldset input[value="job.completed"]');
+      await page.check('fieldset input[value="payment.succeeded"]');
+      await checkPage(page, `${label}-webhooks-form`);
+      await page.click('form button[type=submit]');
+      await page.waitForSelector('[data-testid=webhook-secret]');
+      const secret = await page.inputValue('#wh-secret');
+      if (!secret.startsWith('whsec_')) fail(`${label}: the endpoint's secret shown as ${JSON.stringify(secret.slice(0, 8))}…`);
+      const once = await page.textContent('[data-testid=webhook-secret] .once');
+      if (!once.includes(lang === 'en' ? 'you will not see this again' : '之後不會再顯示')) fail(`${label}: the secret is not said to be shown once: ${JSON.stringify(once)}`);
+      await page.waitForSelector(`[data-testid=webhook-list] li code:text-is("${rx.url}")`);
+      await checkPage(page, `${label}-webhooks-secret`);
+      const listed = await api('GET', '/api/v1/webhooks', svc.access_token);
+      const hook = listed.items.find((h) => h.url === rx.url);
+      if (!hook) fail(`${label}: the API does not list the endpoint made in the page`);
+      else {
+        if (JSON.stringify([...hook.events].sort()) !== JSON.stringify(['job.completed', 'payment.succeeded'])) fail(`${label}: the endpoint's events are ${hook.events}`);
+        if ('secret' in hook) fail(`${label}: the list shows the secret again`);
+      }
+      await page.click('[data-testid=webhook-secret] button.secondary');
+      await page.waitForSelector('[data-testid=webhook-secret]', { state: 'detached' });
+      // Seen once: a reload lists the endpoint without its secret.
+      await page.reload();
+      await page.waitForSelector(`[data-testid=webhook-list] li code:text-is("${rx.url}")`);
+      if (await page.locator('[data-testid=webhook-secret]').count()) fail(`${label}: the secret is shown again after a reload`);
+      if ((await page.content()).includes(secret)) fail(`${label}: the page holds the secret after a reload`);
+      const row = page.locator(`[data-testid=webhook-list] li[data-id="${hook?.id}"]`);
+      await row.locator('button[aria-expanded]').click();
+      await row.locator('section.deliveries').waitFor();
+      await row.locator('section.deliveries[data-loaded=true]').waitFor();
+      await checkPage(page, `${label}-webhooks-list`);
+      await row.locator('button[data-action=delete]').click();
+      await row.locator('button[data-action=confirm-delete]').click();
+      await page.waitForSelector(`[data-testid=webhook-list] li[data-id="${hook?.id}"]`, { state: 'detached' });
+      await page.waitForSelector('.ok[role=status]');
+      const after = await api('GET', '/api/v1/webhooks', svc.access_token);
+      if (after.items.some((h) => h.url === rx.url)) fail(`${label}: the endpoint deleted in the page is still listed by the API`);
+      await checkPage(page, `${label}-webhooks-deleted`);
+    } finally {
+      rx.server.close();
+    }
+  }
+  for (const e of consoleErrors) fail(`${label}: console error: ${e}`);
+  await context.close();
+}
+
 // --- the operators' pages ---
 
 // A day's sacct log two days ago (inside the overview's default period of the last 30 days): a
@@ -763,7 +917,7 @@ try {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
   });
-  // DW_E2E_ONLY=reset,ops (a comma list of people, reset, account, buy, offline, ops, admin) runs only those parts, while working on them.
+  // DW_E2E_ONLY=reset,ops (a comma list of people, reset, account, buy, offline, ops, admin, webhooks) runs only those parts, while working on them.
   const only = (process.env.DW_E2E_ONLY ?? '').split(',').filter(Boolean);
   const run = (part) => only.length === 0 || only.includes(part);
   if (run('people')) {
@@ -789,6 +943,10 @@ try {
     await operatorJourney('operator-phone', { width: 390, height: 844 }, 'zh-TW');
   }
   if (run('admin')) await adminJourneys({ browser, base, logsDir, fail, checkPage });
+  if (run('webhooks')) {
+    await webhooksJourney('webhooks-desktop', { width: 1280, height: 900 }, 'en-US');
+    await webhooksJourney('webhooks-phone', { width: 390, height: 844 }, 'zh-TW');
+  }
   if (Date.now() > deadline) fail('the end-to-end test took longer than its budget of 360 s');
 } catch (e) {
   fail(String(e?.stack ?? e));
