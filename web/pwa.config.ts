@@ -79,6 +79,7 @@ export const pwa: Partial<VitePWAOptions> = {
   workbox: {
     globPatterns: ['**/*.{js,css,html,svg,png,webmanifest}'],
     globIgnores: ['.vite/**'],
+    importScripts: ['sw-push.js'], // Web Push's push and notificationclick handlers (src/lib/sw-push.ts)
     cleanupOutdatedCaches: true,
     skipWaiting: true, // a new build's worker takes over at once, and controls the open pages
     clientsClaim: true,

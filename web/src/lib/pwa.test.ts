@@ -62,6 +62,10 @@ describe('the service worker’s routes', () => {
     expect(pwa.workbox!.navigateFallback).toBeNull();
   });
 
+  it('imports the Web Push handlers, built beside it as sw-push.js', () => {
+    expect(pwa.workbox!.importScripts).toEqual(['sw-push.js']);
+  });
+
   it('is registered by main.ts, not by an inline script (the CSP forbids them)', () => {
     expect(pwa.injectRegister).toBe(false);
     expect(readFileSync(new URL('../main.ts', import.meta.url), 'utf8')).toContain("serviceWorker.register('/sw.js'");

@@ -80,7 +80,7 @@ describe('push', () => {
     expect(s.shown).toEqual([
       {
         title: 'Your interpretation is ready',
-        options: { body: 'Open it to read what your poem says.', icon: '/icon-192.png', tag: 'job-j1', data: { url: '/jobs/j1' } },
+        options: { body: 'Open it to read what your poem says.', icon: '/icons/icon-192.png', tag: 'job-j1', data: { url: '/jobs/j1' } },
       },
     ]);
   });

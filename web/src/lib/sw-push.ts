@@ -41,7 +41,7 @@ export interface PushScope {
   };
 }
 
-export const icon = '/icon-192.png';
+export const icon = '/icons/icon-192.png';
 const fallbackTitle = 'Divine Whispers · 神諭細語';
 
 /** sameOriginPath keeps a notice's url inside the app: a path of origin, else "/". */
