@@ -20,6 +20,8 @@ import (
 	"github.com/divinewhispers/dw/account"
 	"github.com/divinewhispers/dw/actors"
 	"github.com/divinewhispers/dw/auth"
+	"github.com/divinewhispers/dw/payments"
+	"github.com/divinewhispers/dw/payments/sandbox"
 	"github.com/divinewhispers/dw/persistence"
 	"github.com/divinewhispers/dw/ratelimit"
 	"github.com/divinewhispers/dw/session"
@@ -56,6 +58,10 @@ type Config struct {
 	// WebApp is the web app's files served at / (index.html at the root); nil: the embedded
 	// build of package web (webapp.go).
 	WebApp fs.FS
+	// Payments sells points (payments_handlers.go); nil: the payment routes answer unavailable.
+	Payments *payments.Service
+	// Sandbox is the sandbox provider whose checkout page the node serves (sandbox_pay.go); nil: off.
+	Sandbox *sandbox.Provider
 }
 
 // Server is a configured fiber app.
