@@ -20,6 +20,7 @@ import (
 	"github.com/divinewhispers/dw/auth"
 	"github.com/divinewhispers/dw/captcha"
 	"github.com/divinewhispers/dw/ingest"
+	"github.com/divinewhispers/dw/payments"
 	"github.com/divinewhispers/dw/persistence/pgserver"
 	"github.com/divinewhispers/dw/ratelimit"
 )
@@ -100,6 +101,13 @@ type Config struct {
 	// (tests only; 0 = 30 s) is the wait before a failed mail's second attempt.
 	SMTPRootCAs *x509.CertPool
 	MailBackoff time.Duration
+
+	// Payments (README, "Payments"; node/payments.go).
+	PaymentPackages       string        // id:points:currency:price,…; "" = payments.DefaultPackages
+	PaymentReconcileAfter time.Duration // a payment pending this long is looked up at its provider
+	PaymentSandbox        bool          // the sandbox provider, whose checkout is a page of the node's own
+	// PaymentProviders are further providers (tests; the lead's stripe and ecpay wiring).
+	PaymentProviders []payments.Provider
 }
 
 // Defaults returns the configuration of a one-node cluster on this machine.
@@ -115,6 +123,7 @@ func Defaults() Config {
 		JobExpiry: time.Hour, JobLease: 15 * time.Second, ResultRetention: 30 * 24 * time.Hour, LLMModel: "gpt-4o-mini",
 		LoginLimits: account.DefaultLimits, Captcha: captcha.KindPoW, CaptchaPoWMax: captcha.DefaultPoWMax,
 		RateLimit: "on", RateLimits: defaultRateLimits(), WSMaxPerUser: 16,
+		PaymentPackages: payments.DefaultPackages, PaymentReconcileAfter: 10 * time.Minute, PaymentSandbox: true,
 	}
 }
 
@@ -219,6 +228,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateLimits()...)
 	errs = append(errs, c.validateMail()...)
+	errs = append(errs, c.validatePayments()...)
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:

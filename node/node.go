@@ -186,12 +186,24 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	if err != nil {
 		return nil, err
 	}
+	// Payments: every node answers notifications and runs the reconciler (each stale payment
+	// claimed by one node).
+	pay, sbx, err := PaymentService(cfg, n.db.Store, PaymentLedger(n.wallets), log)
+	if err != nil {
+		return nil, err
+	}
+	n.work.Add(1)
+	go func() {
+		defer n.work.Done()
+		n.every(workCtx, reconcileEvery(cfg.PaymentReconcileAfter), "payment reconciler", pay.ReconcileStale)
+	}()
 	n.gateway = gateway.New(gateway.Config{
 		Accounts: accounts, Issuer: issuer, Sessions: n.sessions, Wallets: n.wallets, Store: n.db.Store, Jobs: n.jobs, Events: n.events, Charger: n.charger,
 		ScanSource: n.scanSource, IngestRoots: cfg.IngestRoots,
 		Ready: n.ready, Registry: reg, Log: log, SecureCookies: cfg.SecureCookies,
 		MetricsOff: cfg.MetricsAddr != "",
 		Limiter:    limiter, TrustedProxies: cfg.TrustedProxies, MaxStreamsPerUser: cfg.WSMaxPerUser,
+		Payments: pay, Sandbox: sbx,
 	})
 	if cfg.MetricsAddr != "" {
 		if n.metrics, err = serveMetrics(cfg.MetricsAddr, reg, log); err != nil {
@@ -203,6 +215,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	}
 	if cfg.PublicURL == "" && httpsCfg == nil { // links to where this node listens (the port of :0 known now)
 		accounts.PublicURL = "http://" + n.listener.Addr().String()
+		pay.SetPublicURL(accounts.PublicURL)
 	}
 	go func() { n.served <- n.gateway.App.Listener(n.listener) }()
 	if cfg.PProf != "" {

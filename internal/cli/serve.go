@@ -86,6 +86,9 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.str(&cfg.SMTPFrom, "smtp-from", "sender address of outgoing mail, e.g. \"Divine Whispers <no-reply@dw.example.com>\"")
 	f.str(&cfg.SMTPUser, "smtp-user", "SMTP user name (a password goes in clear only over TLS or to localhost); empty: no authentication")
 	f.secret(&cfg.SMTPPassword, "smtp-password", "SMTP password of --smtp-user")
+	f.str(&cfg.PaymentPackages, "payment-packages", "point packages on sale, id:points:currency:price comma-separated (price in major units, e.g. small:100:TWD:150,intl:500:USD:4.99)")
+	f.dur(&cfg.PaymentReconcileAfter, "payment-reconcile-after", "a payment pending this long is looked up at its provider (a lost notification is caught up)")
+	f.boolean(&cfg.PaymentSandbox, "payment-sandbox", "the sandbox payment provider: a checkout page of the node's own, no money moves (turn off in production)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
 			return err
