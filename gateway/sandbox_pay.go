@@ -13,7 +13,7 @@ import (
 // The sandbox provider's hosted checkout: a page of the node's own (payments/sandbox), served
 // by every node.
 func init() {
-	apiRoutes = append(apiRoutes, []route{
+	pageRoutes = append(pageRoutes, []route{
 		{method: "GET", path: "/pay/sandbox/:id", summary: "The sandbox provider's checkout page (HTML, zh-TW or English): Pay and Cancel buttons", status: 200, handler: (*Server).sandboxPage},
 		{method: "POST", path: "/pay/sandbox/:id", summary: "A press of the sandbox page's button (form field action=pay or cancel): the sandbox notifies the node, then 303 to the success or cancel URL", status: 303, handler: (*Server).sandboxAct},
 	}...)

@@ -120,6 +120,10 @@ var (
 	}
 )
 
+// pageRoutes are HTML pages of the node's own outside the API and its document (the sandbox
+// provider's checkout, sandbox_pay.go); an init of their file appends them.
+var pageRoutes []route
+
 // Each domain's file may add its own rows (and routeQueries and schemas entries) in an init of
 // its own with apiRoutes = append(apiRoutes, ...): the table is the union, in file order.
 func init() {
@@ -250,6 +254,9 @@ func New(cfg Config) *Server {
 			continue
 		}
 		s.App.Add(r.method, r.path, s.guard(r.roles), s.limit(classOf(r)), s.wrap(r))
+	}
+	for _, r := range pageRoutes {
+		s.App.Add(r.method, r.path, s.limit(classOf(r)), s.wrap(r))
 	}
 	s.webApp() // webapp.go: the web app at /, after the API
 	s.App.Use(func(c *fiber.Ctx) error {
