@@ -2,9 +2,11 @@ package payments_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -30,6 +32,7 @@ type bundle struct {
 	svc     *payments.Service
 	harness paytest.Sandbox
 	now     *atomic.Int64 // the service's clock, unix nanoseconds
+	hooked  *atomic.Int64 // calls of OnSucceeded
 }
 
 var userSeq atomic.Int64
@@ -46,13 +49,15 @@ func setup(t *testing.T) bundle {
 	t.Cleanup(stop)
 	now := &atomic.Int64{}
 	now.Store(time.Now().UnixNano())
+	hooked := &atomic.Int64{}
 	svc, err := payments.New(payments.Config{Store: store, Ledger: node.PaymentLedger(wallets), PublicURL: "http://127.0.0.1:9",
 		Providers: []payments.Provider{sandbox.New(store, func() string { return "http://127.0.0.1:9" })},
-		Now:       func() time.Time { return time.Unix(0, now.Load()) }, Log: log})
+		Now:       func() time.Time { return time.Unix(0, now.Load()) }, Log: log,
+		OnSucceeded: func(context.Context, payments.Payment) { hooked.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bundle{store: store, svc: svc, harness: paytest.Sandbox{Store: store}, now: now}
+	return bundle{store: store, svc: svc, harness: paytest.Sandbox{Store: store}, now: now, hooked: hooked}
 }
 
 // checkout makes a user and starts a checkout of the small package for it.
@@ -116,6 +121,9 @@ func TestConcurrentNotifications(t *testing.T) {
 	balance, credits, _ := b.credits(t, c)
 	if err != nil || p.Status != payments.StatusSucceeded || p.TransactionID == "" || p.PaidAt.IsZero() || credits != 1 || balance != c.Points {
 		t.Errorf("payment %+v (%v); %d credits, balance %d", p, err, credits, balance)
+	}
+	if n := b.hooked.Load(); n != 1 {
+		t.Errorf("OnSucceeded called %d times, want once", n)
 	}
 	var deliveries int
 	if err := b.store.Pool().QueryRow(t.Context(), `SELECT deliveries FROM payment_events WHERE payment_id = $1 ORDER BY deliveries DESC LIMIT 1`,
@@ -206,5 +214,33 @@ func TestReconcile(t *testing.T) {
 	}
 	if _, err := b.svc.Reconcile(t.Context(), "paypal", since, false); err == nil {
 		t.Error("an unknown provider reconciled")
+	}
+}
+
+// TestSimulatedNotification: a notification marked simulated is acknowledged and audited, and
+// credits nothing.
+func TestSimulatedNotification(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := b.checkout(t)
+	key, err := b.store.SandboxKey(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := b.store.SandboxRecord(t.Context(), c.PaymentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(sandbox.Event{ID: "evt_simulated", PaymentID: c.PaymentID, Ref: rec.Ref, Outcome: payments.OutcomePaid,
+		Currency: c.Price.Currency, AmountMinor: c.Price.Minor, Simulated: true, Created: time.Now().Unix()})
+	ack, err := b.svc.HandleNotification(t.Context(), "sandbox", http.Header{sandbox.SignatureHeader: {sandbox.Sign(key, body, time.Now())}}, body, "")
+	if err != nil || ack.Status != 200 {
+		t.Fatalf("ack %+v, %v", ack, err)
+	}
+	p, _ := b.svc.Get(t.Context(), c.PaymentID)
+	var audits int
+	_ = b.store.Pool().QueryRow(t.Context(), `SELECT count(*) FROM audit_logs WHERE action = 'payment.simulated' AND target_id = $1`, c.PaymentID).Scan(&audits)
+	if balance, credits, _ := b.credits(t, c); p.Status != payments.StatusPending || credits != 0 || balance != 0 || audits != 1 {
+		t.Errorf("simulated: %s, %d credits, balance %d, %d audit rows", p.Status, credits, balance, audits)
 	}
 }
