@@ -192,6 +192,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	if err != nil {
 		return nil, err
 	}
+	if sbx != nil {
+		log.Warn("the sandbox payment provider is on: anyone can buy points without paying (--payment-sandbox=false in production)")
+	}
 	n.work.Add(1)
 	go func() {
 		defer n.work.Done()
