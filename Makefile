@@ -39,9 +39,9 @@ test: deps ## every test, race detector on, against real PostgreSQL
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@# Several protoactor nodes in one process race inside protoactor and grpc (README, known
 	@# issues): the in-process multi-node tests (cluster, and the gateway's reset tests, which start
-	@# nodes beside TestGateway's) run once more without -race.
+	@# nodes beside TestGateway's, and the payment scenarios) run once more without -race.
 	$(GO) test -count=1 -timeout 10m ./cluster/
-	$(GO) test -count=1 -timeout 10m -run 'TestPasswordReset|TestMailOutboxSurvivesRestart' ./gateway/
+	$(GO) test -count=1 -timeout 10m -run 'TestPasswordReset|TestMailOutboxSurvivesRestart|TestPayments' ./gateway/
 	$(MAKE) test/web
 
 .PHONY: test/web

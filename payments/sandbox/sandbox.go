@@ -133,12 +133,18 @@ func Sign(key, body []byte, t time.Time) string {
 }
 
 // ParseNotification implements payments.Provider: a Sandbox-Signature of the raw body, made at
-// most Tolerance away from now, by the key of the cluster.
+// most Tolerance away from now, by the key of the cluster (see Verify).
 func (p *Provider) ParseNotification(ctx context.Context, header http.Header, body []byte, now time.Time) (payments.Notification, error) {
 	key, err := p.signingKey(ctx)
 	if err != nil {
 		return payments.Notification{}, &dw.Error{Kind: dw.KindUnavailable, Code: "unavailable", Message: "the sandbox key cannot be read", Err: err}
 	}
+	return Verify(key, header, body, now)
+}
+
+// Verify checks a notification's Sandbox-Signature against key and the raw body (any v1 may
+// match; the time at most Tolerance from now) and reads it. Errors: invalid (invalid_signature).
+func Verify(key []byte, header http.Header, body []byte, now time.Time) (payments.Notification, error) {
 	var ts int64
 	var sigs [][]byte
 	for _, part := range strings.Split(header.Get(SignatureHeader), ",") {
@@ -152,7 +158,7 @@ func (p *Provider) ParseNotification(ctx context.Context, header http.Header, bo
 			}
 		}
 	}
-	if ts == 0 || len(sigs) == 0 {
+	if ts <= 0 || len(sigs) == 0 {
 		return payments.Notification{}, errSignature
 	}
 	if d := now.Sub(time.Unix(ts, 0)); d > Tolerance || d < -Tolerance {
