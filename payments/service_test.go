@@ -244,3 +244,35 @@ func TestSimulatedNotification(t *testing.T) {
 		t.Errorf("simulated: %s, %d credits, balance %d, %d audit rows", p.Status, credits, balance, audits)
 	}
 }
+
+// TestConcurrentCheckoutsOneKey: checkouts sent at once with one Idempotency-Key make one
+// payment, and every answer is its checkout.
+func TestConcurrentCheckoutsOneKey(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	u, err := b.store.CreateUser(t.Context(), "same-key@example.com", "x", "user", persistence.AuditEntry{Action: "user.create"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	got := make([]payments.Payment, 8)
+	errs := make([]error, len(got))
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], _, errs[i] = b.svc.Checkout(context.Background(), payments.CheckoutInput{UserID: u.ID, WalletID: u.WalletID,
+				Provider: "sandbox", Package: "small", IdempotencyKey: "one-key"})
+		}()
+	}
+	wg.Wait()
+	for i := range got {
+		if errs[i] != nil || got[i].ID != got[0].ID || got[i].Checkout.RedirectURL == "" {
+			t.Errorf("checkout %d: %+v, %v", i, got[i], errs[i])
+		}
+	}
+	var n int
+	if err := b.store.Pool().QueryRow(t.Context(), `SELECT count(*) FROM payments WHERE user_id = $1`, u.ID).Scan(&n); err != nil || n != 1 {
+		t.Errorf("%d payments (%v), want 1", n, err)
+	}
+}
