@@ -183,13 +183,13 @@ func (s *Service) Checkout(ctx context.Context, in CheckoutInput) (_ Payment, re
 		return p, true, err
 	}
 	base := s.PublicURL()
-	lang := in.Language
+	lang, desc := in.Language, fmt.Sprintf("Divine Whispers %d points", pkg.Points)
 	if lang != "en" {
-		lang = "zh-TW"
+		lang, desc = "zh-TW", fmt.Sprintf("Divine Whispers 點數 %d 點", pkg.Points)
 	}
 	co, err := prov.Checkout(ctx, CheckoutRequest{
 		PaymentID: p.ID, Package: pkg, Email: in.Email, Language: lang, CreatedAt: now,
-		Description: fmt.Sprintf("Divine Whispers %d points", pkg.Points),
+		Description: desc,
 		SuccessURL:  base + "/wallet?payment=" + p.ID,
 		CancelURL:   base + "/wallet?payment=" + p.ID + "&cancelled=1",
 		NotifyURL:   base + "/api/v1/payments/webhooks/" + prov.Name(),
