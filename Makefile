@@ -38,11 +38,10 @@ test: deps ## every test, race detector on, against real PostgreSQL
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@# Several protoactor nodes in one process race inside protoactor and grpc (README, known
-	@# issues): the in-process multi-node tests (cluster, and the gateway's reset and account
-	@# lifecycle tests, which start nodes beside TestGateway's) run once more without -race.
+	@# issues): the in-process multi-node tests (cluster, and the gateway's tests that start nodes
+	@# beside TestGateway's: reset, account lifecycle, payments) run once more without -race.
 	$(GO) test -count=1 -timeout 10m ./cluster/
-	$(GO) test -count=1 -timeout 10m -run 'TestPasswordReset|TestMailOutboxSurvivesRestart' ./gateway/
-	$(GO) test -count=1 -timeout 10m -run '^(TestDeleteAccount|TestAdminDeletesUser)$$' ./gateway/
+	$(GO) test -count=1 -timeout 10m -run '^(TestPasswordReset.*|TestMailOutboxSurvivesRestart|TestDeleteAccount|TestAdminDeletesUser|TestPayments.*)$$' ./gateway/
 	$(MAKE) test/web
 
 .PHONY: test/web

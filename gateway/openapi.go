@@ -245,7 +245,7 @@ func openAPI() obj {
 			}
 			if r.idempotent {
 				params = append(params, obj{"name": "Idempotency-Key", "in": "header", "schema": str(),
-					"description": "1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict"})
+					"description": "1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge:, payment:, payment-refund: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict"})
 			}
 			if params != nil {
 				op["parameters"] = params

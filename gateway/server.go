@@ -21,6 +21,8 @@ import (
 	"github.com/divinewhispers/dw/accounting"
 	"github.com/divinewhispers/dw/actors"
 	"github.com/divinewhispers/dw/auth"
+	"github.com/divinewhispers/dw/payments"
+	"github.com/divinewhispers/dw/payments/sandbox"
 	"github.com/divinewhispers/dw/persistence"
 	"github.com/divinewhispers/dw/push"
 	"github.com/divinewhispers/dw/ratelimit"
@@ -72,6 +74,10 @@ type Config struct {
 	Push *push.Service
 	// Accounting is compute accounting's service; nil: one over Store, IngestRoots and Charger.
 	Accounting *accounting.Service
+	// Payments sells points (payments_handlers.go); nil: the payment routes answer unavailable.
+	Payments *payments.Service
+	// Sandbox is the sandbox provider whose checkout page the node serves (sandbox_pay.go); nil: off.
+	Sandbox *sandbox.Provider
 }
 
 // Server is a configured fiber app.
@@ -129,6 +135,10 @@ var (
 			"wallet", "user", "group", "account", "partition", "cluster"},
 	}
 )
+
+// pageRoutes are HTML pages of the node's own outside the API and its document (the sandbox
+// provider's checkout, sandbox_pay.go); an init of their file appends them.
+var pageRoutes []route
 
 // Each domain's file may add its own rows (and routeQueries and schemas entries) in an init of
 // its own with apiRoutes = append(apiRoutes, ...): the table is the union, in file order.
@@ -261,6 +271,9 @@ func New(cfg Config) *Server {
 			continue
 		}
 		s.App.Add(r.method, r.path, s.guard(r.roles), s.limit(classOf(r)), s.wrap(r))
+	}
+	for _, r := range pageRoutes {
+		s.App.Add(r.method, r.path, s.limit(classOf(r)), s.wrap(r))
 	}
 	s.webApp() // webapp.go: the web app at /, after the API
 	s.App.Use(func(c *fiber.Ctx) error {

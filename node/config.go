@@ -20,6 +20,7 @@ import (
 	"github.com/divinewhispers/dw/auth"
 	"github.com/divinewhispers/dw/captcha"
 	"github.com/divinewhispers/dw/ingest"
+	"github.com/divinewhispers/dw/payments"
 	"github.com/divinewhispers/dw/persistence/pgserver"
 	"github.com/divinewhispers/dw/ratelimit"
 )
@@ -121,6 +122,12 @@ type Config struct {
 	VAPIDPrivateKey  string // never logged
 	VAPIDSubject     string // contact for push services: https URL or email; "" = the public URL
 	PushAllowPrivate bool   // send to push endpoints at private addresses (tests, on-premises push services)
+	// Payments (README, "Payments"; node/payments.go).
+	PaymentPackages       string        // id:points:currency:price,…; "" = payments.DefaultPackages
+	PaymentReconcileAfter time.Duration // a payment pending this long is looked up at its provider
+	PaymentSandbox        bool          // the sandbox provider, whose checkout is a page of the node's own
+	// PaymentProviders are further providers (tests; the lead's stripe and ecpay wiring).
+	PaymentProviders []payments.Provider
 }
 
 // Defaults returns the configuration of a one-node cluster on this machine.
@@ -137,6 +144,7 @@ func Defaults() Config {
 		LoginLimits: account.DefaultLimits, Captcha: captcha.KindPoW, CaptchaPoWMax: captcha.DefaultPoWMax,
 		RateLimit: "on", RateLimits: defaultRateLimits(), WSMaxPerUser: 16,
 		WebhookLowBalance: 20, WebhookRetryBase: 10 * time.Second, WebhookTimeout: 10 * time.Second,
+		PaymentPackages: payments.DefaultPackages, PaymentReconcileAfter: 10 * time.Minute, PaymentSandbox: true,
 	}
 }
 
@@ -243,6 +251,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateMail()...)
 	errs = append(errs, c.validateWebhooks()...)
 	errs = append(errs, c.validatePush()...)
+	errs = append(errs, c.validatePayments()...)
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:

@@ -213,6 +213,20 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	if n.settings, err = n.runtimeSettings(ctx, workCtx, limiter); err != nil {
 		return nil, err
 	}
+	// Payments: every node answers notifications and runs the reconciler (each stale payment
+	// claimed by one node).
+	pay, sbx, err := PaymentService(cfg, n.db.Store, PaymentLedger(n.wallets), log)
+	if err != nil {
+		return nil, err
+	}
+	if sbx != nil {
+		log.Warn("the sandbox payment provider is on: anyone can buy points without paying (--payment-sandbox=false in production)")
+	}
+	n.work.Add(1)
+	go func() {
+		defer n.work.Done()
+		n.every(workCtx, reconcileEvery(cfg.PaymentReconcileAfter), "payment reconciler", pay.ReconcileStale)
+	}()
 	n.gateway = gateway.New(gateway.Config{
 		Accounts: accounts, Issuer: issuer, Sessions: n.sessions, Wallets: n.wallets, Store: n.db.Store, Jobs: n.jobs, Events: n.events, Charger: n.charger,
 		ScanSource: n.scanSource, IngestRoots: cfg.IngestRoots,
@@ -222,6 +236,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 		Webhooks: n.hooks,
 		Settings: n.settings,
 		Push:     pushSvc,
+		Payments: pay, Sandbox: sbx,
 	})
 	if cfg.MetricsAddr != "" {
 		if n.metrics, err = serveMetrics(cfg.MetricsAddr, reg, log); err != nil {
@@ -233,6 +248,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	}
 	if cfg.PublicURL == "" && httpsCfg == nil { // links to where this node listens (the port of :0 known now)
 		accounts.PublicURL = "http://" + n.listener.Addr().String()
+		pay.SetPublicURL(accounts.PublicURL)
 	}
 	go func() { n.served <- n.gateway.App.Listener(n.listener) }()
 	if cfg.PProf != "" {

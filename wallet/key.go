@@ -11,8 +11,10 @@ import (
 // before the job does, or answer a usage charge with an entry of the client's choosing.
 // Where each is made: auto: the gateway and actors.Jobs (no key given); cli: internal/cli;
 // expire: State.ExpireHolds; job-hold:, job-capture:, job-release: actors (jobs.go,
-// job_grain.go); usage-charge: persistence.Charge.IdempotencyKey.
-var ReservedKeyPrefixes = []string{"auto:", "cli:", "expire:", "job-hold:", "job-capture:", "job-release:", "usage-charge:"}
+// job_grain.go); usage-charge: persistence.Charge.IdempotencyKey; payment:, payment-refund:
+// payments.Service (the credit and the refund of a payment).
+var ReservedKeyPrefixes = []string{"auto:", "cli:", "expire:", "job-hold:", "job-capture:", "job-release:", "usage-charge:",
+	"payment:", "payment-refund:"}
 
 // CheckClientKey checks an Idempotency-Key chosen by a client (HTTP header, also for jobs): 1 to
 // MaxKeyLength bytes of printable ASCII (space to tilde), outside the reserved namespaces

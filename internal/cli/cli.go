@@ -127,6 +127,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(serveCmd(stderr), migrateCmd(), userCmd(), walletCmd(), dbCmd(), poemsCmd())
 	root.AddCommand(sourcesCmd(), ingestCmd())
 	root.AddCommand(mailCmd())
+	root.AddCommand(paymentsCmd())
 	root.AddCommand(mappingsCmd(), ratesCmd(), quotasCmd(), reportCmd(), chargesCmd(), clusterUsersCmd())
 	return root
 }

@@ -101,6 +101,9 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.secret(&cfg.VAPIDPrivateKey, "vapid-private-key", "Web Push VAPID private key (base64url) of --vapid-public-key")
 	f.str(&cfg.VAPIDSubject, "vapid-subject", "contact push services may use, an https URL or an email address (default: --public-url)")
 	f.boolean(&cfg.PushAllowPrivate, "push-allow-private", "send Web Push notices to endpoints at loopback or private addresses (tests, on-premises push services)")
+	f.str(&cfg.PaymentPackages, "payment-packages", "point packages on sale, id:points:currency:price comma-separated (price in major units, e.g. small:100:TWD:150,intl:500:USD:4.99)")
+	f.dur(&cfg.PaymentReconcileAfter, "payment-reconcile-after", "a payment pending this long is looked up at its provider (a lost notification is caught up)")
+	f.boolean(&cfg.PaymentSandbox, "payment-sandbox", "the sandbox payment provider: a checkout page of the node's own, no money moves (turn off in production)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
 			return err

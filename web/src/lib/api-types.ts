@@ -1738,7 +1738,7 @@ export interface paths {
             parameters: {
                 query?: never;
                 header?: {
-                    /** @description 1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict */
+                    /** @description 1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge:, payment:, payment-refund: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict */
                     "Idempotency-Key"?: string;
                 };
                 path: {
@@ -1792,7 +1792,7 @@ export interface paths {
             parameters: {
                 query?: never;
                 header?: {
-                    /** @description 1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict */
+                    /** @description 1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge:, payment:, payment-refund: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict */
                     "Idempotency-Key"?: string;
                 };
                 path: {
@@ -1881,7 +1881,7 @@ export interface paths {
             parameters: {
                 query?: never;
                 header?: {
-                    /** @description 1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict */
+                    /** @description 1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge:, payment:, payment-refund: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict */
                     "Idempotency-Key"?: string;
                 };
                 path?: never;
@@ -2328,6 +2328,293 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Payments, newest first: the caller's own (an admin sees everyone's and may filter by user_id) */
+        get: {
+            parameters: {
+                query?: {
+                    status?: string;
+                    provider?: string;
+                    user_id?: string;
+                    page_size?: string;
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PaymentPage"];
+                    };
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/checkout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Buy a package: a pending payment and where to send the browser (a redirect, or for ECPay a form of its AIO fields to post); 400 unknown_provider or unknown_package, 503 provider_unavailable (the payment is stored as failed) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description 1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge:, payment:, payment-refund: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict */
+                    "Idempotency-Key"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CheckoutRequest"];
+                };
+            };
+            responses: {
+                /** @description success */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CheckoutStarted"];
+                    };
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/packages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The point packages on sale, and the payment providers enabled */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PaymentPackages"];
+                    };
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/webhooks/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A payment provider's server notification, verified by its signature against the raw body and answered as the provider expects (400 invalid_signature, 404 unknown_provider); a paid notification credits the points exactly once */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    provider: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A payment (its owner or an admin) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Payment"];
+                    };
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/{id}/refund": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Refund a succeeded payment at its provider, then in the ledger, exactly once (409 payment_not_refundable, 409 insufficient_funds when the points were spent) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Payment"];
+                    };
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/poem-sets": {
         parameters: {
             query?: never;
@@ -2762,7 +3049,7 @@ export interface paths {
             parameters: {
                 query?: never;
                 header?: {
-                    /** @description 1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict */
+                    /** @description 1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge:, payment:, payment-refund: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict */
                     "Idempotency-Key"?: string;
                 };
                 path: {
@@ -2912,7 +3199,7 @@ export interface paths {
             parameters: {
                 query?: never;
                 header?: {
-                    /** @description 1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict */
+                    /** @description 1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge:, payment:, payment-refund: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict */
                     "Idempotency-Key"?: string;
                 };
                 path: {
@@ -2966,7 +3253,7 @@ export interface paths {
             parameters: {
                 query?: never;
                 header?: {
-                    /** @description 1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict */
+                    /** @description 1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge:, payment:, payment-refund: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict */
                     "Idempotency-Key"?: string;
                 };
                 path: {
@@ -3020,7 +3307,7 @@ export interface paths {
             parameters: {
                 query?: never;
                 header?: {
-                    /** @description 1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict */
+                    /** @description 1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge:, payment:, payment-refund: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict */
                     "Idempotency-Key"?: string;
                 };
                 path: {
@@ -3121,7 +3408,7 @@ export interface paths {
             parameters: {
                 query?: never;
                 header?: {
-                    /** @description 1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict */
+                    /** @description 1 to 200 bytes of printable ASCII (a UUID is a good key), not starting with a namespace of the system's own (auto:, cli:, expire:, job-hold:, job-capture:, job-release:, usage-charge:, payment:, payment-refund: → 400 reserved_idempotency_key); a replay returns the first response; reuse with another body is 422 idempotency_conflict */
                     "Idempotency-Key"?: string;
                 };
                 path: {
@@ -3701,6 +3988,20 @@ export interface components {
         ChargeList: {
             items: components["schemas"]["Charge"][];
         };
+        CheckoutRequest: {
+            package: string;
+            provider: string;
+        };
+        CheckoutStarted: {
+            /** @description POST: the form fields under the provider's own names (ECPay AIO: MerchantTradeNo, TotalAmount, CheckMacValue, …) */
+            fields?: {
+                [key: string]: string;
+            };
+            /** @enum {string} */
+            method: "GET" | "POST";
+            payment: components["schemas"]["Payment"];
+            redirect_url: string;
+        };
         ClusterUser: {
             cluster?: string;
             email?: string;
@@ -3964,6 +4265,51 @@ export interface components {
         PasswordReset: {
             new_password: string;
             token: string;
+        };
+        Payment: {
+            /** Format: date-time */
+            created_at?: string;
+            currency?: string;
+            id?: string;
+            package?: string;
+            /** Format: date-time */
+            paid_at?: string | null;
+            /** Format: int64 */
+            points?: number;
+            /** @description in major units */
+            price?: number;
+            /** Format: int64 */
+            price_minor?: number;
+            provider?: string;
+            provider_ref?: string;
+            reason?: string;
+            /** Format: date-time */
+            refunded_at?: string | null;
+            /** @enum {string} */
+            status?: "pending" | "succeeded" | "failed" | "refunded" | "flagged";
+            transaction_id?: string;
+            /** Format: date-time */
+            updated_at?: string;
+            user_id?: string;
+            wallet_id?: string;
+        };
+        PaymentPackage: {
+            currency: string;
+            id: string;
+            /** Format: int64 */
+            points: number;
+            /** @description in major units, e.g. 150 or 4.99 */
+            price: number;
+            /** Format: int64 */
+            price_minor: number;
+        };
+        PaymentPackages: {
+            items: components["schemas"]["PaymentPackage"][];
+            providers: string[];
+        };
+        PaymentPage: {
+            items?: components["schemas"]["Payment"][];
+            next_cursor?: string;
         };
         Poem: {
             level: string;
