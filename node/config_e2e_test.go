@@ -186,6 +186,22 @@ func TestRuntimeConfigEveryNode(t *testing.T) {
 		})
 	}
 
+	// What is on sale changes the same way: a bad list is refused naming the key, a good one is
+	// offered by every node.
+	if r, _ := call(t, "PATCH", base(0)+"/api/v1/admin/config", admin, "", map[string]any{"payment_packages": "x:0:TWD:1"}); r.status != 400 {
+		t.Fatalf("bad packages: %d %v", r.status, r.body)
+	}
+	mustCall(t, 200, "PATCH", base(0)+"/api/v1/admin/config", admin, "", map[string]any{"payment_packages": " trial:10:TWD:30 , big:5000:TWD:5000"})
+	if p := configOf(t, base(1), admin)["payment_packages"]; p["value"] != "trial:10:TWD:30,big:5000:TWD:5000" || p["source"] != "database" {
+		t.Fatalf("packages setting: %v", p)
+	}
+	for i := range 3 {
+		waitFor(t, 5*time.Second, fmt.Sprintf("node %d selling the new packages", i+1), func() bool {
+			items, _ := mustCall(t, 200, "GET", base(i)+"/api/v1/payments/packages", "", "", nil)["items"].([]any)
+			return len(items) == 2 && items[0].(map[string]any)["id"] == "trial" && items[0].(map[string]any)["price"] == 30.0
+		})
+	}
+
 	// Every wallet still equals its ledger once the jobs settled.
 	store, err := persistence.Open(t.Context(), url, 2)
 	if err != nil {

@@ -219,6 +219,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	if err != nil {
 		return nil, err
 	}
+	if err := n.settings.Register(packagesSetting(cfg, pay)); err != nil {
+		return nil, err
+	}
+	if err := n.settings.Load(ctx); err != nil {
+		return nil, err
+	}
 	if sbx != nil {
 		log.Warn("the sandbox payment provider is on: anyone can buy points without paying (--payment-sandbox=false in production)")
 	}
@@ -236,7 +242,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 		Webhooks: n.hooks,
 		Settings: n.settings,
 		Push:     pushSvc,
-		Payments: pay, Sandbox: sbx,
+		Payments: pay, Sandbox: sbx, FormActions: cfg.formActions(),
 	})
 	if cfg.MetricsAddr != "" {
 		if n.metrics, err = serveMetrics(cfg.MetricsAddr, reg, log); err != nil {

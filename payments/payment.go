@@ -142,6 +142,16 @@ func ParsePackages(s string) ([]Package, error) {
 }
 
 // parseMajor reads a positive decimal with at most exp decimals into minor units.
+// FormatPackages writes pkgs as ParsePackages reads them (id:points:currency:price, the price
+// in major units), so that ParsePackages(FormatPackages(p)) is p.
+func FormatPackages(pkgs []Package) string {
+	parts := make([]string, len(pkgs))
+	for i, p := range pkgs {
+		parts[i] = fmt.Sprintf("%s:%d:%s:%s", p.ID, p.Points, p.Price.Currency, p.Price.Major())
+	}
+	return strings.Join(parts, ",")
+}
+
 func parseMajor(s string, exp int) (int64, error) {
 	whole, frac, dot := strings.Cut(s, ".")
 	bad := fmt.Errorf("%q must be a positive amount with at most %d decimals", truncate(s), exp)

@@ -1,7 +1,6 @@
 package payments_test
 
 import (
-	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -98,18 +97,16 @@ func FuzzParsePackages(f *testing.F) {
 			t.Fatalf("%q: %d packages", s, len(pkgs))
 		}
 		seen := map[string]bool{}
-		var back []string
 		for _, p := range pkgs {
 			if p.Points <= 0 || p.Points > payments.MaxPoints || p.Price.Minor <= 0 || p.Price.Minor > payments.MaxMinor ||
 				len(p.Price.Currency) != 3 || seen[p.ID] || p.ID == "" || len(p.ID) > 32 || !utf8.ValidString(p.ID) {
 				t.Fatalf("%q: bad package %+v", s, p)
 			}
 			seen[p.ID] = true
-			back = append(back, p.ID+":"+strconv.FormatInt(p.Points, 10)+":"+p.Price.Currency+":"+p.Price.Major())
 		}
-		again, err := payments.ParsePackages(strings.Join(back, ","))
+		again, err := payments.ParsePackages(payments.FormatPackages(pkgs))
 		if err != nil || len(again) != len(pkgs) {
-			t.Fatalf("%q printed back as %q: %v", s, strings.Join(back, ","), err)
+			t.Fatalf("%q printed back as %q: %v", s, payments.FormatPackages(pkgs), err)
 		}
 		for i := range again {
 			if again[i] != pkgs[i] {

@@ -40,8 +40,9 @@ type Config struct {
 type Service struct {
 	cfg       Config
 	providers map[string]Provider
+	mu        sync.RWMutex // guards what follows
 	packages  map[string]Package
-	mu        sync.RWMutex
+	pkgList   []Package // in configuration order
 	publicURL string
 }
 
@@ -67,20 +68,46 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{cfg: cfg, providers: map[string]Provider{}, packages: map[string]Package{}, publicURL: strings.TrimRight(cfg.PublicURL, "/")}
+	s := &Service{cfg: cfg, providers: map[string]Provider{}, publicURL: strings.TrimRight(cfg.PublicURL, "/")}
 	for _, p := range cfg.Providers {
 		if _, dup := s.providers[p.Name()]; dup {
 			return nil, dw.Errorf(dw.KindInvalid, "payments: provider %q given twice", p.Name())
 		}
 		s.providers[p.Name()] = p
 	}
-	for _, p := range cfg.Packages {
-		if _, dup := s.packages[p.ID]; dup {
-			return nil, dw.Errorf(dw.KindInvalid, "payments: package %q given twice", p.ID)
-		}
-		s.packages[p.ID] = p
+	if err := s.SetPackages(cfg.Packages); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// SetPackages replaces what can be bought (the runtime setting payment_packages): checkouts
+// from now on offer and price these; payments already made keep their package and price.
+// Errors: invalid (a package given twice).
+func (s *Service) SetPackages(pkgs []Package) error {
+	byID := make(map[string]Package, len(pkgs))
+	for _, p := range pkgs {
+		if _, dup := byID[p.ID]; dup {
+			return dw.Errorf(dw.KindInvalid, "payments: package %q given twice", p.ID)
+		}
+		byID[p.ID] = p
+	}
+	s.mu.Lock()
+	s.pkgList, s.packages = slices.Clone(pkgs), byID
+	s.mu.Unlock()
+	return nil
+}
+
+// pkg returns a package by id, and the ids on sale.
+func (s *Service) pkg(id string) (Package, bool, []string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	p, ok := s.packages[id]
+	ids := make([]string, 0, len(s.pkgList))
+	for _, x := range s.pkgList {
+		ids = append(ids, x.ID)
+	}
+	return p, ok, ids
 }
 
 // SetPublicURL sets where browsers and providers reach us.
@@ -98,7 +125,11 @@ func (s *Service) PublicURL() string {
 }
 
 // Packages lists what can be bought, in configuration order.
-func (s *Service) Packages() []Package { return slices.Clone(s.cfg.Packages) }
+func (s *Service) Packages() []Package {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.pkgList)
+}
 
 // Providers names the providers enabled, sorted.
 func (s *Service) Providers() []string {
@@ -136,11 +167,7 @@ func (s *Service) validate(in CheckoutInput) error {
 	if _, ok := s.providers[in.Provider]; !ok {
 		errs = append(errs, fmt.Errorf("provider: %q is not one of %s", truncate(in.Provider), strings.Join(s.Providers(), ", ")))
 	}
-	if _, ok := s.packages[in.Package]; !ok {
-		ids := make([]string, 0, len(s.cfg.Packages))
-		for _, p := range s.cfg.Packages {
-			ids = append(ids, p.ID)
-		}
+	if _, ok, ids := s.pkg(in.Package); !ok {
 		errs = append(errs, fmt.Errorf("package: %q is not one of %s", truncate(in.Package), strings.Join(ids, ", ")))
 	}
 	if in.UserID == "" || in.WalletID == "" {
@@ -170,7 +197,11 @@ func (s *Service) Checkout(ctx context.Context, in CheckoutInput) (_ Payment, re
 	if err := s.validate(in); err != nil {
 		return Payment{}, false, err
 	}
-	prov, pkg := s.providers[in.Provider], s.packages[in.Package]
+	prov := s.providers[in.Provider]
+	pkg, ok, _ := s.pkg(in.Package)
+	if !ok { // taken off sale since validate
+		return Payment{}, false, dw.Coded(dw.KindInvalid, "unknown_package", "package %q is no longer on sale", truncate(in.Package))
+	}
 	now := s.cfg.Now().UTC()
 	p := Payment{ID: uuid.NewString(), UserID: in.UserID, WalletID: in.WalletID, Provider: in.Provider,
 		PackageID: pkg.ID, Points: pkg.Points, Price: pkg.Price, Status: StatusPending, CreatedAt: now, UpdatedAt: now}

@@ -175,6 +175,12 @@ func (s *Store) eventData(ctx context.Context, typ, subject string, threshold *i
 			COALESCE(finished_at, updated_at) FROM jobs WHERE id = $1`, subject).
 			Scan(&d.JobID, &d.UserID, &d.WalletID, &d.Type, &d.Status, &d.Price, &d.ErrorCode, &d.FinishedAt)
 		return d, mapError(err, "job")
+	case webhooks.PaymentSucceeded:
+		var d webhooks.PaymentData
+		err := s.pool.QueryRow(ctx, `SELECT id::text, user_id::text, wallet_id::text, provider, package_id, points, currency,
+			price_minor FROM payments WHERE id = $1`, subject).
+			Scan(&d.PaymentID, &d.UserID, &d.WalletID, &d.Provider, &d.Package, &d.Points, &d.Currency, &d.Amount)
+		return d, mapError(err, "payment")
 	case webhooks.WalletLowBalance:
 		d := webhooks.WalletData{Threshold: 20}
 		if threshold != nil {
