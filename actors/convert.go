@@ -85,11 +85,13 @@ func legacyError(r *walletpb.Response) error {
 	default:
 		k = dw.KindInternal
 	}
-	code := r.ErrorCode //nolint:staticcheck // older nodes' field, read for them only
+	//lint:ignore SA1019 older nodes' field, read for them only
+	code := r.ErrorCode
 	if code == "" {
 		code = string(k)
 	}
-	return &dw.Error{Kind: k, Code: code, Message: r.Detail} //nolint:staticcheck // as above
+	//lint:ignore SA1019 as above
+	return &dw.Error{Kind: k, Code: code, Message: r.Detail}
 }
 
 // TransactionPB converts a ledger entry to its wire form.

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -174,7 +173,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 func (s *Server) check(r *http.Request, d *Device) (Delivery, error) {
 	del := Delivery{Device: d.ID, TTL: r.Header.Get("TTL"), Topic: r.Header.Get("Topic"), Urgency: r.Header.Get("Urgency")}
 	if r.Header.Get("Content-Encoding") != "aes128gcm" {
-		return del, errors.New("Content-Encoding is not aes128gcm")
+		return del, errors.New("the Content-Encoding is not aes128gcm")
 	}
 	if del.TTL == "" {
 		return del, errors.New("no TTL header")
@@ -201,7 +200,7 @@ func (s *Server) check(r *http.Request, d *Device) (Delivery, error) {
 func checkVAPID(h, wantKey, origin string) (string, error) {
 	rest, ok := strings.CutPrefix(h, "vapid ")
 	if !ok {
-		return "", errors.New("Authorization is not vapid")
+		return "", errors.New("the Authorization header is not vapid")
 	}
 	var tok, key string
 	for _, part := range strings.Split(rest, ",") {
@@ -219,7 +218,10 @@ func checkVAPID(h, wantKey, origin string) (string, error) {
 	if err != nil || len(raw) != 65 || raw[0] != 4 {
 		return "", errors.New("VAPID key is not an uncompressed P-256 point")
 	}
-	pub := &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(raw[1:33]), Y: new(big.Int).SetBytes(raw[33:])}
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), raw)
+	if err != nil {
+		return "", fmt.Errorf("VAPID key: %w", err)
+	}
 	claims := jwt.MapClaims{}
 	_, err = jwt.ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return pub, nil },
 		jwt.WithValidMethods([]string{"ES256"}), jwt.WithAudience(origin), jwt.WithExpirationRequired())
@@ -231,7 +233,7 @@ func checkVAPID(h, wantKey, origin string) (string, error) {
 	}
 	sub, _ := claims["sub"].(string)
 	if !strings.HasPrefix(sub, "mailto:") && !strings.HasPrefix(sub, "https:") {
-		return "", fmt.Errorf("VAPID sub %q is neither mailto: nor https:", sub)
+		return "", fmt.Errorf("VAPID sub %q is no contact (want a mailto: or https: URL)", sub)
 	}
 	return sub, nil
 }

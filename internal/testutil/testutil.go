@@ -4,7 +4,6 @@
 package testutil
 
 import (
-	"errors"
 	"regexp"
 	"runtime"
 	"strings"
@@ -25,16 +24,13 @@ func Eventually(t testing.TB, timeout time.Duration, check func() error) {
 	}
 }
 
-// errTimeout stands for the last error when check was never called.
-var errTimeout = errors.New("timed out")
-
 // poll is Eventually without a testing.TB: the last error, or nil once check passed.
 func poll(timeout time.Duration, check func() error) error {
 	deadline := time.Now().Add(timeout)
 	wait := 10 * time.Millisecond
-	last := errTimeout
 	for {
-		if last = check(); last == nil {
+		last := check()
+		if last == nil {
 			return nil
 		}
 		if time.Now().Add(wait).After(deadline) {
