@@ -64,6 +64,7 @@ type RegisterInput struct {
 	IP       string
 	ActorID  string // the admin creating it, if any
 	Captcha  string // a captcha solution, when the last answer asked for one
+	Language string // the account's language, zh-TW or en; "" = not chosen
 }
 
 // Validate joins every problem with the input.
@@ -81,6 +82,9 @@ func (in *RegisterInput) Validate() error {
 	}
 	if !validRole(in.Role) {
 		errs = append(errs, errors.New("role must be one of admin, operator, service, user"))
+	}
+	if in.Language != "" && in.Language != "zh-TW" && in.Language != "en" {
+		errs = append(errs, errors.New("language must be zh-TW or en"))
 	}
 	return invalid(errs)
 }
@@ -144,7 +148,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (persistence.U
 	if err != nil {
 		return persistence.User{}, passwordError(err, "")
 	}
-	u, err := s.Store.CreateUser(ctx, in.Email, hash, in.Role, persistence.AuditEntry{
+	u, err := s.Store.CreateUserIn(ctx, in.Email, hash, in.Role, in.Language, persistence.AuditEntry{
 		ActorID: in.ActorID, Action: "user.register", IP: in.IP,
 	})
 	if dw.CodeOf(err) == "email_taken" {

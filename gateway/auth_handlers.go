@@ -19,6 +19,9 @@ type registerRequest struct {
 	// Captcha is the solution of the challenge a 403 captcha_required carried; the header
 	// X-Captcha may carry it instead (for clients that cannot change the body).
 	Captcha string `json:"captcha,omitempty"`
+	// Language is the new account's (zh-TW or en): registration only; "" = the best match of
+	// Accept-Language, or not chosen without one.
+	Language string `json:"language,omitempty"`
 }
 
 // captchaOf returns the captcha solution of a login or registration: the body's, else the
@@ -35,7 +38,12 @@ func (s *Server) register(c *fiber.Ctx) error {
 	if err := decode(c, &in, false); err != nil {
 		return err
 	}
-	u, err := s.cfg.Accounts.Register(c.UserContext(), account.RegisterInput{Email: in.Email, Password: in.Password, IP: c.IP(), Captcha: captchaOf(c, in)})
+	lang := in.Language
+	if lang == "" && c.Get(fiber.HeaderAcceptLanguage) != "" {
+		lang = mail.Language(c.Get(fiber.HeaderAcceptLanguage))
+	}
+	u, err := s.cfg.Accounts.Register(c.UserContext(), account.RegisterInput{Email: in.Email, Password: in.Password, IP: c.IP(),
+		Captcha: captchaOf(c, in), Language: lang})
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,8 @@ var schemas = obj{
 		"type": str(), "title": str(), "status": obj{"type": "integer"}, "detail": str(), "code": str(),
 		"captcha": obj{"type": "object", "description": "with code captcha_required or captcha_invalid: the challenge to solve " +
 			"(provider altcha: an ALTCHA challenge; turnstile or hcaptcha: the site_key of the widget)"}}),
-	"RegisterRequest": object([]string{"email", "password"}, obj{"email": str(), "password": str(), "captcha": captchaField}),
+	"RegisterRequest": object([]string{"email", "password"}, obj{"email": str(), "password": str(), "captcha": captchaField,
+		"language": obj{"type": "string", "enum": []string{"zh-TW", "en"}, "description": "the account's language; default: the best match of Accept-Language, else none (the client's own)"}}),
 	"LoginRequest":    object([]string{"email", "password"}, obj{"email": str(), "password": str(), "captcha": captchaField}),
 	"RefreshRequest":  object(nil, obj{"refresh_token": str()}),
 	"ResetRequest":    object([]string{"email"}, obj{"email": str(), "captcha": captchaField}),

@@ -22,7 +22,8 @@ func init() {
 	for _, name := range []string{"Me", "User"} {
 		props := schemas[name].(obj)["properties"].(obj)
 		props["display_name"] = str()
-		props["language"] = enum(account.Languages...)
+		props["language"] = obj{"type": "string", "enum": append([]string{""}, account.Languages...),
+			"description": `the person's language; "" until chosen (at registration, or PATCH /api/v1/me)`}
 	}
 	schemas["Problem"].(obj)["properties"].(obj)["errors"] = obj{"type": "object", "additionalProperties": str(),
 		"description": "with code invalid, where the route says so: a message per bad field (or setting key)"}

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -12,9 +13,34 @@ func testProfile(t *testing.T, tn *testNode) {
 	u := tn.newUser("user")
 	var me map[string]any
 	decodeInto(t, tn.do("GET", "/api/v1/me", u.Access, nil), 200, &me)
-	if me["display_name"] != "" || me["language"] != "zh-TW" || me["email"] != u.Email {
-		t.Fatalf("new user's profile: %v", me)
+	if me["display_name"] != "" || me["language"] != "" || me["email"] != u.Email {
+		t.Fatalf("new user's profile (no language chosen): %v", me)
 	}
+	// Registration keeps the language the page (the body) or the browser (Accept-Language) says.
+	for i, tc := range []struct {
+		body map[string]any
+		h    hdr
+		want string
+	}{
+		{map[string]any{"language": "en"}, hdr{"Accept-Language": "zh-TW"}, "en"},
+		{map[string]any{}, hdr{"Accept-Language": "zh-TW,zh;q=0.9,en;q=0.5"}, "zh-TW"},
+		{map[string]any{}, hdr{"Accept-Language": "en-GB"}, "en"},
+		{map[string]any{}, nil, ""},
+	} {
+		email := fmt.Sprintf("lang-%d-%d@example.com", i, userSeq.Add(1))
+		tc.body["email"], tc.body["password"] = email, "a long enough passphrase 1"
+		var hs []hdr
+		if tc.h != nil {
+			hs = append(hs, tc.h)
+		}
+		var created map[string]any
+		decodeInto(t, tn.do("POST", "/api/v1/auth/register", "", tc.body, hs...), 201, &created)
+		if created["language"] != tc.want {
+			t.Errorf("registered with %v %v: language %v, want %q", tc.body["language"], tc.h, created["language"], tc.want)
+		}
+	}
+	wantProblem(t, "unknown language at registration", tn.do("POST", "/api/v1/auth/register", "",
+		map[string]any{"email": "lang-bad@example.com", "password": "a long enough passphrase 1", "language": "fr"}), 400, "invalid")
 	decodeInto(t, tn.do("PATCH", "/api/v1/me", u.Access, map[string]any{"display_name": "  林小明 ", "language": "en"}), 200, &me)
 	if me["display_name"] != "林小明" || me["language"] != "en" || me["id"] != u.ID || me["wallet_id"] != u.WalletID {
 		t.Fatalf("patched: %v", me)

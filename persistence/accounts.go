@@ -25,7 +25,7 @@ type User struct {
 	UpdatedAt    time.Time `json:"updated_at"`
 	TokenVersion int64     `json:"-"` // bumped to end every access token of the user
 	DisplayName  string    `json:"display_name"`
-	Language     string    `json:"language"` // zh-TW or en
+	Language     string    `json:"language"` // zh-TW or en; "" until chosen
 }
 
 // AuditEntry is one row of the audit log.
@@ -45,10 +45,15 @@ func newUUID() string { return uuid.Must(uuid.NewV7()).String() }
 // CreateUser inserts a user and its personal wallet in one transaction, with an audit row.
 // Errors: conflict (code email_taken) when the email is in use, internal.
 func (s *Store) CreateUser(ctx context.Context, email, passwordHash, role string, audit AuditEntry) (User, error) {
-	u := User{ID: newUUID(), Email: email, PasswordHash: passwordHash, Role: role, Status: "active", WalletID: newUUID(), Language: "zh-TW"}
+	return s.CreateUserIn(ctx, email, passwordHash, role, "", audit)
+}
+
+// CreateUserIn is CreateUser with the account's language (zh-TW or en; "" = not chosen).
+func (s *Store) CreateUserIn(ctx context.Context, email, passwordHash, role, lang string, audit AuditEntry) (User, error) {
+	u := User{ID: newUUID(), Email: email, PasswordHash: passwordHash, Role: role, Status: "active", WalletID: newUUID(), Language: lang}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `INSERT INTO users (id, email, password_hash, role) VALUES ($1, $2, $3, $4)
-			RETURNING created_at, updated_at`, u.ID, email, passwordHash, role).Scan(&u.CreatedAt, &u.UpdatedAt)
+		err := tx.QueryRow(ctx, `INSERT INTO users (id, email, password_hash, role, language) VALUES ($1, $2, $3, $4, NULLIF($5, ''))
+			RETURNING created_at, updated_at`, u.ID, email, passwordHash, role, lang).Scan(&u.CreatedAt, &u.UpdatedAt)
 		if err != nil {
 			if isUniqueViolation(err, "users_email_key") {
 				return dw.Coded(dw.KindConflict, "email_taken", "a user with this email already exists")
@@ -109,7 +114,7 @@ func (s *Store) Audit(ctx context.Context, a AuditEntry) error {
 
 const userColumns = `u.id::text, u.email, u.password_hash, u.role, u.status,
 	COALESCE((SELECT w.id::text FROM wallets w WHERE w.owner_id = u.id AND w.kind = 'personal'), ''),
-	u.created_at, u.updated_at, u.token_version, u.display_name, u.language`
+	u.created_at, u.updated_at, u.token_version, u.display_name, COALESCE(u.language, '')`
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User

@@ -5,7 +5,9 @@
 -- its personal data removed: email deleted-<id>@invalid, no password, no display name.
 ALTER TABLE users
     ADD COLUMN display_name text NOT NULL DEFAULT '' CHECK (char_length(display_name) <= 64),
-    ADD COLUMN language     text NOT NULL DEFAULT 'zh-TW' CHECK (language IN ('zh-TW', 'en')),
+    -- NULL until the person chooses (at registration, from the page, or in the profile): the
+    -- web app then keeps the browser's language instead of imposing one.
+    ADD COLUMN language     text CHECK (language IN ('zh-TW', 'en')),
     ADD COLUMN deleted_at   timestamptz;
 ALTER TABLE users DROP CONSTRAINT users_status_check;
 ALTER TABLE users ADD CONSTRAINT users_status_check CHECK (status IN ('active', 'suspended', 'deleted'));

@@ -3,7 +3,7 @@
 // Every failure becomes an ApiError carrying the problem's stable code, which the pages turn
 // into a sentence of the person's language (errorMessage); the API's detail is never shown.
 import type { components } from './api-types';
-import { translate, type Lang } from './i18n';
+import { currentLang, translate, type Lang } from './i18n';
 import type { CheckoutStarted, Payment, PaymentPackages, Profile, ProfilePatch } from './people-types';
 
 type S = components['schemas'];
@@ -161,7 +161,8 @@ export class Client {
     this.token = t.access_token;
   }
   register(email: string, password: string, captcha?: string) {
-    return this.request<S['User']>('POST', '/api/v1/auth/register', { body: { email, password, captcha }, auth: false });
+    // The account takes the page's language (the profile's language rules the page at each login).
+    return this.request<S['User']>('POST', '/api/v1/auth/register', { body: { email, password, captcha, language: currentLang() }, auth: false });
   }
   async logout(): Promise<void> {
     try {
