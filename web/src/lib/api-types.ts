@@ -1063,6 +1063,84 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The runtime configuration: every setting with its value in force, its default (the node's flag, or built in) and where the value comes from (default, flag or database) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ConfigList"];
+                    };
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change settings: {"<key>": value, …}; null puts a setting's default back. Every key is checked first (400 invalid, a message per bad key under errors; nothing changes); the change is stored, audited (config.changed, with old and new values) and in force on every node within seconds */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ConfigPatch"];
+                };
+            };
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ConfigList"];
+                    };
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
     "/api/v1/admin/users": {
         parameters: {
             query?: never;
@@ -1125,7 +1203,36 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        delete?: never;
+        /** Delete a user as DELETE /api/v1/me does (409 last_admin; 404 for a user already deleted) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         /** Change a user's role or status */
@@ -2021,10 +2128,74 @@ export interface paths {
         };
         put?: never;
         post?: never;
-        delete?: never;
+        /** Delete the caller's account after checking its password (403 invalid_credentials; 409 last_admin): open jobs cancelled, personal data removed or anonymised, every session ended; the ledger and the audit log stay */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AccountDeletion"];
+                };
+            };
+            responses: {
+                /** @description success */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
-        patch?: never;
+        /** Change the caller's display name (at most 64 characters, trimmed, no control characters) and/or language (zh-TW or en); 400 invalid with the messages keyed by field under errors */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ProfilePatch"];
+                };
+            };
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Me"];
+                    };
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/api/v1/me/password": {
@@ -2404,6 +2575,174 @@ export interface paths {
         };
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/push/key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The VAPID public key browsers subscribe with (PushManager.subscribe's applicationServerKey) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PushKey"];
+                    };
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/push/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's devices that get a notice when an interpretation ends */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PushSubscriptionList"];
+                    };
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Subscribe this device (a PushSubscription's JSON; the same endpoint again updates it, also under another user) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PushSubscriptionRequest"];
+                };
+            };
+            responses: {
+                /** @description success */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PushSubscription"];
+                    };
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/push/subscriptions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Stop notices to one of the caller's devices */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -2877,6 +3216,258 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's webhook endpoints (an admin's: everyone's), without secrets */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookEndpointList"];
+                    };
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Register a webhook endpoint for some events; the answer holds its signing secret, shown this once (400 invalid naming url or events; 400 webhook_url_forbidden for a URL whose host is or resolves to a loopback, private, link-local or reserved address; 400 webhook_url_unresolvable) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookRequest"];
+                };
+            };
+            responses: {
+                /** @description success */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookEndpointCreated"];
+                    };
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A webhook endpoint, without its secret */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookEndpoint"];
+                    };
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Remove a webhook endpoint with its deliveries (those pending are not sent) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An endpoint's deliveries, newest first, each with every attempt (HTTP status, error, duration, next attempt) */
+        get: {
+            parameters: {
+                query?: {
+                    page_size?: string;
+                    cursor?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookDeliveryPage"];
+                    };
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a delivery again now (same webhook-id), whatever its status, with a fresh 24 h retry window */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    delivery: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookDelivery"];
+                    };
+                };
+                /** @description problem */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/ws": {
         parameters: {
             query?: never;
@@ -3037,6 +3628,9 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AccountDeletion: {
+            password: string;
+        };
         AdjustRequest: {
             /**
              * Format: int64
@@ -3121,6 +3715,26 @@ export interface components {
         };
         ClusterUserList: {
             items: components["schemas"]["ClusterUser"][];
+        };
+        ConfigList: {
+            settings: components["schemas"]["ConfigSetting"][];
+        };
+        /** @description setting key → new value (null: back to the default); the keys are those GET /api/v1/admin/config lists */
+        ConfigPatch: {
+            [key: string]: unknown;
+        };
+        ConfigSetting: {
+            /** @description a JSON value: a number, a string (rates such as 20/m; periods such as 30d), or an object or array for settings that take one */
+            default: unknown;
+            description?: string;
+            key: string;
+            /** @enum {string} */
+            source: "default" | "flag" | "database";
+            /** Format: date-time */
+            updated_at?: string | null;
+            updated_by?: string | null;
+            /** @description a JSON value: a number, a string (rates such as 20/m; periods such as 30d), or an object or array for settings that take one */
+            value: unknown;
         };
         Draw: {
             confirmed?: boolean;
@@ -3295,8 +3909,11 @@ export interface components {
             wallet?: string;
         };
         Me: {
+            display_name?: string;
             email?: string;
             id?: string;
+            /** @enum {string} */
+            language?: "zh-TW" | "en";
             role?: string;
             status?: string;
             wallet_id?: string;
@@ -3387,6 +4004,10 @@ export interface components {
             captcha?: Record<string, never>;
             code: string;
             detail: string;
+            /** @description with code invalid, where the route says so: a message per bad field (or setting key) */
+            errors?: {
+                [key: string]: string;
+            };
             status: number;
             title: string;
             type: string;
@@ -3417,6 +4038,34 @@ export interface components {
         ProcessedFileList: {
             items: components["schemas"]["ProcessedFile"][];
             source_id?: string;
+        };
+        ProfilePatch: {
+            display_name?: string;
+            /** @enum {string} */
+            language?: "zh-TW" | "en";
+        };
+        PushKey: {
+            public_key: string;
+        };
+        PushSubscription: {
+            /** Format: date-time */
+            created_at: string;
+            endpoint: string;
+            id: string;
+            language: string;
+        };
+        PushSubscriptionList: {
+            items: components["schemas"]["PushSubscription"][];
+        };
+        PushSubscriptionRequest: {
+            endpoint: string;
+            expirationTime?: number | null;
+            keys: {
+                auth: string;
+                p256dh: string;
+            };
+            /** @enum {string} */
+            language?: "zh-TW" | "en";
         };
         Quota: {
             /** Format: date-time */
@@ -3680,8 +4329,11 @@ export interface components {
         User: {
             /** Format: date-time */
             created_at?: string;
+            display_name?: string;
             email?: string;
             id?: string;
+            /** @enum {string} */
+            language?: "zh-TW" | "en";
             role?: string;
             status?: string;
             /** Format: date-time */
@@ -3715,6 +4367,72 @@ export interface components {
             seq?: number;
             /** Format: date-time */
             updated_at?: string;
+        };
+        WebhookDelivery: {
+            /** Format: int64 */
+            attempt_count?: number;
+            attempts?: {
+                /** Format: int64 */
+                attempt?: number;
+                /** Format: int64 */
+                duration_ms?: number;
+                error?: string;
+                /** Format: int64 */
+                http_status?: number;
+                /** Format: date-time */
+                next_attempt_at?: string | null;
+                /** Format: date-time */
+                started_at?: string;
+            }[];
+            /** Format: date-time */
+            created_at?: string;
+            /** Format: date-time */
+            deadline?: string;
+            endpoint_id?: string;
+            /** @description the webhook-id header */
+            event_id?: string;
+            /** @enum {string} */
+            event_type?: "job.completed" | "job.failed" | "payment.succeeded" | "wallet.low_balance" | "quota.threshold_crossed";
+            id?: string;
+            last_error?: string;
+            /** Format: int64 */
+            last_http_status?: number;
+            /** Format: date-time */
+            next_attempt_at?: string;
+            /** @enum {string} */
+            status?: "pending" | "succeeded" | "failed";
+            /** Format: date-time */
+            succeeded_at?: string;
+        };
+        WebhookDeliveryPage: {
+            items: components["schemas"]["WebhookDelivery"][];
+            next_cursor?: string;
+        };
+        WebhookEndpoint: {
+            /** Format: date-time */
+            created_at?: string;
+            events?: ("job.completed" | "job.failed" | "payment.succeeded" | "wallet.low_balance" | "quota.threshold_crossed")[];
+            id?: string;
+            owner_id?: string;
+            url?: string;
+        };
+        WebhookEndpointCreated: {
+            /** Format: date-time */
+            created_at: string;
+            events: ("job.completed" | "job.failed" | "payment.succeeded" | "wallet.low_balance" | "quota.threshold_crossed")[];
+            id: string;
+            owner_id?: string;
+            /** @description whsec_ + base64 of 32 random bytes: the Standard Webhooks signing secret, shown only in this answer */
+            secret: string;
+            url: string;
+        };
+        WebhookEndpointList: {
+            items: components["schemas"]["WebhookEndpoint"][];
+        };
+        WebhookRequest: {
+            events: ("job.completed" | "job.failed" | "payment.succeeded" | "wallet.low_balance" | "quota.threshold_crossed")[];
+            /** @description http(s) URL of the receiver */
+            url: string;
         };
     };
     responses: never;
