@@ -19,9 +19,15 @@ export async function adminJourneys(env) {
   await adminPages(env, 'admin-desktop', { width: 1280, height: 900 }, 'en-US');
   await operatorPages(env, 'admin-phone', { width: 390, height: 844 }, 'zh-TW');
   await adminPages(env, 'admin-phone', { width: 390, height: 844 }, 'zh-TW');
+  await systemJourneys(env);
 }
 
 async function open(env, viewport, locale, email, password) {
+  // The profile's language follows a person to a new device at login (default zh-TW): keep it
+  // the page's language, so the journey reads the texts it expects.
+  const token = await login(env, email, password);
+  const lang = await call(env, 'PATCH', '/api/v1/me', token, { language: locale.startsWith('zh') ? 'zh-TW' : 'en' });
+  if (lang.status !== 200 && lang.status !== 404 && lang.status !== 405) throw new Error(`PATCH /api/v1/me: ${lang.status}`);
   const context = await env.browser.newContext({ viewport, locale });
   const page = await context.newPage();
   page.setDefaultTimeout(20_000);
@@ -256,5 +262,108 @@ async function adminPages(env, label, viewport, locale) {
   if (!poemText.includes(marker)) fail(`${label}: the people's poem view does not show the edited line: ${poemText.slice(0, 200)}`);
 
   for (const e of errors) fail(`${label} (admin): console error: ${e}`);
+  await context.close();
+}
+
+// --- the admins' system pages (issue 12): runtime configuration, payments ---
+
+async function call(env, method, path, token, body, headers = {}) {
+  const res = await fetch(env.base + path, {
+    method,
+    headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: 'Bearer ' + token } : {}), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+async function login(env, email, password) {
+  const r = await call(env, 'POST', '/api/v1/auth/login', '', { email, password });
+  if (r.status !== 200) throw new Error(`login ${email}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.access_token;
+}
+
+// systemJourneys: the configuration page and the payments page, desktop in English, then the
+// phone in 繁體中文 (run after the admins' journeys, or alone with DW_E2E_ONLY=config).
+export async function systemJourneys(env) {
+  await configPage(env, 'config-desktop', { width: 1280, height: 900 }, 'en-US', 7);
+  await configPage(env, 'config-phone', { width: 390, height: 844 }, 'zh-TW', 9);
+}
+
+// configPage: the settings with their defaults and sources; two bad values refused together
+// (each said next to its field in the page's language, nothing saved); then the price and a
+// rate limit changed together, seen by a person at once (a job submitted through the API is
+// held and priced at the new price); then both back to their defaults.
+async function configPage(env, label, viewport, locale, price) {
+  const { fail, checkPage } = env;
+  const zh = locale.startsWith('zh');
+  const adminToken = await login(env, 'admin@example.com', 'demo-admin-pass');
+  const before = Object.fromEntries((await call(env, 'GET', '/api/v1/admin/config', adminToken)).body.settings.map((s) => [s.key, s]));
+  const { context, page, errors } = await open(env, viewport, locale, 'admin@example.com', 'demo-admin-pass');
+  await go(page, '/ops/config');
+  await page.waitForSelector('[data-testid=config] li[data-key=price_interpretation]');
+  const shown = await page.inputValue('#cfg-price_interpretation');
+  if (shown !== String(before.price_interpretation.value)) fail(`${label}: the price shown is ${shown}, the API says ${before.price_interpretation.value}`);
+  const meta = await page.textContent('#cfg-price_interpretation-meta');
+  if (!meta.includes(String(before.price_interpretation.default))) fail(`${label}: the price's default is not shown: ${meta}`);
+  await checkPage(page, `${label}-config`);
+
+  // Two bad values at once: each refusal next to its field, in the page's language; nothing saved.
+  await page.fill('#cfg-price_interpretation', 'lots');
+  await page.fill('#cfg-rate_limit_reads', 'often');
+  await page.click('[data-testid=config] button[type=submit]');
+  await page.waitForSelector('[data-testid=config-refused]');
+  const said = {
+    price_interpretation: await page.textContent('li[data-key=price_interpretation] [data-testid=key-error]'),
+    rate_limit_reads: await page.textContent('li[data-key=rate_limit_reads] [data-testid=key-error]'),
+  };
+  const want = zh
+    ? { price_interpretation: '請填 0 至 1000000 的整數。', rate_limit_reads: '請填像 20/m、5/s 或 100/10m 的頻率，或 off。' }
+    : { price_interpretation: 'Give a whole number from 0 to 1000000.', rate_limit_reads: 'Give a rate such as 20/m, 5/s or 100/10m, or off.' };
+  if (JSON.stringify(said) !== JSON.stringify(want)) fail(`${label}: the refusals shown as ${JSON.stringify(said)}`);
+  for (const k of Object.keys(want)) {
+    if ((await page.getAttribute(`#cfg-${k}`, 'aria-invalid')) !== 'true') fail(`${label}: ${k} is not marked invalid`);
+  }
+  const still = (await call(env, 'GET', '/api/v1/admin/config', adminToken)).body.settings.find((s) => s.key === 'price_interpretation');
+  if (still.value !== before.price_interpretation.value) fail(`${label}: a refused change changed the price to ${still.value}`);
+  await checkPage(page, `${label}-config-refused`);
+
+  // The price and a rate limit changed together: stored, shown as changed here by "you".
+  await page.fill('#cfg-price_interpretation', String(price));
+  await page.fill('#cfg-rate_limit_reads', '900/m');
+  await page.click('[data-testid=config] button[type=submit]');
+  await page.waitForSelector('[data-testid=config] .ok[role=status]');
+  for (const k of ['price_interpretation', 'rate_limit_reads']) {
+    if ((await page.getAttribute(`li[data-key=${k}]`, 'data-source')) !== 'database') fail(`${label}: ${k} is not shown as changed here`);
+  }
+  const changed = await page.textContent('li[data-key=price_interpretation] [data-testid=changed]');
+  if (!changed.includes(zh ? '由 你 於' : 'Changed by you on')) fail(`${label}: who changed the price is shown as ${JSON.stringify(changed)}`);
+  await checkPage(page, `${label}-config-saved`);
+
+  // A person asks about a poem through the API: held and priced at the new price.
+  const person = await login(env, 'user@example.com', 'demo-user-pass');
+  const me = (await call(env, 'GET', '/api/v1/me', person)).body;
+  await call(env, 'POST', `/api/v1/wallets/${me.wallet_id}/deposits`, adminToken, { amount: 50 }, { 'Idempotency-Key': 'e2e-config-' + label });
+  const sets = (await call(env, 'GET', '/api/v1/poem-sets', '')).body.items;
+  const job = await call(env, 'POST', '/api/v1/jobs', person, { type: 'interpretation', set: sets[0].slug, number: 3, question: 'Will the new price hold?' },
+    { 'Idempotency-Key': 'e2e-config-job-' + label });
+  if (job.status !== 202) fail(`${label}: the person's job was answered ${job.status} ${JSON.stringify(job.body)}`);
+  else {
+    const j = (await call(env, 'GET', `/api/v1/jobs/${job.body.job_id}`, person)).body;
+    if (j.price !== price) fail(`${label}: a job submitted after the change costs ${j.price}, not ${price}`);
+  }
+
+  // Both back to their defaults (null), together.
+  await page.check('li[data-key=price_interpretation] [data-testid=reset]');
+  await page.check('li[data-key=rate_limit_reads] [data-testid=reset]');
+  await page.click('[data-testid=config] button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('li[data-key=price_interpretation]')?.dataset.source !== 'database');
+  const after = Object.fromEntries((await call(env, 'GET', '/api/v1/admin/config', adminToken)).body.settings.map((s) => [s.key, s]));
+  for (const k of ['price_interpretation', 'rate_limit_reads']) {
+    if (after[k].source === 'database' || JSON.stringify(after[k].value) !== JSON.stringify(after[k].default)) fail(`${label}: ${k} is not back to its default: ${JSON.stringify(after[k])}`);
+  }
+  if ((await page.inputValue('#cfg-price_interpretation')) !== String(after.price_interpretation.default)) fail(`${label}: the page does not show the default price back`);
+
+  for (const e of errors) fail(`${label}: console error: ${e}`);
   await context.close();
 }
