@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import axe from 'axe-core';
-import { adminJourneys } from './admin.mjs';
+import { adminJourneys, systemJourneys } from './admin.mjs';
 import { SMTPServer } from 'smtp-server';
 import { simpleParser } from 'mailparser';
 
@@ -943,6 +943,7 @@ try {
     await operatorJourney('operator-phone', { width: 390, height: 844 }, 'zh-TW');
   }
   if (run('admin')) await adminJourneys({ browser, base, logsDir, fail, checkPage });
+  else if (only.includes('config')) await systemJourneys({ browser, base, logsDir, fail, checkPage }); // alone, without the ops data
   if (run('webhooks')) {
     await webhooksJourney('webhooks-desktop', { width: 1280, height: 900 }, 'en-US');
     await webhooksJourney('webhooks-phone', { width: 390, height: 844 }, 'zh-TW');

@@ -4213,8 +4213,11 @@ export interface components {
             display_name?: string;
             email?: string;
             id?: string;
-            /** @enum {string} */
-            language?: "zh-TW" | "en";
+            /**
+             * @description the person's language; "" until chosen (at registration, or PATCH /api/v1/me)
+             * @enum {string}
+             */
+            language?: "" | "zh-TW" | "en";
             role?: string;
             status?: string;
             wallet_id?: string;
@@ -4516,6 +4519,11 @@ export interface components {
             /** @description solution of the challenge of a 403 captcha_required (the ALTCHA widget's payload, or a Turnstile/hCaptcha token); the header X-Captcha may carry it instead */
             captcha?: string;
             email: string;
+            /**
+             * @description the account's language; default: the best match of Accept-Language, else none (the client's own)
+             * @enum {string}
+             */
+            language?: "zh-TW" | "en";
             password: string;
         };
         ResetAccepted: {
@@ -4678,8 +4686,11 @@ export interface components {
             display_name?: string;
             email?: string;
             id?: string;
-            /** @enum {string} */
-            language?: "zh-TW" | "en";
+            /**
+             * @description the person's language; "" until chosen (at registration, or PATCH /api/v1/me)
+             * @enum {string}
+             */
+            language?: "" | "zh-TW" | "en";
             role?: string;
             status?: string;
             /** Format: date-time */

@@ -3,6 +3,7 @@
 import { derived } from 'svelte/store';
 import { lang, translate, type Lang } from '../lib/i18n';
 import { adminEn, adminZh } from './adminMessages';
+import { systemEn, systemZh } from './systemMessages';
 
 const en = {
   'ops.title': 'Operators',
@@ -64,6 +65,7 @@ const en = {
   'ops.rows': '{n} rows',
   'ops.bucketCol': 'Bucket',
   ...adminEn,
+  ...systemEn,
 };
 
 const zh: Record<keyof typeof en, string> = {
@@ -126,6 +128,7 @@ const zh: Record<keyof typeof en, string> = {
   'ops.rows': '共 {n} 列',
   'ops.bucketCol': '區間',
   ...adminZh,
+  ...systemZh,
 };
 
 export type OpsKey = keyof typeof en;
