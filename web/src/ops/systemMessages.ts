@@ -84,6 +84,7 @@ export const systemEn = {
   'error.payment_not_refundable': 'This payment cannot be refunded (only a succeeded one can).',
   'error.not_refundable': 'This payment cannot be refunded (only a succeeded one can).',
   'error.refund_failed': 'The provider refused the refund; nothing changed in the wallet.',
+  'error.refund_in_progress': 'A refund of this payment is under way; look again in a moment.',
   'error.provider_error': 'The payment provider answered with an error: try again in a moment.',
 };
 
@@ -171,5 +172,6 @@ export const systemZh: Record<keyof typeof systemEn, string> = {
   'error.payment_not_refundable': '這筆付款無法退款（只有付款成功的可以）。',
   'error.not_refundable': '這筆付款無法退款（只有付款成功的可以）。',
   'error.refund_failed': '金流拒絕了退款；錢包沒有任何變動。',
+  'error.refund_in_progress': '這筆付款正在退款中，請稍後再看。',
   'error.provider_error': '金流回覆錯誤：請稍候再試。',
 };
