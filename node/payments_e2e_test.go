@@ -50,11 +50,21 @@ func payNodes(t *testing.T, n int, extra func(first string) []string) (paytest.E
 		p.args = serveArgs(p.name, p.http, p.bind, freePort(t), args...)
 		p.start(t)
 		nodes = append(nodes, p)
+		secrets := secretArgs(p.args)
 		t.Cleanup(func() {
+			p.kill()
+			p.mu.Lock()
+			log := p.log.String()
+			p.mu.Unlock()
+			for _, s := range secrets {
+				if strings.Contains(log, s) {
+					t.Errorf("%s logged the value of a secret flag", p.name)
+					return // and no dump: it would show it
+				}
+			}
 			if t.Failed() {
 				p.dump(t)
 			}
-			p.kill()
 		})
 		waitFor(t, 30*time.Second, p.name+" ready", func() bool { return ready("http://" + p.http) })
 	}
@@ -72,6 +82,18 @@ func payNodes(t *testing.T, n int, extra func(first string) []string) (paytest.E
 		env.Bases = append(env.Bases, "http://"+p.http)
 	}
 	return env, url
+}
+
+// secretArgs are the values of the secret flags in args (never to be logged).
+func secretArgs(args []string) []string {
+	var out []string
+	for i, a := range args[:len(args)-1] {
+		switch a {
+		case "--stripe-secret-key", "--stripe-webhook-secret", "--ecpay-hash-key", "--ecpay-hash-iv":
+			out = append(out, args[i+1])
+		}
+	}
+	return out
 }
 
 // TestPaymentsTwoNodes runs the notification table against two `dw serve` nodes (concurrent

@@ -35,7 +35,7 @@ func TestPaymentsStripe(t *testing.T) {
 	var public string
 	env, dbURL := payNodes(t, 2, func(first string) []string {
 		public = "http://" + first
-		return []string{"--public-url", public, "--payment-reconcile-after", reconcileAfter,
+		return []string{"--public-url", public, "--payment-reconcile-after", reconcileAfter, "--log-level", "info",
 			"--stripe-secret-key", "sk_test_e2e", "--stripe-webhook-secret", srv.Secret, "--stripe-api-base", srv.URL}
 	})
 	h := stripetest.Harness{Server: srv}
@@ -86,6 +86,50 @@ func TestPaymentsStripe(t *testing.T) {
 		wantCredits(t, env, c, 0, 1, 1)
 	})
 
+	t.Run("refunded in Stripe's dashboard", func(t *testing.T) {
+		b := env.NewBuyer(t)
+		c := env.StartCheckout(t, h, b)
+		h.Pay(t, c)
+		wantStatus(t, "paid", env.Deliver(t, h, 0, h.Notification(t, c, payments.OutcomePaid, c.Price)), 200)
+		e, err := srv.DashboardRefund(h.SessionID(t, c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := srv.Sign(e, time.Now()) // charge.refunded, to both nodes at once
+		var wg sync.WaitGroup
+		for i := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				wantStatus(t, "charge.refunded", env.Deliver(t, h, i, paytest.Delivery{Header: d.Header, Body: d.Body}), 200)
+			}()
+		}
+		wg.Wait()
+		wantCredits(t, env, c, 0, 1, 1)
+		wantPayment(t, env, c, "refunded")
+	})
+
+	t.Run("delayed payment method", func(t *testing.T) {
+		b := env.NewBuyer(t)
+		c := env.StartCheckout(t, h, b)
+		id := h.SessionID(t, c)
+		for _, step := range []struct {
+			name   string
+			do     func(string) (stripetest.Event, error)
+			status string
+			points int64
+		}{{"completed, not paid yet", srv.PayLater, "pending", 0}, {"async payment succeeded", srv.AsyncSucceeded, "succeeded", c.Points}} {
+			e, err := step.do(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := srv.Sign(e, time.Now())
+			wantStatus(t, step.name, env.Deliver(t, h, 1, paytest.Delivery{Header: d.Header, Body: d.Body}), 200)
+			wantPayment(t, env, c, step.status)
+			wantCredits(t, env, c, step.points, int(step.points/c.Points), 0)
+		}
+	})
+
 	// Last: the server is down for good at the end.
 	t.Run("down during checkout", func(t *testing.T) {
 		srv.SetDown(true)
@@ -104,7 +148,7 @@ func TestPaymentsStripeMock(t *testing.T) {
 	t.Parallel()
 	base := stripetest.StartMock(t)
 	env, _ := payNodes(t, 1, func(string) []string {
-		return []string{"--payment-sandbox=false", "--stripe-secret-key", "sk_test_123", "--stripe-webhook-secret", "whsec_e2e_mock", "--stripe-api-base", base}
+		return []string{"--payment-sandbox=false", "--log-level", "info", "--stripe-secret-key", "sk_test_123", "--stripe-webhook-secret", "whsec_e2e_mock", "--stripe-api-base", base}
 	})
 	co := checkoutAnswer(t, env, env.NewBuyer(t), "stripe", 201)
 	if co.Method != http.MethodGet || !strings.HasPrefix(co.RedirectURL, "https://") || !strings.HasPrefix(co.Payment.ProviderRef, "cs_") || co.Payment.Status != "pending" {
@@ -126,7 +170,7 @@ func TestPaymentsECPay(t *testing.T) {
 	var public string
 	env, dbURL := payNodes(t, 2, func(first string) []string {
 		public = "http://" + first
-		return []string{"--public-url", public, "--payment-reconcile-after", reconcileAfter,
+		return []string{"--public-url", public, "--payment-reconcile-after", reconcileAfter, "--log-level", "info",
 			"--ecpay-merchant-id", cfg.MerchantID, "--ecpay-hash-key", cfg.HashKey, "--ecpay-hash-iv", cfg.HashIV, "--ecpay-base", srv.URL}
 	})
 	h := ecpaytest.Harness{Server: srv}
