@@ -59,6 +59,7 @@ func TestPaymentsStripe(t *testing.T) {
 		} else {
 			res.Body.Close()
 		}
+		wantCredits(t, env, paytest.Checkout{PaymentID: p.ID, WalletID: b.WalletID}, 0, 0, 0)
 	})
 
 	t.Run("lost notification caught by the reconciler", func(t *testing.T) {
@@ -150,10 +151,12 @@ func TestPaymentsStripeMock(t *testing.T) {
 	env, _ := payNodes(t, 1, func(string) []string {
 		return []string{"--payment-sandbox=false", "--log-level", "info", "--stripe-secret-key", "sk_test_123", "--stripe-webhook-secret", "whsec_e2e_mock", "--stripe-api-base", base}
 	})
-	co := checkoutAnswer(t, env, env.NewBuyer(t), "stripe", 201)
+	b := env.NewBuyer(t)
+	co := checkoutAnswer(t, env, b, "stripe", 201)
 	if co.Method != http.MethodGet || !strings.HasPrefix(co.RedirectURL, "https://") || !strings.HasPrefix(co.Payment.ProviderRef, "cs_") || co.Payment.Status != "pending" {
 		t.Fatalf("checkout through stripe-mock: %+v", co)
 	}
+	wantCredits(t, env, paytest.Checkout{PaymentID: co.Payment.ID, WalletID: b.WalletID}, 0, 0, 0)
 }
 
 // TestPaymentsECPay: two `dw serve` nodes on one database take ECPay payments from an
@@ -206,6 +209,7 @@ func TestPaymentsECPay(t *testing.T) {
 		if o, _ := srv.Order(mtn); o.TotalAmount != 150 || o.TradeStatus != ecpaytest.TradeUnpaid {
 			t.Errorf("order at ECPay: %+v", o)
 		}
+		wantCredits(t, env, paytest.Checkout{PaymentID: p.ID, WalletID: b.WalletID}, 0, 0, 0)
 		// The web app posts that form to ECPay: the Content-Security-Policy allows it.
 		res, err := client.Get(env.Bases[1] + "/readyz")
 		if err != nil {
