@@ -20,6 +20,14 @@ var buyerSeq atomic.Int64
 // payCluster is two `dw serve` nodes of one cluster and the suite's view of them.
 func payCluster(t *testing.T, extra ...string) (paytest.Env, string) {
 	t.Helper()
+	return payNodes(t, 2, func(string) []string { return extra })
+}
+
+// payNodes is n `dw serve` nodes of one cluster on a database of their own, each given the
+// arguments extra returns of the first node's HTTP address (say, a --public-url they share),
+// and the suite's view of them.
+func payNodes(t *testing.T, n int, extra func(first string) []string) (paytest.Env, string) {
+	t.Helper()
 	url := pgtest.NewDB(t)
 	store, err := persistence.Open(t.Context(), url, 4)
 	if err != nil {
@@ -27,10 +35,13 @@ func payCluster(t *testing.T, extra ...string) (paytest.Env, string) {
 	}
 	t.Cleanup(store.Close)
 	var nodes []*proc
-	var seed string
-	for i := range 2 {
+	var seed, first string
+	for i := range n {
 		p := &proc{name: fmt.Sprint("pay", i+1), http: freePort(t), bind: freePort(t), log: &bytes.Buffer{}}
-		args := append([]string{"--database-url", url, "--data-dir", t.TempDir()}, extra...)
+		if first == "" {
+			first = p.http
+		}
+		args := append([]string{"--database-url", url, "--data-dir", t.TempDir()}, extra(first)...)
 		if seed != "" {
 			args = append(args, "--join", seed)
 		} else {
@@ -39,16 +50,26 @@ func payCluster(t *testing.T, extra ...string) (paytest.Env, string) {
 		p.args = serveArgs(p.name, p.http, p.bind, freePort(t), args...)
 		p.start(t)
 		nodes = append(nodes, p)
+		secrets := secretArgs(p.args)
 		t.Cleanup(func() {
+			p.kill()
+			p.mu.Lock()
+			log := p.log.String()
+			p.mu.Unlock()
+			for _, s := range secrets {
+				if strings.Contains(log, s) {
+					t.Errorf("%s logged the value of a secret flag", p.name)
+					return // and no dump: it would show it
+				}
+			}
 			if t.Failed() {
 				p.dump(t)
 			}
-			p.kill()
 		})
 		waitFor(t, 30*time.Second, p.name+" ready", func() bool { return ready("http://" + p.http) })
 	}
 	for _, p := range nodes {
-		waitFor(t, 20*time.Second, p.name+" sees 2 members", func() bool { return members("http://"+p.http) == 2 })
+		waitFor(t, 20*time.Second, fmt.Sprint(p.name, " sees ", n, " members"), func() bool { return members("http://"+p.http) == n })
 	}
 	env := paytest.Env{Client: client, Store: store, NewBuyer: func(t testing.TB) paytest.Buyer {
 		email := fmt.Sprintf("buyer-%d@e2e.test", buyerSeq.Add(1))
@@ -61,6 +82,18 @@ func payCluster(t *testing.T, extra ...string) (paytest.Env, string) {
 		env.Bases = append(env.Bases, "http://"+p.http)
 	}
 	return env, url
+}
+
+// secretArgs are the values of the secret flags in args (never to be logged).
+func secretArgs(args []string) []string {
+	var out []string
+	for i, a := range args[:len(args)-1] {
+		switch a {
+		case "--stripe-secret-key", "--stripe-webhook-secret", "--ecpay-hash-key", "--ecpay-hash-iv":
+			out = append(out, args[i+1])
+		}
+	}
+	return out
 }
 
 // TestPaymentsTwoNodes runs the notification table against two `dw serve` nodes (concurrent

@@ -154,6 +154,35 @@ func TestCrashBetweenTransitionAndCredit(t *testing.T) {
 	}
 }
 
+// TestReconcilerIsFair: payments pending for good (checkouts abandoned: an ECPay order never
+// paid stays unpaid there) do not starve the reconciler. Each round claims at most 50, and
+// claimed the oldest first, so with more than a round's worth of abandoned ones it asked about
+// the same oldest ones round after round, and a newer payment whose notification was lost was
+// never looked up; the least recently asked now go first.
+func TestReconcilerIsFair(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for range 60 {
+		b.checkout(t) // abandoned: pending at the provider for good
+		b.now.Add(int64(time.Millisecond))
+	}
+	lost := b.checkout(t)
+	b.harness.Pay(t, lost)
+	b.now.Add(int64(time.Hour)) // all of them pending past ReconcileAfter
+	for range 3 {
+		if err := b.svc.ReconcileStale(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		// The round's claims run out, as they do ReconcileAfter later.
+		if _, err := b.store.Pool().Exec(t.Context(), `UPDATE payments SET checked_at = checked_at - interval '1 day' WHERE checked_at IS NOT NULL`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if balance, credits, _ := b.credits(t, lost); credits != 1 || balance != lost.Points {
+		t.Fatalf("the lost payment after three rounds: %d credits, balance %d; want it credited", credits, balance)
+	}
+}
+
 // TestConcurrentRefunds: refunds asked at once refund once at the provider and in the ledger.
 func TestConcurrentRefunds(t *testing.T) {
 	t.Parallel()

@@ -180,12 +180,14 @@ func (s *Store) RecordEvent(ctx context.Context, provider, eventID, paymentID st
 }
 
 // ClaimStale returns pending payments older than olderThan not asked about within recheck,
-// marking them asked; rows another node is claiming are skipped. Errors: internal.
+// marking them asked; rows another node is claiming are skipped. The least recently asked go
+// first (never asked: first of all), so that payments pending for good (abandoned checkouts)
+// cannot keep the others from their turn. Errors: internal.
 func (s *Store) ClaimStale(ctx context.Context, olderThan time.Time, recheck time.Duration, limit int) ([]payments.Payment, error) {
 	return collectPayments(s.pool.Query(ctx, `UPDATE payments SET checked_at = now() WHERE id IN (
 			SELECT id FROM payments WHERE status = 'pending' AND created_at < $1
 				AND (checked_at IS NULL OR checked_at < now() - $2 * interval '1 millisecond')
-			ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+			ORDER BY checked_at NULLS FIRST, created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
 		RETURNING `+paymentColumns, olderThan, recheck.Milliseconds(), limit))
 }
 

@@ -69,6 +69,8 @@ type Server struct {
 
 	down          atomic.Bool
 	queries       atomic.Int64
+	refused       atomic.Int64 // requests answered 503 while down
+	actions       atomic.Int64 // DoAction calls answered
 	refundRefusal atomic.Pointer[string]
 
 	mu     sync.Mutex
@@ -134,6 +136,7 @@ func Start(t testing.TB, opts Options) *Server {
 	mux.HandleFunc("POST "+ecpay.PathDoAction, s.doAction)
 	s.hs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.down.Load() {
+			s.refused.Add(1)
 			http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
 			return
 		}
@@ -167,6 +170,12 @@ func (s *Server) SetRefundRefusal(msg string) {
 
 // Queries is how many QueryTradeInfo calls the server answered.
 func (s *Server) Queries() int64 { return s.queries.Load() }
+
+// Refused is how many requests the server answered 503 while down (SetDown).
+func (s *Server) Refused() int64 { return s.refused.Load() }
+
+// Actions is how many CreditDetail/DoAction calls (refunds) the server answered, taken or not.
+func (s *Server) Actions() int64 { return s.actions.Load() }
 
 // Order returns a copy of the order mtn.
 func (s *Server) Order(mtn string) (Order, bool) {
@@ -269,6 +278,19 @@ func (s *Server) notificationLocked(o *Order, rtnCode, rtnMsg string, simulated 
 // Pay pays order mtn and notifies its ReturnURL until acknowledged.
 func (s *Server) Pay(ctx context.Context, mtn string) (Delivery, error) {
 	return s.settle(ctx, mtn, TradePaid, RtnPaid, "交易成功", false)
+}
+
+// PayLost pays order mtn as Pay does, but its notification is lost on the way: nothing is
+// posted, and only QueryTradeInfo tells that the order is paid.
+func (s *Server) PayLost(mtn string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.orders[mtn]
+	if !ok {
+		return fmt.Errorf("ecpaytest: no order %s", mtn)
+	}
+	o.TradeStatus, o.PaymentDate, o.PaymentType = TradePaid, s.opts.Now(), "Credit_CreditCard"
+	return nil
 }
 
 // PaySimulated sends the notification of ECPay's back-office "simulate payment"
@@ -482,6 +504,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 
 // doAction answers CreditDetail/DoAction: only Action=R (refund) of a paid card payment.
 func (s *Server) doAction(w http.ResponseWriter, r *http.Request) {
+	s.actions.Add(1)
 	f, err := s.signedForm(r)
 	if err != nil {
 		plain(w, err.Error())
