@@ -225,6 +225,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	if err := n.settings.Load(ctx); err != nil {
 		return nil, err
 	}
+	if (cfg.ECPayMerchantID != "" || cfg.StripeSecretKey != "") && cfg.PublicURL == "" {
+		log.Warn("a payment provider is on without --public-url: its notifications cannot reach this node (only the reconciler will credit payments)")
+	}
 	if sbx != nil {
 		log.Warn("the sandbox payment provider is on: anyone can buy points without paying (--payment-sandbox=false in production)")
 	}
