@@ -117,7 +117,8 @@ func (s *Server) createSource(c *fiber.Ctx) error {
 		in.Interval = *d
 	}
 	if !ps.Empty() {
-		ps.Merge(in.Validate()) // every problem at once
+		_, err := s.cfg.Accounting.CheckSource(in) // every problem at once, the directory's too
+		ps.Merge(err)
 		return ps.Err()
 	}
 	out, err := s.cfg.Accounting.AddSource(c.UserContext(), actorOf(c), in)

@@ -39,8 +39,8 @@ func (s *Server) register(c *fiber.Ctx) error {
 		return err
 	}
 	lang := in.Language
-	if lang == "" && c.Get(fiber.HeaderAcceptLanguage) != "" {
-		lang = mail.Language(c.Get(fiber.HeaderAcceptLanguage))
+	if lang == "" {
+		lang = mail.PreferredLanguage(c.Get(fiber.HeaderAcceptLanguage))
 	}
 	u, err := s.cfg.Accounts.Register(c.UserContext(), account.RegisterInput{Email: in.Email, Password: in.Password, IP: c.IP(),
 		Captcha: captchaOf(c, in), Language: lang})

@@ -26,6 +26,26 @@ func TestLanguage(t *testing.T) {
 	}
 }
 
+// TestPreferredLanguage: a header that names neither language gives none (a new account's
+// language then stays unchosen), where Language falls back to English.
+func TestPreferredLanguage(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ header, want string }{
+		{"", ""},
+		{"*", ""},
+		{"fr-FR, de;q=0.5", ""},
+		{"\x00garbage;;;q=x", ""},
+		{"en-GB", "en"},
+		{"zh-TW,zh;q=0.9,en;q=0.5", "zh-TW"},
+		{"zh-Hant", "zh-TW"},
+		{"de, zh-TW;q=0.8", "zh-TW"},
+	} {
+		if got := mail.PreferredLanguage(tc.header); got != tc.want {
+			t.Errorf("PreferredLanguage(%q) = %q, want %q", tc.header, got, tc.want)
+		}
+	}
+}
+
 func TestPasswordReset(t *testing.T) {
 	t.Parallel()
 	for _, lang := range []string{mail.LangEnglish, mail.LangZhTW} {

@@ -29,6 +29,24 @@ func Language(acceptLanguage string) string {
 	return LangEnglish
 }
 
+// PreferredLanguage is Language for a header that names English or Chinese; "" for one that
+// names neither (no header, "*", only other languages): a new account's language stays unchosen
+// rather than guessed.
+func PreferredLanguage(acceptLanguage string) string {
+	tags, _, err := language.ParseAcceptLanguage(acceptLanguage)
+	if err != nil || len(tags) == 0 {
+		return ""
+	}
+	_, i, conf := matcher.Match(tags...)
+	switch {
+	case conf == language.No:
+		return ""
+	case i == 1:
+		return LangZhTW
+	}
+	return LangEnglish
+}
+
 // KindPasswordReset is the outbox kind of a password-reset mail.
 const KindPasswordReset = "password_reset"
 
