@@ -120,14 +120,37 @@ func AsInvalid(err error) (*Invalid, bool) {
 // Every list of the domain takes a limit from 1 to its Max (0: Default).
 type Page struct{ Default, Max int }
 
-// The lists' pages.
+// The lists' pages. The configuration lists (sources, a source's files, mappings, rates,
+// quotas) were answered whole before they were paged: their default page is their largest, so a
+// caller that never pages still sees all of a list of up to Max items at once.
 var (
 	PageQuotaEvents  = Page{Default: 100, Max: 1000}
 	PageCharges      = Page{Default: 100, Max: 1000}
 	PageIngestErrors = Page{Default: 50, Max: 1000}
 	PageClusterUsers = Page{Default: 500, Max: 10000}
 	PageTop          = Page{Default: 10, Max: 100} // the overview's top lists
+	PageSources      = Page{Default: 1000, Max: 1000}
+	PageSourceFiles  = Page{Default: 1000, Max: 1000}
+	PageMappings     = Page{Default: 1000, Max: 1000}
+	PageRates        = Page{Default: 1000, Max: 1000}
+	PageQuotas       = Page{Default: 1000, Max: 1000}
 )
+
+// PageRequest asks for one page of a list: at most Limit items (0: the list's Page.Default),
+// after Cursor, the opaque next cursor the previous page answered ("": the first page). Each
+// list is in the order of a unique key (its method's doc names it), so paging through it shows
+// every item once, whatever is added or removed meanwhile before or after the cursor.
+type PageRequest struct {
+	Limit  int
+	Cursor string
+}
+
+// page checks a request by the list's rule and gives its limit a value. Errors: invalid (limit).
+func (p Page) page(r PageRequest) (PageRequest, error) {
+	var err error
+	r.Limit, err = p.Limit(r.Limit)
+	return r, err
+}
 
 // Limit returns n, or the default for 0. Errors: invalid (field "limit") outside 1..Max.
 func (p Page) Limit(n int) (int, error) {

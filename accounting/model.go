@@ -129,6 +129,7 @@ type ChargeFilter struct {
 	WalletID string
 	Status   string
 	Limit    int
+	Cursor   string // where the previous page ended ("": the first page)
 }
 
 // WalletSpan is a wallet with new usage whose jobs ended between From and To.

@@ -3,7 +3,6 @@ package accounting
 import (
 	"context"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -45,8 +44,16 @@ func (s *Service) writeTime() time.Time { return s.now().UTC().Truncate(time.Mic
 
 // ---- Sources ----
 
-// Sources lists the ingest sources by name. Errors: internal.
-func (s *Service) Sources(ctx context.Context) ([]Source, error) { return s.store.Sources(ctx) }
+// Sources answers a page of the ingest sources by name (PageSources) and the next page's
+// cursor ("" after the last). Errors: invalid (limit; bad_cursor), internal.
+func (s *Service) Sources(ctx context.Context, p PageRequest) ([]Source, string, error) {
+	p, err := PageSources.page(p)
+	if err != nil {
+		return nil, "", err
+	}
+	srcs, next, err := s.store.ListSources(ctx, p)
+	return nonNil(srcs), next, err
+}
 
 // Source returns a source by id. Errors: not_found.
 func (s *Service) Source(ctx context.Context, id string) (Source, error) {
@@ -173,48 +180,58 @@ func (s *Service) RequestScan(ctx context.Context, by Actor, id string, scan fun
 	return src, s.store.AuditSource(ctx, by, "accounting.source.scan", src.ID, nil)
 }
 
-// SourceFiles returns a source with the files it has read, by path. Errors: not_found.
-func (s *Service) SourceFiles(ctx context.Context, id string) (Source, []ProcessedFile, error) {
+// SourceFiles returns a source with a page of the files it has read, by path
+// (PageSourceFiles), and the next page's cursor. Errors: not_found, invalid (limit;
+// bad_cursor).
+func (s *Service) SourceFiles(ctx context.Context, id string, p PageRequest) (Source, []ProcessedFile, string, error) {
+	p, err := PageSourceFiles.page(p)
+	if err != nil {
+		return Source{}, nil, "", err
+	}
 	src, err := s.store.SourceByID(ctx, id)
 	if err != nil {
-		return Source{}, nil, err
+		return Source{}, nil, "", err
 	}
-	files, err := s.store.ProcessedFiles(ctx, src.ID)
+	files, next, err := s.store.ListProcessedFiles(ctx, src.ID, p)
 	if err != nil {
-		return Source{}, nil, err
+		return Source{}, nil, "", err
 	}
-	out := make([]ProcessedFile, 0, len(files))
-	for _, f := range files {
-		out = append(out, f)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return src, out, nil
+	return src, nonNil(files), next, nil
 }
 
-// IngestErrors lists the newest line errors, of the source named source when it is not "";
-// limit 0 is PageIngestErrors' default. Errors: invalid (limit), not_found (source).
-func (s *Service) IngestErrors(ctx context.Context, source string, limit int) ([]IngestError, error) {
-	limit, err := PageIngestErrors.Limit(limit)
+// IngestErrors answers a page of the line errors, newest first (PageIngestErrors), of the
+// source named source when it is not "", and the next page's cursor. Errors: invalid (limit;
+// bad_cursor), not_found (source).
+func (s *Service) IngestErrors(ctx context.Context, source string, p PageRequest) ([]IngestError, string, error) {
+	p, err := PageIngestErrors.page(p)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if source != "" {
 		if _, err := s.store.SourceByName(ctx, source); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	errs, err := s.store.IngestErrors(ctx, source, limit)
+	errs, next, err := s.store.ListIngestErrors(ctx, source, p)
 	for i := range errs {
 		// Rows stored before excerpts were capped may quote a whole line.
 		errs[i].Message = Excerpt(errs[i].Message)
 	}
-	return nonNil(errs), err
+	return nonNil(errs), next, err
 }
 
 // ---- Mappings and rates ----
 
-// Mappings lists the group-mapping rules, oldest first. Errors: internal.
-func (s *Service) Mappings(ctx context.Context) ([]Mapping, error) { return s.store.Mappings(ctx) }
+// Mappings answers a page of the group-mapping rules, oldest first (PageMappings), and the
+// next page's cursor. Errors: invalid (limit; bad_cursor), internal.
+func (s *Service) Mappings(ctx context.Context, p PageRequest) ([]Mapping, string, error) {
+	p, err := PageMappings.page(p)
+	if err != nil {
+		return nil, "", err
+	}
+	maps, next, err := s.store.ListMappings(ctx, p)
+	return nonNil(maps), next, err
+}
 
 // AddMapping validates and stores a rule, and charges the unassigned usage it covers to its
 // wallet in the same transaction. Errors: invalid, not_found (wallet_not_found), conflict
@@ -247,8 +264,16 @@ func (s *Service) RemoveMapping(ctx context.Context, by Actor, id string) error 
 	return s.store.RemoveMapping(ctx, id, by)
 }
 
-// Rates lists the charge rates. Errors: internal.
-func (s *Service) Rates(ctx context.Context) ([]Rate, error) { return s.store.Rates(ctx) }
+// Rates answers a page of the charge rates by cluster, partition and effective date
+// (PageRates), and the next page's cursor. Errors: invalid (limit; bad_cursor), internal.
+func (s *Service) Rates(ctx context.Context, p PageRequest) ([]Rate, string, error) {
+	p, err := PageRates.page(p)
+	if err != nil {
+		return nil, "", err
+	}
+	rates, next, err := s.store.ListRates(ctx, p)
+	return nonNil(rates), next, err
+}
 
 // AddRate validates and stores a charge rate (it prices jobs stored from then on).
 // Errors: invalid, conflict (rate_exists).
@@ -293,11 +318,16 @@ func (s *Service) Wallet(ctx context.Context, ref string) (WalletRef, error) {
 	return s.store.WalletByRef(ctx, strings.TrimSpace(ref))
 }
 
-// Quotas lists the quotas (of one wallet when walletID is not "") with the usage of their
-// current period. Errors: internal.
-func (s *Service) Quotas(ctx context.Context, walletID string) ([]QuotaStatus, error) {
-	qs, err := s.store.Quotas(ctx, walletID, s.now())
-	return nonNil(qs), err
+// Quotas answers a page of the quotas by wallet id and period (PageQuotas), of one wallet
+// when walletID is not "", with the usage of their current period, and the next page's cursor.
+// Errors: invalid (limit; bad_cursor), internal.
+func (s *Service) Quotas(ctx context.Context, walletID string, p PageRequest) ([]QuotaStatus, string, error) {
+	p, err := PageQuotas.page(p)
+	if err != nil {
+		return nil, "", err
+	}
+	qs, next, err := s.store.ListQuotas(ctx, walletID, p, s.now())
+	return nonNil(qs), next, err
 }
 
 // SetQuota validates a quota and stores it in place of the wallet's quota of that period; it
@@ -319,7 +349,8 @@ func (s *Service) SetQuota(ctx context.Context, by Actor, in QuotaInput) (QuotaS
 	if err != nil {
 		return QuotaStatus{}, err
 	}
-	qs, err := s.store.Quotas(ctx, w.ID, at)
+	// A wallet has one quota per period: one page holds them all.
+	qs, _, err := s.store.ListQuotas(ctx, w.ID, PageRequest{Limit: PageQuotas.Max}, at)
 	if err != nil {
 		return QuotaStatus{}, err
 	}
@@ -336,49 +367,52 @@ func (s *Service) RemoveQuota(ctx context.Context, by Actor, id string) error {
 	return s.store.RemoveQuota(ctx, id, by)
 }
 
-// QuotaEvents lists quota thresholds crossed, newest first (of one wallet when walletID is not
-// ""); limit 0 is the page's default. Errors: invalid (limit).
-func (s *Service) QuotaEvents(ctx context.Context, walletID string, limit int) ([]QuotaEvent, error) {
-	limit, err := PageQuotaEvents.Limit(limit)
+// QuotaEvents answers a page of the quota thresholds crossed, newest first (PageQuotaEvents),
+// of one wallet when walletID is not "", and the next page's cursor.
+// Errors: invalid (limit; bad_cursor).
+func (s *Service) QuotaEvents(ctx context.Context, walletID string, p PageRequest) ([]QuotaEvent, string, error) {
+	p, err := PageQuotaEvents.page(p)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	evs, err := s.store.QuotaEvents(ctx, walletID, limit)
-	return nonNil(evs), err
+	evs, next, err := s.store.ListQuotaEvents(ctx, walletID, p)
+	return nonNil(evs), next, err
 }
 
-// Charges lists usage charges, newest first; Limit 0 is the page's default.
-// Errors: invalid (status, limit).
-func (s *Service) Charges(ctx context.Context, f ChargeFilter) ([]Charge, error) {
+// Charges answers a page of usage charges, newest first (by id; PageCharges, Limit 0 is its
+// default), after f.Cursor, and the next page's cursor.
+// Errors: invalid (status, limit; bad_cursor).
+func (s *Service) Charges(ctx context.Context, f ChargeFilter) ([]Charge, string, error) {
 	var err error
 	if f.Limit, err = PageCharges.Limit(f.Limit); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if f.Status != "" && !oneOf(f.Status, ChargeStatuses) {
 		var ps Problems
 		ps.Add("status", "{status} must be one of %s", strings.Join(ChargeStatuses, ", "))
-		return nil, ps.Err()
+		return nil, "", ps.Err()
 	}
-	cs, err := s.store.Charges(ctx, f)
-	return nonNil(cs), err
+	cs, next, err := s.store.ListCharges(ctx, f)
+	return nonNil(cs), next, err
 }
 
 // ---- Cluster logins ----
 
-// ClusterUsers lists the logins seen in the logs (of one cluster, starting with prefix);
-// limit 0 is the page's default. Errors: invalid (limit, cluster or prefix too long).
-func (s *Service) ClusterUsers(ctx context.Context, cluster, prefix string, limit int) ([]ClusterUser, error) {
-	limit, err := PageClusterUsers.Limit(limit)
+// ClusterUsers answers a page of the logins seen in the logs by cluster and login
+// (PageClusterUsers), of one cluster, starting with prefix, and the next page's cursor.
+// Errors: invalid (limit, cluster or prefix too long; bad_cursor).
+func (s *Service) ClusterUsers(ctx context.Context, cluster, prefix string, p PageRequest) ([]ClusterUser, string, error) {
+	p, err := PageClusterUsers.page(p)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var ps Problems
 	tooLong(&ps, maxText, "cluster", cluster, "q", prefix)
 	if err := ps.Err(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	us, err := s.store.ClusterUsers(ctx, cluster, prefix, limit)
-	return nonNil(us), err
+	us, next, err := s.store.ListClusterUsers(ctx, cluster, prefix, p)
+	return nonNil(us), next, err
 }
 
 // LinkClusterUser links a cluster login to a platform user (userID "" unlinks) and returns the

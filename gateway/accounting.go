@@ -109,6 +109,37 @@ func pageQuery(c *fiber.Ctx, name string, p accounting.Page) (int, error) {
 	return intQuery(c, name, p.Default, 1, p.Max)
 }
 
+// listPage reads which page of a list is asked for: page_size (or limit, its name on the lists
+// that took one before they were paged; both may be given if they agree) by the list's page
+// rule, and cursor (checked where it is read: 400 bad_cursor).
+func listPage(c *fiber.Ctx, rule accounting.Page) (accounting.PageRequest, error) {
+	size, err := pageQuery(c, "page_size", rule)
+	if err != nil {
+		return accounting.PageRequest{}, err
+	}
+	if c.Query("limit") != "" {
+		limit, err := pageQuery(c, "limit", rule)
+		if err != nil {
+			return accounting.PageRequest{}, err
+		}
+		if c.Query("page_size") != "" && limit != size {
+			return accounting.PageRequest{}, dw.Coded(dw.KindInvalid, "invalid_query", "limit and page_size disagree: give one")
+		}
+		size = limit
+	}
+	return accounting.PageRequest{Limit: size, Cursor: c.Query("cursor")}, nil
+}
+
+// listJSON is a page of a list: its items and, when there are more, the cursor of the next
+// page (absent after the last).
+func listJSON[T any](items []T, next string) fiber.Map {
+	m := fiber.Map{"items": items}
+	if next != "" {
+		m["next_cursor"] = next
+	}
+	return m
+}
+
 // milliJSON is thousandths as an exact JSON decimal number (1500 → 1.5).
 func milliJSON(v int64) json.Number { return json.Number(accounting.FormatMilli(v)) }
 

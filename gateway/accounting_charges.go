@@ -46,10 +46,12 @@ func (s *Server) listCharges(c *fiber.Ctx) error {
 	if f.Status, err = oneOf(c, "status", accounting.ChargeStatuses...); err != nil {
 		return err
 	}
-	if f.Limit, err = pageQuery(c, "limit", accounting.PageCharges); err != nil {
+	page, err := listPage(c, accounting.PageCharges)
+	if err != nil {
 		return err
 	}
-	charges, err := s.cfg.Accounting.Charges(c.UserContext(), f)
+	f.Limit, f.Cursor = page.Limit, page.Cursor
+	charges, next, err := s.cfg.Accounting.Charges(c.UserContext(), f)
 	if err != nil {
 		return queryErr(err)
 	}
@@ -57,5 +59,5 @@ func (s *Server) listCharges(c *fiber.Ctx) error {
 	for i, ch := range charges {
 		items[i] = chargeJSON(ch)
 	}
-	return c.JSON(fiber.Map{"items": items})
+	return c.JSON(listJSON(items, next))
 }

@@ -47,15 +47,19 @@ func (s *Server) listMappings(c *fiber.Ctx) error {
 	if err := knownQuery(c); err != nil {
 		return err
 	}
-	maps, err := s.cfg.Accounting.Mappings(c.UserContext())
+	page, err := listPage(c, accounting.PageMappings)
 	if err != nil {
 		return err
+	}
+	maps, next, err := s.cfg.Accounting.Mappings(c.UserContext(), page)
+	if err != nil {
+		return queryErr(err)
 	}
 	items := make([]Mapping, len(maps))
 	for i, m := range maps {
 		items[i] = mappingJSON(m)
 	}
-	return c.JSON(fiber.Map{"items": items})
+	return c.JSON(listJSON(items, next))
 }
 
 func (s *Server) createMapping(c *fiber.Ctx) error {

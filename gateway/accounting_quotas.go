@@ -88,15 +88,19 @@ func (s *Server) listQuotas(c *fiber.Ctx) error {
 }
 
 func (s *Server) quotas(c *fiber.Ctx, walletID string) error {
-	qs, err := s.cfg.Accounting.Quotas(c.UserContext(), walletID)
+	page, err := listPage(c, accounting.PageQuotas)
 	if err != nil {
 		return err
+	}
+	qs, next, err := s.cfg.Accounting.Quotas(c.UserContext(), walletID, page)
+	if err != nil {
+		return queryErr(err)
 	}
 	items := make([]Quota, len(qs))
 	for i, q := range qs {
 		items[i] = quotaJSON(q)
 	}
-	return c.JSON(fiber.Map{"items": items})
+	return c.JSON(listJSON(items, next))
 }
 
 // walletQuotas is a wallet's quotas, for whoever may read the wallet.
@@ -146,11 +150,11 @@ func (s *Server) listQuotaEvents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	limit, err := pageQuery(c, "limit", accounting.PageQuotaEvents)
+	page, err := listPage(c, accounting.PageQuotaEvents)
 	if err != nil {
 		return err
 	}
-	evs, err := s.cfg.Accounting.QuotaEvents(c.UserContext(), wallet, limit)
+	evs, next, err := s.cfg.Accounting.QuotaEvents(c.UserContext(), wallet, page)
 	if err != nil {
 		return queryErr(err)
 	}
@@ -159,5 +163,5 @@ func (s *Server) listQuotaEvents(c *fiber.Ctx) error {
 		items[i] = QuotaEvent{QuotaID: e.QuotaID, WalletID: e.WalletID, Period: e.Period, PeriodStart: e.PeriodStart, Metric: e.Metric,
 			Threshold: e.Threshold, Used: e.Used, Quota: e.Quota, UsedSeconds: e.UsedSeconds, CreatedAt: e.CreatedAt}
 	}
-	return c.JSON(fiber.Map{"items": items})
+	return c.JSON(listJSON(items, next))
 }

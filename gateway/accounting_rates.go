@@ -40,15 +40,19 @@ func (s *Server) listRates(c *fiber.Ctx) error {
 	if err := knownQuery(c); err != nil {
 		return err
 	}
-	rates, err := s.cfg.Accounting.Rates(c.UserContext())
+	page, err := listPage(c, accounting.PageRates)
 	if err != nil {
 		return err
+	}
+	rates, next, err := s.cfg.Accounting.Rates(c.UserContext(), page)
+	if err != nil {
+		return queryErr(err)
 	}
 	items := make([]Rate, len(rates))
 	for i, r := range rates {
 		items[i] = rateJSON(r)
 	}
-	return c.JSON(fiber.Map{"items": items})
+	return c.JSON(listJSON(items, next))
 }
 
 func (s *Server) createRate(c *fiber.Ctx) error {

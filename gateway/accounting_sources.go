@@ -94,15 +94,19 @@ func (s *Server) listSources(c *fiber.Ctx) error {
 	if err := knownQuery(c); err != nil {
 		return err
 	}
-	srcs, err := s.cfg.Accounting.Sources(c.UserContext())
+	page, err := listPage(c, accounting.PageSources)
 	if err != nil {
 		return err
+	}
+	srcs, next, err := s.cfg.Accounting.Sources(c.UserContext(), page)
+	if err != nil {
+		return queryErr(err)
 	}
 	items := make([]Source, len(srcs))
 	for i, src := range srcs {
 		items[i] = sourceJSON(src)
 	}
-	return c.JSON(fiber.Map{"items": items})
+	return c.JSON(listJSON(items, next))
 }
 
 func (s *Server) createSource(c *fiber.Ctx) error {
@@ -226,9 +230,13 @@ func (s *Server) sourceFiles(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	src, files, err := s.cfg.Accounting.SourceFiles(c.UserContext(), id)
+	page, err := listPage(c, accounting.PageSourceFiles)
 	if err != nil {
 		return err
+	}
+	src, files, next, err := s.cfg.Accounting.SourceFiles(c.UserContext(), id, page)
+	if err != nil {
+		return queryErr(err)
 	}
 	items := make([]ProcessedFile, len(files))
 	for i, f := range files {
@@ -236,7 +244,9 @@ func (s *Server) sourceFiles(c *fiber.Ctx) error {
 			Offset: f.Offset, Lines: f.Lines, Records: f.Records, Errors: f.Errors, Status: f.Status, UpdatedAt: f.UpdatedAt.UTC(),
 			ClusterMismatches: f.ClusterMismatches}
 	}
-	return c.JSON(fiber.Map{"source_id": src.ID, "items": items})
+	out := listJSON(items, next)
+	out["source_id"] = src.ID
+	return c.JSON(out)
 }
 
 // IngestError is the JSON form of a line a source could not read.
@@ -252,11 +262,11 @@ func (s *Server) ingestErrors(c *fiber.Ctx) error {
 	if err := knownQuery(c); err != nil {
 		return err
 	}
-	limit, err := pageQuery(c, "limit", accounting.PageIngestErrors)
+	page, err := listPage(c, accounting.PageIngestErrors)
 	if err != nil {
 		return err
 	}
-	errs, err := s.cfg.Accounting.IngestErrors(c.UserContext(), c.Query("source"), limit)
+	errs, next, err := s.cfg.Accounting.IngestErrors(c.UserContext(), c.Query("source"), page)
 	if err != nil {
 		return queryErr(err)
 	}
@@ -264,5 +274,5 @@ func (s *Server) ingestErrors(c *fiber.Ctx) error {
 	for i, e := range errs {
 		items[i] = IngestError{Source: e.Source, File: e.File, Line: e.Line, Message: e.Message, CreatedAt: e.CreatedAt}
 	}
-	return c.JSON(fiber.Map{"items": items})
+	return c.JSON(listJSON(items, next))
 }

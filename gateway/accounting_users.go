@@ -36,15 +36,15 @@ func (s *Server) listClusterUsers(c *fiber.Ctx) error {
 	if err := knownQuery(c); err != nil {
 		return err
 	}
-	limit, err := pageQuery(c, "limit", accounting.PageClusterUsers)
+	page, err := listPage(c, accounting.PageClusterUsers)
 	if err != nil {
 		return err
 	}
-	users, err := s.cfg.Accounting.ClusterUsers(c.UserContext(), c.Query("cluster"), c.Query("q"), limit)
+	users, next, err := s.cfg.Accounting.ClusterUsers(c.UserContext(), c.Query("cluster"), c.Query("q"), page)
 	if err != nil {
 		return queryErr(err)
 	}
-	return c.JSON(fiber.Map{"items": clusterUsersJSON(users)})
+	return c.JSON(listJSON(clusterUsersJSON(users), next))
 }
 
 type clusterUserLink struct {

@@ -24,6 +24,11 @@ func enum(v ...string) obj  { return obj{"type": "string", "enum": v} }
 func nullable(o obj) obj    { o["nullable"] = true; return o }
 func items(name string) obj { return object([]string{"items"}, obj{"items": arrayOf(name)}) }
 
+// cursorPage is a page of a list paged by cursor: next_cursor is absent after the last page.
+func cursorPage(name string) obj {
+	return object([]string{"items"}, obj{"items": arrayOf(name), "next_cursor": str()})
+}
+
 // decimal is a non-negative amount with at most 3 decimals, sent as a JSON number or string
 // and read from its text (never through a float).
 func decimal(what string) obj {
@@ -118,7 +123,7 @@ var schemas = obj{
 		"interval": obj{"type": "string", "description": "a Go duration, e.g. 30s, 5m0s"}, "interval_seconds": integer(),
 		"timezone": str(), "enabled": boolean(), "created_at": dateTime(),
 		"columns": obj{"type": "array", "items": str(), "description": "columns of header-less sacct files; [] when the files have a header"}}),
-	"SourceList": items("Source"),
+	"SourceList": cursorPage("Source"),
 	"SourceRequest": object([]string{"name", "dir", "format", "cluster"}, obj{"name": str(),
 		"dir":      obj{"type": "string", "description": "a directory on the node"},
 		"glob":     obj{"type": "string", "description": "default *"},
@@ -136,13 +141,13 @@ var schemas = obj{
 		"sha256": obj{"type": "string", "description": "hex"}, "offset": integer(), "lines": integer(), "records": integer(),
 		"errors": integer(), "status": enum("done", "partial", "failed"), "updated_at": dateTime(),
 		"cluster_mismatches": obj{"type": "integer", "description": "records whose file names another cluster than the source's (stored under the source's)"}}),
-	"ProcessedFileList": object([]string{"items"}, obj{"source_id": str(), "items": arrayOf("ProcessedFile")}),
+	"ProcessedFileList": object([]string{"items"}, obj{"source_id": str(), "items": arrayOf("ProcessedFile"), "next_cursor": str()}),
 	"IngestError":       object(nil, obj{"source": str(), "file": str(), "line": integer(), "message": str(), "created_at": dateTime()}),
-	"IngestErrorList":   items("IngestError"),
+	"IngestErrorList":   cursorPage("IngestError"),
 	"Mapping": object(nil, obj{"id": str(), "cluster": str(), "user": str(), "account": str(), "group": str(),
 		"wallet_id": obj{"type": "string", "description": "\"\" for an exclusion"}, "note": str(), "created_at": dateTime(),
 		"exclude": boolean()}),
-	"MappingList": items("Mapping"),
+	"MappingList": cursorPage("Mapping"),
 	"MappingRequest": object(nil, obj{"cluster": obj{"type": "string", "description": "\"\" = every cluster"},
 		"user": str(), "account": str(), "group": str(),
 		"wallet":  obj{"type": "string", "description": "a wallet id or a shared wallet's name"},
@@ -152,7 +157,7 @@ var schemas = obj{
 	"Rate": object(nil, obj{"id": str(), "cluster": str(), "partition": str(),
 		"node_hour_millipoints": integer(), "gpu_hour_millipoints": integer(), "node_hour_points": number(), "gpu_hour_points": number(),
 		"effective_from": dateTime(), "created_at": dateTime()}),
-	"RateList": items("Rate"),
+	"RateList": cursorPage("Rate"),
 	"RateRequest": object(nil, obj{"cluster": str(), "partition": str(),
 		"node_hour_points": decimal("points per CPU node-hour"), "gpu_hour_points": decimal("points per GPU core-hour"),
 		"effective_from": obj{"type": "string", "description": "RFC 3339 or YYYY-MM-DD (UTC); default now"}}),
@@ -163,7 +168,7 @@ var schemas = obj{
 		"used_node_seconds": secs("node-seconds used in the period, exact"), "used_gpu_seconds": secs("GPU-seconds used in the period, exact"),
 		"node_hours_percent": nullable(number()), "gpu_core_hours_percent": nullable(number()),
 		"created_at": dateTime(), "updated_at": dateTime()}),
-	"QuotaList": items("Quota"),
+	"QuotaList": cursorPage("Quota"),
 	"QuotaRequest": object([]string{"wallet", "period"}, obj{"wallet": obj{"type": "string", "description": "a wallet id or a shared wallet's name"},
 		"period": enum("month", "quarter", "year", "total"), "node_hours": decimal("node-hours; 0 or absent = no limit"),
 		"gpu_core_hours": decimal("GPU core-hours; 0 or absent = no limit")}),
@@ -171,16 +176,16 @@ var schemas = obj{
 		"metric": enum("node_hours", "gpu_core_hours"), "threshold": integer(), "used": number(), "quota": number(),
 		"used_seconds": nullable(secs("the exact usage that crossed the threshold; null for a crossing recorded before usage was kept in seconds")),
 		"created_at":   dateTime()}),
-	"QuotaEventList": items("QuotaEvent"),
+	"QuotaEventList": cursorPage("QuotaEvent"),
 	"Charge": object(nil, obj{"id": integer(), "wallet_id": str(), "points": integer(), "records": integer(),
 		"node_hours": number(), "gpu_core_hours": number(),
 		"node_seconds": nullable(secs("exact; null for a charge made before usage was kept in seconds")),
 		"gpu_seconds":  nullable(secs("exact; null for a charge made before usage was kept in seconds")),
 		"origin":       str(), "status": enum("pending", "charged", "unpaid"),
 		"charged_points": integer(), "transaction_id": str(), "created_at": dateTime(), "settled_at": dateTime()}),
-	"ChargeList":      items("Charge"),
+	"ChargeList":      cursorPage("Charge"),
 	"ClusterUser":     object(nil, obj{"cluster": str(), "login": str(), "user_id": str(), "email": str(), "first_seen": dateTime()}),
-	"ClusterUserList": items("ClusterUser"),
+	"ClusterUserList": cursorPage("ClusterUser"),
 	"ClusterUserLink": object([]string{"user_id"}, obj{"user_id": obj{"type": "string", "description": "a user id, or \"\" to unlink"}}),
 	"UsageSum": object(nil, obj{"bucket": obj{"type": "string", "description": "YYYY-MM-DD: the first day of the bucket"},
 		"key":  obj{"type": "string", "description": "the dimension's value; for wallets an id, \"\" (unassigned) or excluded"},

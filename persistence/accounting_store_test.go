@@ -130,7 +130,7 @@ func TestAccountingServiceSources(t *testing.T) {
 	if _, err := b.svc.RequestScan(ctx, b.by, src.ID, scan); err != nil || scanned != 1 || b.audits(t, "accounting.source.scan") != 1 {
 		t.Errorf("scan: %v, %d scans, %d audited", err, scanned, b.audits(t, "accounting.source.scan"))
 	}
-	if _, err := b.svc.IngestErrors(ctx, "", accounting.PageIngestErrors.Max+1); dw.KindOf(err) != dw.KindInvalid {
+	if _, _, err := b.svc.IngestErrors(ctx, "", accounting.PageRequest{Limit: accounting.PageIngestErrors.Max + 1}); dw.KindOf(err) != dw.KindInvalid {
 		t.Errorf("a limit above the page: %v, want invalid", err)
 	}
 	if err := b.svc.RemoveSource(ctx, b.by, src.ID); err != nil {
@@ -194,12 +194,12 @@ func TestAccountingServiceMappingsRatesQuotas(t *testing.T) {
 	if q.WalletID != physics.ID || q.NodeMilliHours != 10_000 || q.PeriodEnd == nil || !q.PeriodStart.Before(*q.PeriodEnd) {
 		t.Errorf("quota %+v", q)
 	}
-	qs, err := b.svc.Quotas(ctx, physics.ID)
+	qs, _, err := b.svc.Quotas(ctx, physics.ID, accounting.PageRequest{})
 	if err != nil || len(qs) != 1 {
 		t.Fatalf("quotas %+v, %v", qs, err)
 	}
 	testutil.Diff(t, "the quota listed", q, qs[0])
-	if _, err := b.svc.Charges(ctx, accounting.ChargeFilter{Status: "paid"}); dw.KindOf(err) != dw.KindInvalid {
+	if _, _, err := b.svc.Charges(ctx, accounting.ChargeFilter{Status: "paid"}); dw.KindOf(err) != dw.KindInvalid {
 		t.Errorf("charges of an unknown status: %v, want invalid", err)
 	}
 	if err := b.svc.RemoveQuota(ctx, b.by, q.ID); err != nil {

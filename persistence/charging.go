@@ -43,11 +43,13 @@ func queryMappings(ctx context.Context, q querier) ([]accounting.Mapping, error)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (accounting.Mapping, error) {
-		var m accounting.Mapping
-		err := r.Scan(&m.ID, &m.Cluster, &m.User, &m.Account, &m.Group, &m.WalletID, &m.Note, &m.CreatedAt)
-		return m, err
-	})
+	return pgx.CollectRows(rows, scanMapping)
+}
+
+func scanMapping(r pgx.CollectableRow) (accounting.Mapping, error) {
+	var m accounting.Mapping
+	err := r.Scan(&m.ID, &m.Cluster, &m.User, &m.Account, &m.Group, &m.WalletID, &m.Note, &m.CreatedAt)
+	return m, err
 }
 
 const rateColumns = `id::text, cluster, partition, node_hour_millipoints, gpu_hour_millipoints, effective_from, created_at`
@@ -57,11 +59,13 @@ func queryRates(ctx context.Context, q querier) ([]accounting.Rate, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (accounting.Rate, error) {
-		var rt accounting.Rate
-		err := r.Scan(&rt.ID, &rt.Cluster, &rt.Partition, &rt.NodeHourMillipoints, &rt.GPUHourMillipoints, &rt.EffectiveFrom, &rt.CreatedAt)
-		return rt, err
-	})
+	return pgx.CollectRows(rows, scanRate)
+}
+
+func scanRate(r pgx.CollectableRow) (accounting.Rate, error) {
+	var rt accounting.Rate
+	err := r.Scan(&rt.ID, &rt.Cluster, &rt.Partition, &rt.NodeHourMillipoints, &rt.GPUHourMillipoints, &rt.EffectiveFrom, &rt.CreatedAt)
+	return rt, err
 }
 
 // Mappings lists the group-mapping rules, oldest first.
@@ -322,18 +326,13 @@ func (s *Store) UsagePaid(ctx context.Context, walletID string) (int64, error) {
 // ChargeFilter is accounting.ChargeFilter.
 type ChargeFilter = accounting.ChargeFilter
 
-// Charges lists charges, newest first.
+// Charges lists the first page of charges, newest first (ListCharges; Limit 0: 100).
 func (s *Store) Charges(ctx context.Context, f ChargeFilter) ([]Charge, error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+chargeColumns+` FROM usage_charges
-		WHERE ($1 = '' OR wallet_id::text = $1) AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3`, f.WalletID, f.Status, f.Limit)
-	if err != nil {
-		return nil, mapError(err, "charge")
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Charge, error) { return scanCharge(r) })
-	return out, mapError(err, "charge")
+	out, _, err := s.ListCharges(ctx, f)
+	return out, err
 }
 
 // hours is exact seconds as hours rounded once to three decimals, or, where the seconds are

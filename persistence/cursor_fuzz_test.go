@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +33,37 @@ func FuzzDecodeCursor(f *testing.F) {
 		again, err := DecodeCursor(c.Encode())
 		if err != nil || !again.At.Equal(c.At) || again.ID != c.ID {
 			t.Fatalf("cursor %+v does not round-trip: %+v %v", c, again, err)
+		}
+	})
+}
+
+// FuzzDecodeKeyCursor: a key cursor (compute accounting's lists) also comes from any caller's
+// query string. It must decode to its n keys or to a bad_cursor error, never panic, and every
+// cursor it accepts must round-trip.
+func FuzzDecodeKeyCursor(f *testing.F) {
+	f.Add(KeyCursor{Keys: []string{"src-a"}}.Encode(), 1)
+	f.Add(KeyCursor{Keys: []string{"2026-01-02T03:04:05.000006Z", "42"}}.Encode(), 2)
+	f.Add(KeyCursor{Keys: []string{"a", "b"}}.Encode(), 1)
+	f.Add("", 1)
+	f.Add("zzz", 1)
+	f.Fuzz(func(t *testing.T, s string, n int) {
+		n = n & 7
+		keys, err := DecodeKeyCursor(s, n)
+		if err != nil {
+			if dw.CodeOf(err) != "bad_cursor" {
+				t.Fatalf("DecodeKeyCursor(%q) = %v, want bad_cursor", s, err)
+			}
+			return
+		}
+		if keys == nil {
+			if s != "" {
+				t.Fatalf("DecodeKeyCursor(%q) = nil, nil", s)
+			}
+			return
+		}
+		again, err := DecodeKeyCursor(KeyCursor{Keys: keys}.Encode(), n)
+		if err != nil || len(again) != n || strings.Join(again, "\x00") != strings.Join(keys, "\x00") {
+			t.Fatalf("cursor %q does not round-trip: %q %v", keys, again, err)
 		}
 	})
 }

@@ -802,24 +802,14 @@ func walletKeySQL(alias string) string {
 // IngestError is accounting.IngestError.
 type IngestError = accounting.IngestError
 
-// IngestErrors lists the newest line errors, of one source when source (a name) is not "".
+// IngestErrors lists the newest line errors, of one source when source (a name) is not ""
+// (the first page of ListIngestErrors; limit 0: 50).
 func (s *Store) IngestErrors(ctx context.Context, source string, limit int) ([]IngestError, error) {
 	if limit <= 0 || limit > 10000 {
 		limit = 50
 	}
-	rows, err := s.pool.Query(ctx, `SELECT s.name, e.file, e.line, e.message, e.created_at
-		FROM ingest_errors e JOIN ingest_sources s ON s.id = e.source_id
-		WHERE $1 = '' OR s.name = $1
-		ORDER BY e.created_at DESC, e.id DESC LIMIT $2`, source, limit)
-	if err != nil {
-		return nil, mapError(err, "ingest error")
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (IngestError, error) {
-		var e IngestError
-		err := r.Scan(&e.Source, &e.File, &e.Line, &e.Message, &e.CreatedAt)
-		return e, err
-	})
-	return out, mapError(err, "ingest error")
+	out, _, err := s.ListIngestErrors(ctx, source, accounting.PageRequest{Limit: limit})
+	return out, err
 }
 
 // UsageTotals sums the stored usage of a cluster ("" = every cluster).

@@ -75,25 +75,10 @@ func (s *Store) RemoveQuota(ctx context.Context, id string, audit AuditEntry) er
 }
 
 // Quotas lists quotas (of one wallet when walletID is not "") with the usage of the period
-// that holds now.
+// that holds now: the first page of ListQuotas (1000 quotas).
 func (s *Store) Quotas(ctx context.Context, walletID string, now time.Time) ([]QuotaStatus, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+quotaColumns+` FROM quotas WHERE $1 = '' OR wallet_id::text = $1 ORDER BY wallet_id, period`, walletID)
-	if err != nil {
-		return nil, mapError(err, "quota")
-	}
-	qs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Quota, error) { return scanQuota(r) })
-	if err != nil {
-		return nil, mapError(err, "quota")
-	}
-	out := make([]QuotaStatus, len(qs))
-	for i, q := range qs {
-		st, err := quotaStatus(ctx, s.pool, q, now)
-		if err != nil {
-			return nil, mapError(err, "quota")
-		}
-		out[i] = st
-	}
-	return out, nil
+	out, _, err := s.ListQuotas(ctx, walletID, accounting.PageRequest{Limit: accounting.PageQuotas.Max}, now)
+	return out, err
 }
 
 // quotaStatus sums the wallet's usage in the period of q that holds at, from the month rollups
@@ -209,43 +194,27 @@ func scanQuotaEvent(r pgx.CollectableRow) (QuotaEvent, error) {
 	return e, err
 }
 
-// QuotaEvents lists the recorded threshold crossings, newest first.
+// QuotaEvents lists the recorded threshold crossings, newest first (the first page of
+// ListQuotaEvents; limit 0: 100).
 func (s *Store) QuotaEvents(ctx context.Context, walletID string, limit int) ([]QuotaEvent, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	rows, err := s.pool.Query(ctx, `SELECT e.quota_id::text, q.wallet_id::text, q.period, e.period_start, e.metric, e.threshold,
-			e.used, e.used_seconds, e.quota, e.created_at
-		FROM quota_events e JOIN quotas q ON q.id = e.quota_id
-		WHERE $1 = '' OR q.wallet_id::text = $1 ORDER BY e.created_at DESC, e.threshold DESC LIMIT $2`, walletID, limit)
-	if err != nil {
-		return nil, mapError(err, "quota event")
-	}
-	out, err := pgx.CollectRows(rows, scanQuotaEvent)
-	return out, mapError(err, "quota event")
+	out, _, err := s.ListQuotaEvents(ctx, walletID, accounting.PageRequest{Limit: limit})
+	return out, err
 }
 
 // ClusterUser is accounting.ClusterUser.
 type ClusterUser = accounting.ClusterUser
 
-// ClusterUsers lists cluster users (of one cluster, and whose login starts with prefix).
+// ClusterUsers lists cluster users (of one cluster, and whose login starts with prefix): the
+// first page of ListClusterUsers (limit 0: 500).
 func (s *Store) ClusterUsers(ctx context.Context, cluster, prefix string, limit int) ([]ClusterUser, error) {
 	if limit <= 0 || limit > 10000 {
 		limit = 500
 	}
-	rows, err := s.pool.Query(ctx, `SELECT c.cluster, c.login, COALESCE(c.user_id::text, ''), COALESCE(u.email, ''), c.first_seen
-		FROM cluster_users c LEFT JOIN users u ON u.id = c.user_id
-		WHERE ($1 = '' OR c.cluster = $1) AND starts_with(c.login, $2)
-		ORDER BY c.cluster, c.login LIMIT $3`, cluster, prefix, limit)
-	if err != nil {
-		return nil, mapError(err, "cluster user")
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ClusterUser, error) {
-		var c ClusterUser
-		err := r.Scan(&c.Cluster, &c.Login, &c.UserID, &c.Email, &c.FirstSeen)
-		return c, err
-	})
-	return out, mapError(err, "cluster user")
+	out, _, err := s.ListClusterUsers(ctx, cluster, prefix, accounting.PageRequest{Limit: limit})
+	return out, err
 }
 
 // LinkedLogins lists the cluster logins linked to a platform user.

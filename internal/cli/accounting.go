@@ -255,7 +255,9 @@ already charged keeps its wallet.`}
 	}
 
 	list := listCmd("list", "List the mapping rules, oldest first", nil, nil, func(ctx context.Context, db *node.Database, format string, out io.Writer) error {
-		maps, err := accountingService(db, nil).Mappings(ctx)
+		maps, err := allPages(func(p accounting.PageRequest) ([]accounting.Mapping, string, error) {
+			return accountingService(db, nil).Mappings(ctx, p)
+		})
 		if err != nil {
 			return err
 		}
@@ -319,6 +321,24 @@ func listCmd(use, short string, flags func(*pflag.FlagSet), check func() []error
 // pageHelp is the help of a list's --limit: the list's page rule (accounting.Page).
 func pageHelp(p accounting.Page) string {
 	return "at most this many (1 to " + strconv.Itoa(p.Max) + ")"
+}
+
+// allPages reads every page of a list (the configuration lists: sources, mappings, rates,
+// quotas, which the commands show whole).
+func allPages[T any](list func(accounting.PageRequest) ([]T, string, error)) ([]T, error) {
+	var all []T
+	p := accounting.PageRequest{}
+	for {
+		items, next, err := list(p)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all, nil
+		}
+		p.Cursor = next
+	}
 }
 
 // checkPage reports a --limit outside the list's page.
@@ -436,7 +456,9 @@ once). Prices are points with at most 3 decimals.`}
 	}
 
 	list := listCmd("list", "List the rates by cluster, partition and date", nil, nil, func(ctx context.Context, db *node.Database, format string, out io.Writer) error {
-		rates, err := accountingService(db, nil).Rates(ctx)
+		rates, err := allPages(func(p accounting.PageRequest) ([]accounting.Rate, string, error) {
+			return accountingService(db, nil).Rates(ctx, p)
+		})
 		if err != nil {
 			return err
 		}
@@ -517,7 +539,9 @@ never refused: a quota warns.`}
 		if err != nil {
 			return err
 		}
-		all, err := accountingService(db, nil).Quotas(ctx, walletID)
+		all, err := allPages(func(p accounting.PageRequest) ([]accounting.QuotaStatus, string, error) {
+			return accountingService(db, nil).Quotas(ctx, walletID, p)
+		})
 		if err != nil {
 			return err
 		}
@@ -554,7 +578,7 @@ never refused: a quota warns.`}
 		if err != nil {
 			return err
 		}
-		list, err := accountingService(db, nil).QuotaEvents(ctx, walletID, limit)
+		list, _, err := accountingService(db, nil).QuotaEvents(ctx, walletID, accounting.PageRequest{Limit: limit})
 		if err != nil {
 			return err
 		}
@@ -860,7 +884,7 @@ func chargesCmd() *cobra.Command {
 		if filter.WalletID, err = optionalWallet(ctx, db.Store, wallet); err != nil {
 			return err
 		}
-		charges, err := accountingService(db, nil).Charges(ctx, filter)
+		charges, _, err := accountingService(db, nil).Charges(ctx, filter)
 		if err != nil {
 			return err
 		}
@@ -910,7 +934,7 @@ func clusterUsersCmd() *cobra.Command {
 	}, func() []error {
 		return []error{checkPage(limit, accounting.PageClusterUsers)}
 	}, func(ctx context.Context, db *node.Database, format string, out io.Writer) error {
-		users, err := accountingService(db, nil).ClusterUsers(ctx, cluster, prefix, limit)
+		users, _, err := accountingService(db, nil).ClusterUsers(ctx, cluster, prefix, accounting.PageRequest{Limit: limit})
 		if err != nil {
 			return err
 		}

@@ -92,7 +92,9 @@ are read in --timezone. Files may be gzip-compressed.`}
 	fL := dbFlags(list, &cfgL)
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
 		return withDB(cmd, cfgL, fL, func(ctx context.Context, db *node.Database, _ *slog.Logger) error {
-			srcs, err := accountingService(db, nil).Sources(ctx)
+			srcs, err := allPages(func(p accounting.PageRequest) ([]accounting.Source, string, error) {
+				return accountingService(db, nil).Sources(ctx, p)
+			})
 			if err != nil {
 				return err
 			}
@@ -254,7 +256,7 @@ wallets, and the quota thresholds the new usage crossed are printed.`}
 					return fmt.Errorf("no source %q (see `dw sources list`)", errSource)
 				}
 			}
-			list, err := accountingService(db, nil).IngestErrors(ctx, errSource, limit)
+			list, _, err := accountingService(db, nil).IngestErrors(ctx, errSource, accounting.PageRequest{Limit: limit})
 			if err != nil {
 				return err
 			}

@@ -11,13 +11,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Usage charges, newest first */
+        /** Usage charges, newest first (by id). Pages: page_size (1–1000, default 100), or limit as before and cursor, the next_cursor of the previous page (400 bad_cursor for one not given out). */
         get: {
             parameters: {
                 query?: {
                     wallet_id?: string;
                     status?: string;
                     limit?: string;
+                    page_size?: string;
+                    cursor?: string;
                 };
                 header?: never;
                 path?: never;
@@ -60,12 +62,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Ingest line errors, newest first (of one source by name) */
+        /** Ingest line errors, newest first (by time, then id; of one source by name). Pages: page_size (1–1000, default 50), or limit as before and cursor, the next_cursor of the previous page (400 bad_cursor for one not given out). */
         get: {
             parameters: {
                 query?: {
                     source?: string;
                     limit?: string;
+                    page_size?: string;
+                    cursor?: string;
                 };
                 header?: never;
                 path?: never;
@@ -108,10 +112,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Group-mapping rules, oldest first */
+        /** Group-mapping rules, oldest first (by creation, then id). Pages: page_size (1–1000, default 1000) and cursor, the next_cursor of the previous page (400 bad_cursor for one not given out). */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    page_size?: string;
+                    cursor?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -280,12 +287,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Quota thresholds crossed, newest first */
+        /** Quota thresholds crossed, newest first (by time, then threshold, quota, period and metric). Pages: page_size (1–1000, default 100), or limit as before and cursor, the next_cursor of the previous page (400 bad_cursor for one not given out). */
         get: {
             parameters: {
                 query?: {
                     wallet_id?: string;
                     limit?: string;
+                    page_size?: string;
+                    cursor?: string;
                 };
                 header?: never;
                 path?: never;
@@ -328,11 +337,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Quotas with the usage of their current period */
+        /** Quotas with the usage of their current period, by wallet id and period. Pages: page_size (1–1000, default 1000) and cursor, the next_cursor of the previous page (400 bad_cursor for one not given out). */
         get: {
             parameters: {
                 query?: {
                     wallet_id?: string;
+                    page_size?: string;
+                    cursor?: string;
                 };
                 header?: never;
                 path?: never;
@@ -453,10 +464,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Charge rates by cluster, partition and date */
+        /** Charge rates by cluster, partition and effective date. Pages: page_size (1–1000, default 1000) and cursor, the next_cursor of the previous page (400 bad_cursor for one not given out). */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    page_size?: string;
+                    cursor?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -576,10 +590,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Ingest sources */
+        /** Ingest sources, by name. Pages: page_size (1–1000, default 1000) and cursor, the next_cursor of the previous page (400 bad_cursor for one not given out). */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    page_size?: string;
+                    cursor?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -765,10 +782,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The files a source has read, by path */
+        /** The files a source has read, by path. Pages: page_size (1–1000, default 1000) and cursor, the next_cursor of the previous page (400 bad_cursor for one not given out). */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    page_size?: string;
+                    cursor?: string;
+                };
                 header?: never;
                 path: {
                     id: string;
@@ -916,13 +936,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Cluster logins seen in the logs (q: login prefix) */
+        /** Cluster logins seen in the logs (q: login prefix), by cluster and login. Pages: page_size (1–10000, default 500), or limit as before and cursor, the next_cursor of the previous page (400 bad_cursor for one not given out). */
         get: {
             parameters: {
                 query?: {
                     cluster?: string;
                     q?: string;
                     limit?: string;
+                    page_size?: string;
+                    cursor?: string;
                 };
                 header?: never;
                 path?: never;
@@ -3987,6 +4009,7 @@ export interface components {
         };
         ChargeList: {
             items: components["schemas"]["Charge"][];
+            next_cursor?: string;
         };
         CheckoutRequest: {
             package: string;
@@ -4016,6 +4039,7 @@ export interface components {
         };
         ClusterUserList: {
             items: components["schemas"]["ClusterUser"][];
+            next_cursor?: string;
         };
         ConfigList: {
             settings: components["schemas"]["ConfigSetting"][];
@@ -4076,6 +4100,7 @@ export interface components {
         };
         IngestErrorList: {
             items: components["schemas"]["IngestError"][];
+            next_cursor?: string;
         };
         Job: {
             /** Format: int64 */
@@ -4196,6 +4221,7 @@ export interface components {
         };
         MappingList: {
             items: components["schemas"]["Mapping"][];
+            next_cursor?: string;
         };
         MappingRequest: {
             account?: string;
@@ -4386,6 +4412,7 @@ export interface components {
         };
         ProcessedFileList: {
             items: components["schemas"]["ProcessedFile"][];
+            next_cursor?: string;
             source_id?: string;
         };
         ProfilePatch: {
@@ -4470,9 +4497,11 @@ export interface components {
         };
         QuotaEventList: {
             items: components["schemas"]["QuotaEvent"][];
+            next_cursor?: string;
         };
         QuotaList: {
             items: components["schemas"]["Quota"][];
+            next_cursor?: string;
         };
         QuotaRequest: {
             /** @description GPU core-hours; 0 or absent = no limit; at most 3 decimals, e.g. 1.5 or "1.5" */
@@ -4501,6 +4530,7 @@ export interface components {
         };
         RateList: {
             items: components["schemas"]["Rate"][];
+            next_cursor?: string;
         };
         RateRequest: {
             cluster?: string;
@@ -4571,6 +4601,7 @@ export interface components {
         };
         SourceList: {
             items: components["schemas"]["Source"][];
+            next_cursor?: string;
         };
         SourcePatch: {
             columns?: string[];

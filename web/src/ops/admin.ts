@@ -122,6 +122,48 @@ export class CursorPages {
   }
 }
 
+/** A page of a list the API pages by cursor: next_cursor is absent after the last page. */
+export interface CursorPage<T> {
+  items?: T[];
+  next_cursor?: string;
+}
+
+/** opsPageSize is how many items the operators' lists ask for at once; "show more" reads the next page by its cursor. */
+export const opsPageSize = 50;
+
+type Query = Record<string, string | number | undefined>;
+
+/** pageQuery is a list's query for one page: its filters, page_size and, when going on, the cursor. */
+export function pageQuery(filters: Query, cursor = '', size = opsPageSize): Query {
+  const q: Query = { ...filters, page_size: size };
+  if (cursor) q.cursor = cursor;
+  return q;
+}
+
+/**
+ * appendPage is what a list shows after reading a page: the page alone when it is the first
+ * (a new filter, a reload), else the items shown and then the page's ("show more"); next is
+ * the cursor of the page after it ('' after the last).
+ */
+export function appendPage<T>(shown: readonly T[], page: CursorPage<T>, first: boolean): { items: T[]; next: string } {
+  const items = page.items ?? [];
+  return { items: first ? [...items] : [...shown, ...items], next: page.next_cursor ?? '' };
+}
+
+/**
+ * readPages reads the first `pages` pages of a list again (at least one; fewer when the list
+ * ends first): what the page shows, refreshed (the scan watch polls a source's files so).
+ */
+export async function readPages<T>(read: (cursor: string) => Promise<CursorPage<T>>, pages: number): Promise<{ items: T[]; next: string; pages: number }> {
+  let out = { items: [] as T[], next: '' };
+  let n = 0;
+  do {
+    out = appendPage(out.items, await read(out.next), n === 0);
+    n++;
+  } while (out.next && n < Math.max(1, pages));
+  return { ...out, pages: n };
+}
+
 /** pageCount is the number of pages of a numbered list (at least 1). */
 export function pageCount(total: number, size: number): number {
   return Math.max(1, Math.ceil((total || 0) / Math.max(1, size)));
