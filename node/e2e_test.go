@@ -304,15 +304,26 @@ func TestThreeNodeCluster(t *testing.T) {
 }
 
 // startCluster starts three `dw serve` processes on the database at url, the second and third
-// joining the first through memberlist, and returns once each sees three members. Their last
-// log lines are printed if the test fails; they are killed when it ends.
+// joining the first through memberlist, and returns once each sees three members.
 func startCluster(t *testing.T, prefix, url string, extra ...string) []*proc {
 	t.Helper()
+	return startNodes(t, prefix, url, 3, func(string) []string { return extra })
+}
+
+// startNodes starts n `dw serve` processes of one cluster on the database at url, each given the
+// arguments extra returns of the first node's HTTP address (say, a --public-url they share), and
+// returns once each sees n members. When the test ends they are killed, and the test fails if a
+// node logged the value of a secret flag; their last log lines are printed if it failed.
+func startNodes(t *testing.T, prefix, url string, n int, extra func(first string) []string) []*proc {
+	t.Helper()
 	var nodes []*proc
-	var seed string
-	for i := range 3 {
+	var seed, first string
+	for i := range n {
 		p := &proc{name: fmt.Sprint(prefix, i+1), http: freePort(t), bind: freePort(t), log: &bytes.Buffer{}}
-		args := append([]string{"--database-url", url, "--data-dir", t.TempDir()}, extra...)
+		if first == "" {
+			first = p.http
+		}
+		args := append([]string{"--database-url", url, "--data-dir", t.TempDir()}, extra(first)...)
 		if seed != "" {
 			args = append(args, "--join", seed)
 		} else {
@@ -321,16 +332,39 @@ func startCluster(t *testing.T, prefix, url string, extra ...string) []*proc {
 		p.args = serveArgs(p.name, p.http, p.bind, freePort(t), args...)
 		p.start(t)
 		nodes = append(nodes, p)
+		secrets := secretArgs(p.args)
 		t.Cleanup(func() {
+			p.kill()
+			p.mu.Lock()
+			log := p.log.String()
+			p.mu.Unlock()
+			for _, s := range secrets {
+				if strings.Contains(log, s) {
+					t.Errorf("%s logged the value of a secret flag", p.name)
+					return // and no dump: it would show it
+				}
+			}
 			if t.Failed() {
 				p.dump(t)
 			}
-			p.kill()
 		})
 		waitFor(t, 30*time.Second, p.name+" ready", func() bool { return ready("http://" + p.http) })
 	}
 	for _, p := range nodes {
-		waitFor(t, 20*time.Second, p.name+" sees 3 members", func() bool { return members("http://"+p.http) == 3 })
+		waitFor(t, 20*time.Second, fmt.Sprint(p.name, " sees ", n, " members"), func() bool { return members("http://"+p.http) == n })
 	}
 	return nodes
+}
+
+// secretArgs are the values of the secret flags in args (never to be logged).
+func secretArgs(args []string) []string {
+	var out []string
+	for i, a := range args[:len(args)-1] {
+		switch a {
+		case "--jwt-key", "--gossip-key", "--smtp-password", "--captcha-secret", "--vapid-private-key",
+			"--stripe-secret-key", "--stripe-webhook-secret", "--ecpay-hash-key", "--ecpay-hash-iv":
+			out = append(out, args[i+1])
+		}
+	}
+	return out
 }

@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -34,43 +33,7 @@ func payNodes(t *testing.T, n int, extra func(first string) []string) (paytest.E
 		t.Fatal(err)
 	}
 	t.Cleanup(store.Close)
-	var nodes []*proc
-	var seed, first string
-	for i := range n {
-		p := &proc{name: fmt.Sprint("pay", i+1), http: freePort(t), bind: freePort(t), log: &bytes.Buffer{}}
-		if first == "" {
-			first = p.http
-		}
-		args := append([]string{"--database-url", url, "--data-dir", t.TempDir()}, extra(first)...)
-		if seed != "" {
-			args = append(args, "--join", seed)
-		} else {
-			seed = p.bind
-		}
-		p.args = serveArgs(p.name, p.http, p.bind, freePort(t), args...)
-		p.start(t)
-		nodes = append(nodes, p)
-		secrets := secretArgs(p.args)
-		t.Cleanup(func() {
-			p.kill()
-			p.mu.Lock()
-			log := p.log.String()
-			p.mu.Unlock()
-			for _, s := range secrets {
-				if strings.Contains(log, s) {
-					t.Errorf("%s logged the value of a secret flag", p.name)
-					return // and no dump: it would show it
-				}
-			}
-			if t.Failed() {
-				p.dump(t)
-			}
-		})
-		waitFor(t, 30*time.Second, p.name+" ready", func() bool { return ready("http://" + p.http) })
-	}
-	for _, p := range nodes {
-		waitFor(t, 20*time.Second, fmt.Sprint(p.name, " sees ", n, " members"), func() bool { return members("http://"+p.http) == n })
-	}
+	nodes := startNodes(t, "pay", url, n, extra)
 	env := paytest.Env{Client: client, Store: store, NewBuyer: func(t testing.TB) paytest.Buyer {
 		email := fmt.Sprintf("buyer-%d@e2e.test", buyerSeq.Add(1))
 		base := "http://" + nodes[0].http
@@ -82,18 +45,6 @@ func payNodes(t *testing.T, n int, extra func(first string) []string) (paytest.E
 		env.Bases = append(env.Bases, "http://"+p.http)
 	}
 	return env, url
-}
-
-// secretArgs are the values of the secret flags in args (never to be logged).
-func secretArgs(args []string) []string {
-	var out []string
-	for i, a := range args[:len(args)-1] {
-		switch a {
-		case "--stripe-secret-key", "--stripe-webhook-secret", "--ecpay-hash-key", "--ecpay-hash-iv":
-			out = append(out, args[i+1])
-		}
-	}
-	return out
 }
 
 // TestPaymentsTwoNodes runs the notification table against two `dw serve` nodes (concurrent
