@@ -254,6 +254,22 @@ async function journey(label, viewport, locale) {
   await page.click('nav a[href="/history"]');
   await page.waitForSelector(`a[href="/jobs/${jobId}"]`);
   await checkPage(page, `${label}-history`);
+  // Search: words of the question with its topic find it; words it lacks find nothing.
+  await page.fill('#h-q', label === 'phone' ? '換工作' : 'CHANGE MY JOB');
+  await page.selectOption('#h-topic', 'career');
+  await page.click('.search button[type=submit]');
+  await page.waitForFunction((id) => {
+    const links = [...document.querySelectorAll('.list a[href^="/jobs/"]')];
+    return links.length === 1 && links[0].getAttribute('href') === '/jobs/' + id;
+  }, jobId);
+  await checkPage(page, `${label}-history-search`);
+  await page.fill('#h-q', 'lottery numbers');
+  await page.click('.search button[type=submit]');
+  await page.waitForFunction(() => document.querySelectorAll('.list a[href^="/jobs/"]').length === 0);
+  await page.fill('#h-q', '');
+  await page.selectOption('#h-topic', '');
+  await page.click('.search button[type=submit]');
+  await page.waitForSelector(`a[href="/jobs/${jobId}"]`);
   await page.click('.tabs button:nth-child(2)');
   await page.waitForSelector('a[href^="/ask?draw="]');
   await checkPage(page, `${label}-history-draws`);
