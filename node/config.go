@@ -125,6 +125,7 @@ type Config struct {
 	// Payments (README, "Payments"; node/payments.go).
 	PaymentPackages       string        // id:points:currency:price,…; "" = payments.DefaultPackages
 	PaymentReconcileAfter time.Duration // a payment pending this long is looked up at its provider
+	PaymentExpireAfter    time.Duration // a payment still unpaid this long is failed (abandoned)
 	PaymentSandbox        bool          // the sandbox provider, whose checkout is a page of the node's own
 	// PaymentProviders are further providers (tests; the lead's stripe and ecpay wiring).
 	PaymentProviders []payments.Provider
@@ -145,6 +146,7 @@ func Defaults() Config {
 		RateLimit: "on", RateLimits: defaultRateLimits(), WSMaxPerUser: 16,
 		WebhookLowBalance: 20, WebhookRetryBase: 10 * time.Second, WebhookTimeout: 10 * time.Second,
 		PaymentPackages: payments.DefaultPackages, PaymentReconcileAfter: 10 * time.Minute, PaymentSandbox: true,
+		PaymentExpireAfter: payments.DefaultExpireAfter,
 	}
 }
 

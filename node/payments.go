@@ -34,7 +34,8 @@ func PaymentService(cfg Config, store *persistence.Store, ledger payments.Ledger
 		return nil, nil, err
 	}
 	svc, err = payments.New(payments.Config{Store: store, Ledger: ledger, Providers: providers, Packages: pkgs,
-		PublicURL: cfg.publicURL(), ReconcileAfter: cfg.PaymentReconcileAfter, Log: log})
+		PublicURL: cfg.publicURL(), ReconcileAfter: cfg.PaymentReconcileAfter,
+		ExpireAfter: cfg.PaymentExpireAfter, Log: log})
 	return svc, sbx, err
 }
 
@@ -127,6 +128,9 @@ func (c *Config) validatePayments() []error {
 		}
 	} else if c.ECPayHashKey != "" || c.ECPayHashIV != "" {
 		errs = append(errs, errors.New("--ecpay-hash-key and --ecpay-hash-iv need --ecpay-merchant-id (DW_ECPAY_MERCHANT_ID)"))
+	}
+	if c.PaymentExpireAfter < c.PaymentReconcileAfter || c.PaymentExpireAfter > 90*24*time.Hour {
+		errs = append(errs, errors.New("--payment-expire-after (DW_PAYMENT_EXPIRE_AFTER) must be at least --payment-reconcile-after and at most 2160h"))
 	}
 	if c.PaymentReconcileAfter < time.Second || c.PaymentReconcileAfter > 24*time.Hour {
 		errs = append(errs, errors.New("--payment-reconcile-after (DW_PAYMENT_RECONCILE_AFTER) must be between 1s and 24h"))

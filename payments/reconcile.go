@@ -3,6 +3,7 @@ package payments
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	dw "github.com/divinewhispers/dw"
@@ -126,9 +127,13 @@ func compare(p Payment, st Status) string {
 	return ""
 }
 
+// DefaultExpireAfter is Config.ExpireAfter's default.
+const DefaultExpireAfter = 72 * time.Hour
+
 // ReconcileStale is one round of the reconciler every node runs: it asks the providers about
 // payments pending longer than ReconcileAfter (each claimed by one node), applies their answers,
-// and credits succeeded payments whose deposit a crash interrupted. Errors: the first failure
+// fails those still unpaid after ExpireAfter, and credits succeeded payments whose deposit a
+// crash interrupted. Errors: the first failure
 // (the round goes on past it).
 func (s *Service) ReconcileStale(ctx context.Context) error {
 	var errs []error
@@ -154,6 +159,13 @@ func (s *Service) ReconcileStale(ctx context.Context) error {
 			if dw.KindOf(err) != dw.KindNotFound {
 				errs = append(errs, err)
 			}
+			continue
+		}
+		if st.Outcome == OutcomePending && p.Status == StatusPending && now.Sub(p.CreatedAt) > s.cfg.ExpireAfter {
+			// Abandoned: asking on would cost a provider call every round for good.
+			_, _, err := s.cfg.Store.Transition(ctx, p.ID, []PaymentStatus{StatusPending},
+				Transition{To: StatusFailed, Reason: fmt.Sprintf("not paid within %s (a payment the provider confirms later is still credited)", s.cfg.ExpireAfter)})
+			errs = append(errs, err)
 			continue
 		}
 		if compare(p, st) == "" || compare(p, st) == ActionInvestigate {

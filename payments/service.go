@@ -29,6 +29,10 @@ type Config struct {
 	// ReconcileAfter is how long a payment stays pending before the reconciler asks its
 	// provider (0 = 10 minutes).
 	ReconcileAfter time.Duration
+	// ExpireAfter is how long a payment the provider still calls unpaid stays pending: then the
+	// reconciler marks it failed and stops asking about it (0 = 72 hours, an ATM transfer's
+	// usual deadline). A paid notification that comes later still credits it.
+	ExpireAfter time.Duration
 	// OnSucceeded, if set, is called once a payment's points are credited (by the node that
 	// credited them; a crash between the credit and the call loses the call).
 	OnSucceeded func(ctx context.Context, p Payment)
@@ -61,6 +65,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.ReconcileAfter <= 0 {
 		cfg.ReconcileAfter = 10 * time.Minute
+	}
+	if cfg.ExpireAfter <= 0 {
+		cfg.ExpireAfter = DefaultExpireAfter
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)

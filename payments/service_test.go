@@ -305,3 +305,45 @@ func TestConcurrentCheckoutsOneKey(t *testing.T) {
 		t.Errorf("%d payments (%v), want 1", n, err)
 	}
 }
+
+// TestAbandonedPaymentsExpire: a payment its provider still calls unpaid after ExpireAfter is
+// failed by the reconciler, which then stops asking about it; a paid notification that comes
+// later still credits it, once.
+func TestAbandonedPaymentsExpire(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := b.checkout(t)
+	status := func() payments.PaymentStatus {
+		p, err := b.svc.Get(t.Context(), c.PaymentID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Status
+	}
+	b.now.Add(int64(time.Hour)) // past ReconcileAfter, before ExpireAfter: asked, left pending
+	if err := b.svc.ReconcileStale(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(); st != payments.StatusPending {
+		t.Fatalf("after an hour: %s, want pending", st)
+	}
+	b.now.Add(int64(payments.DefaultExpireAfter))
+	if _, err := b.store.Pool().Exec(t.Context(), `UPDATE payments SET checked_at = checked_at - interval '1 day'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.svc.ReconcileStale(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(); st != payments.StatusFailed {
+		t.Fatalf("after %s: %s, want failed", payments.DefaultExpireAfter, st)
+	}
+	b.now.Store(time.Now().UnixNano()) // the notification is signed now: the service's clock too
+	b.harness.Pay(t, c)
+	d := b.harness.Notification(t, c, payments.OutcomePaid, c.Price)
+	if _, err := b.svc.HandleNotification(t.Context(), "sandbox", d.Header, d.Body, ""); err != nil {
+		t.Fatal(err)
+	}
+	if balance, credits, _ := b.credits(t, c); status() != payments.StatusSucceeded || credits != 1 || balance != c.Points {
+		t.Fatalf("paid after expiring: %s, %d credits, balance %d", status(), credits, balance)
+	}
+}

@@ -103,6 +103,7 @@ func serveCmd(stderr io.Writer) *cobra.Command {
 	f.boolean(&cfg.PushAllowPrivate, "push-allow-private", "send Web Push notices to endpoints at loopback or private addresses (tests, on-premises push services)")
 	f.str(&cfg.PaymentPackages, "payment-packages", "point packages on sale, id:points:currency:price comma-separated (price in major units, e.g. small:100:TWD:150,intl:500:USD:4.99)")
 	f.dur(&cfg.PaymentReconcileAfter, "payment-reconcile-after", "a payment pending this long is looked up at its provider (a lost notification is caught up)")
+	f.dur(&cfg.PaymentExpireAfter, "payment-expire-after", "a payment its provider still calls unpaid this long is failed and no longer asked about (a later paid notification still credits it)")
 	f.boolean(&cfg.PaymentSandbox, "payment-sandbox", "the sandbox payment provider: a checkout page of the node's own, no money moves (turn off in production)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := f.check(); err != nil {
