@@ -2,7 +2,7 @@
 // Notification: the browser's, not ours) and a fake fetch answering as the node does.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiError, Client } from './api';
-import { status, subscribe, unsubscribe, urlBase64ToBytes, workerWaitMs } from './push';
+import { forget, status, subscribe, unsubscribe, urlBase64ToBytes, workerWaitMs } from './push';
 
 const key = 'BEl62iUYgUivxIkv69yViEuiBIa-Ib9-SkvMeAtA3LFgDzkrxZJjSgSnfckjBJuBkr3qBUYIHBQFLXYp5Nksh8U';
 const otherKey = 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM';
@@ -276,6 +276,23 @@ describe('unsubscribe', () => {
   it('is off at once when the browser holds no subscription', async () => {
     const n = node();
     expect(await unsubscribe(n.client)).toEqual({ state: 'off' });
+    expect(n.calls).toEqual([]);
+  });
+});
+
+describe('forget (at sign-out)', () => {
+  it('drops this browser’s subscription, so the next person here gets no notice of the last', async () => {
+    const sub = new FakeSubscription('https://push.example/ep/mine', { applicationServerKey: null });
+    browser.sub = sub;
+    const n = node({ listed: [{ id: 'mine', endpoint: 'https://push.example/ep/mine' }] });
+    await forget(n.client);
+    expect(n.calls.filter((c) => c.method === 'DELETE').map((c) => c.url)).toEqual(['/api/v1/push/subscriptions/mine']);
+    expect(sub.unsubscribed).toBe(true);
+  });
+
+  it('asks nothing of the node when the browser holds no subscription', async () => {
+    const n = node();
+    await forget(n.client);
     expect(n.calls).toEqual([]);
   });
 });

@@ -173,3 +173,14 @@ export async function unsubscribe(client: Client = api): Promise<PushStatus> {
   await sub.unsubscribe();
   return { state: 'off' };
 }
+
+/**
+ * forget drops this browser's subscription when its person signs out, so that whoever signs in
+ * next on it does not get the last person's notices. A browser with none waits for nothing.
+ */
+export async function forget(client: Client = api): Promise<void> {
+  if (!supported()) return;
+  const reg = await g().navigator?.serviceWorker?.getRegistration();
+  if (!(await reg?.pushManager.getSubscription())) return;
+  await unsubscribe(client);
+}

@@ -3,6 +3,7 @@
 import { writable } from 'svelte/store';
 import { api, type Me } from './api';
 import { hub } from './live';
+import { forget } from './push';
 import { setLang } from './i18n';
 import { isLang } from './profile';
 import type { Profile } from './people-types';
@@ -36,6 +37,7 @@ export async function signIn(email: string, password: string, captcha?: string) 
 
 export async function signOut() {
   try {
+    await forget().catch(() => {}); // best effort: signing out never fails on it
     await api.logout();
   } finally {
     me.set(null);
