@@ -342,3 +342,55 @@ func TestJobStatementsGenericPlans(t *testing.T) {
 		}
 	}
 }
+
+// The triggers a job's end fires (migrations 014, 016) run inside the job writes' transaction,
+// under genericKeyPlans (sequential scans off): each lookup they make must be an index lookup
+// costed below jit_above_cost. A sequential scan there is costed past it, and every finished job
+// paid a JIT compilation of ~40 ms (BenchmarkJobs fell from 3,000 to 100 jobs/s).
+func TestJobTriggersUnderGenericKeyPlans(t *testing.T) {
+	s, u := newTestStore(t)
+	ctx := t.Context()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, genericKeyPlans); err != nil {
+		t.Fatal(err)
+	}
+	var jitAbove float64
+	if err := tx.QueryRow(ctx, `SELECT current_setting('jit_above_cost')::float8`).Scan(&jitAbove); err != nil {
+		t.Fatal(err)
+	}
+	for name, q := range map[string]string{
+		"webhook_job_event":     `SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE events @> ARRAY['job.' || 'completed'])`,
+		"webhook_quota_event":   `SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE events @> ARRAY['quota.threshold_crossed'])`,
+		"push_notice_job_ended": fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.user_id = '%s')`, u.ID),
+	} {
+		var plan string
+		if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+q).Scan(&plan); err != nil {
+			t.Fatal(name, err)
+		}
+		var doc []struct {
+			Plan struct {
+				TotalCost float64 `json:"Total Cost"`
+			} `json:"Plan"`
+		}
+		if err := json.Unmarshal([]byte(plan), &doc); err != nil || len(doc) != 1 {
+			t.Fatal(name, err, plan)
+		}
+		if doc[0].Plan.TotalCost >= jitAbove || strings.Contains(plan, "Seq Scan") {
+			t.Errorf("%s: a plan of cost %.0f (JIT above %.0f):\n%s", name, doc[0].Plan.TotalCost, jitAbove, plan)
+		}
+	}
+	// And the trigger functions ask exactly so (not 'type' = ANY (events), a sequential scan).
+	for _, fn := range []string{"webhook_job_event", "webhook_quota_event", "webhook_payment_event"} {
+		var src string
+		if err := tx.QueryRow(ctx, `SELECT prosrc FROM pg_proc WHERE proname = $1`, fn).Scan(&src); err != nil {
+			t.Fatal(fn, err)
+		}
+		if !strings.Contains(src, "events @> ARRAY[") || strings.Contains(src, "ANY (events)") {
+			t.Errorf("%s does not look up listeners through the events index:\n%s", fn, src)
+		}
+	}
+}

@@ -225,7 +225,7 @@ func (s *Store) SweepLowBalance(ctx context.Context, threshold int64, limit int)
 			SELECT w.id, COALESCE(m.seq, 0) AS from_seq, w.seq AS to_seq
 			FROM wallets w LEFT JOIN webhook_wallet_marks m ON m.wallet_id = w.id
 			WHERE w.seq > COALESCE(m.seq, 0)
-			  AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE 'wallet.low_balance' = ANY (events))
+			  AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE events @> ARRAY['wallet.low_balance'])
 			LIMIT $2
 		), crossed AS (
 			INSERT INTO webhook_events (id, type, subject, threshold, occurred_at)

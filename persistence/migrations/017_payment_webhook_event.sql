@@ -4,7 +4,7 @@
 -- The id is the one webhooks.PaymentEvent gives, so publishing it by hand as well delivers once.
 CREATE FUNCTION webhook_payment_event() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM webhook_endpoints WHERE 'payment.succeeded' = ANY (events)) THEN
+    IF EXISTS (SELECT 1 FROM webhook_endpoints WHERE events @> ARRAY['payment.succeeded']) THEN
         INSERT INTO webhook_events (id, type, subject, occurred_at)
         VALUES ('payment.succeeded.' || NEW.id::text, 'payment.succeeded', NEW.id::text, COALESCE(NEW.paid_at, now()))
         ON CONFLICT (id) DO NOTHING;
