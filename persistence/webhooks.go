@@ -221,7 +221,7 @@ func (s *Store) eventData(ctx context.Context, typ, subject string, threshold *i
 // unavailable.
 func (s *Store) SweepLowBalance(ctx context.Context, threshold int64, limit int) (int, error) {
 	var n int
-	err := s.pool.QueryRow(ctx, `WITH todo AS (
+	err := s.pool.QueryRow(ctx, `WITH moved AS ( -- wallets whose ledger moved past their mark
 			SELECT w.id, COALESCE(m.seq, 0) AS from_seq, w.seq AS to_seq
 			FROM wallets w LEFT JOIN webhook_wallet_marks m ON m.wallet_id = w.id
 			WHERE w.seq > COALESCE(m.seq, 0)
@@ -230,13 +230,13 @@ func (s *Store) SweepLowBalance(ctx context.Context, threshold int64, limit int)
 		), crossed AS (
 			INSERT INTO webhook_events (id, type, subject, threshold, occurred_at)
 			SELECT 'wallet.low_balance.' || t.id::text, 'wallet.low_balance', t.id::text, $1, t.created_at
-			FROM todo JOIN transactions t ON t.wallet_id = todo.id AND t.seq > todo.from_seq AND t.seq <= todo.to_seq
+			FROM moved JOIN transactions t ON t.wallet_id = moved.id AND t.seq > moved.from_seq AND t.seq <= moved.to_seq
 			WHERE t.status = 'success' AND t.balance_after - t.held_after < $1
 			  AND (t.balance_after - t.balance_delta) - (t.held_after - t.held_delta) >= $1
 			ON CONFLICT (id) DO NOTHING
 			RETURNING 1
 		), marked AS (
-			INSERT INTO webhook_wallet_marks (wallet_id, seq) SELECT id, to_seq FROM todo
+			INSERT INTO webhook_wallet_marks (wallet_id, seq) SELECT id, to_seq FROM moved
 			ON CONFLICT (wallet_id) DO UPDATE SET seq = GREATEST(webhook_wallet_marks.seq, EXCLUDED.seq)
 		)
 		SELECT count(*) FROM crossed`, threshold, limit).Scan(&n)
